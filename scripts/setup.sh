@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs everything OSP needs on a fresh Debian/Ubuntu machine, then (with --up)
+# runs the control plane on embedded defaults.
+#   bash scripts/setup.sh          install only
+#   bash scripts/setup.sh --up     install, then `osp up`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+APT_PACKAGES=(podman runc debootstrap iproute2 iptables uidmap fuse-overlayfs
+              python3 python3-venv python3-dev gcc nodejs npm)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A machine that already has node (not from Debian) must not get Debian's nodejs/npm on top.
+if command -v node >/dev/null 2>&1; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+# Same for a python3 that is not Debian's (pyenv, deadsnakes ...).
+if command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  missing=("${missing[@]/python3-venv}"); missing=("${missing[@]/python3-dev}"); missing=("${missing[@]/python3}")
+fi
+pkgs=()
+for p in "${missing[@]}"; do [ -n "$p" ] && pkgs+=("$p"); done
+if [ "${#pkgs[@]}" -gt 0 ]; then
+  echo "==> installing system packages: ${pkgs[*]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x "$ROOT/.venv/bin/python" ]; then
+  echo "==> creating virtualenv .venv"
+  "$PY" -m venv "$ROOT/.venv"
+fi
+echo "==> installing osp into .venv"
+"$ROOT/.venv/bin/pip" install -q --upgrade pip >/dev/null
+"$ROOT/.venv/bin/pip" install -q -e "$ROOT[dev]"
+
+if [ -f "$ROOT/tests/servers/package.json" ]; then
+  echo "==> installing npm packages for test servers"
+  (cd "$ROOT/tests/servers" && npm install --no-audit --no-fund --silent)
+fi
+
+echo "==> done. The CLI is $ROOT/.venv/bin/osp"
+if [ "${1:-}" = "--up" ]; then
+  shift
+  exec "$ROOT/.venv/bin/osp" up "$@"
+fi
