@@ -1,0 +1,1 @@
+"""The in-container agent process."""

@@ -1,0 +1,92 @@
+"""Append-only, hash-chained audit trail, one chain per tenant."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from osp.audit.models import AuditEvent
+from osp.logs import _scrub
+
+GENESIS = "0" * 64
+
+
+def canonical(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def event_hash(tenant_id: uuid.UUID, seq: int, at: datetime, actor: str, kind: str,
+               details: dict[str, Any], prev_hash: str) -> str:
+    body = {
+        "tenant_id": str(tenant_id), "seq": seq, "at": at.astimezone(UTC).isoformat(),
+        "actor": actor, "kind": kind, "details": details, "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+@dataclass
+class VerifyResult:
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class AuditTrail:
+    def record(self, session: Session, tenant_id: uuid.UUID, actor: str, kind: str,
+               details: dict[str, Any] | None = None) -> AuditEvent:
+        """Append one event inside the caller's transaction (it commits or rolls back with it)."""
+        clean: dict[str, Any] = json.loads(canonical(_scrub(details or {})))
+        # One writer per tenant chain at a time; released at commit/rollback.
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"),
+                        {"k": f"audit:{tenant_id}"})
+        last = session.execute(
+            select(AuditEvent.seq, AuditEvent.hash)
+            .where(AuditEvent.tenant_id == tenant_id)
+            .order_by(AuditEvent.seq.desc()).limit(1)
+        ).first()
+        seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
+        at = datetime.now(UTC)
+        event = AuditEvent(
+            tenant_id=tenant_id, seq=seq, at=at, actor=actor[:200], kind=kind, details=clean,
+            prev_hash=prev, hash=event_hash(tenant_id, seq, at, actor[:200], kind, clean, prev),
+        )
+        session.add(event)
+        session.flush()
+        return event
+
+    def list(self, session: Session, tenant_id: uuid.UUID, limit: int = 50) -> list[AuditEvent]:
+        rows = session.execute(
+            select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+            .order_by(AuditEvent.seq.desc()).limit(limit)
+        ).scalars()
+        return list(reversed(list(rows)))
+
+    def verify(self, session: Session, tenant_id: uuid.UUID) -> VerifyResult:
+        result = VerifyResult()
+        expected_seq, prev = 1, GENESIS
+        rows = session.execute(
+            select(AuditEvent).where(AuditEvent.tenant_id == tenant_id).order_by(AuditEvent.seq)
+        ).scalars()
+        for ev in rows:
+            result.checked += 1
+            if ev.seq != expected_seq:
+                result.problems.append(f"seq {expected_seq}..{ev.seq - 1} missing (deleted?)")
+            if ev.prev_hash != prev:
+                result.problems.append(f"seq {ev.seq}: chain broken (previous event changed, "
+                                       "deleted or reordered)")
+            recomputed = event_hash(tenant_id, ev.seq, ev.at, ev.actor, ev.kind, ev.details,
+                                    ev.prev_hash)
+            if recomputed != ev.hash:
+                result.problems.append(f"seq {ev.seq}: content does not match its hash (modified)")
+            expected_seq, prev = ev.seq + 1, ev.hash
+        return result

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from alembic import context
+
+from osp.db.base import Base
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=Base.metadata)
+with context.begin_transaction():
+    context.run_migrations()

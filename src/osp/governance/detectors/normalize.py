@@ -1,0 +1,72 @@
+"""Canonical form of text for detectors: invisible and bidi controls removed, NFKC, homoglyphs
+folded to Latin, case folded, whitespace collapsed.
+
+Attackers hide instructions with zero-width joiners, right-to-left overrides and look-alike
+letters from other scripts; a classifier that only sees raw text is trivially evaded by them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Zero-width, joiners, BOM, soft hyphen, word joiner, invisible operators, variation selectors.
+_INVISIBLE = (
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2060-\u2064"
+    "\u206a-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
+)
+# Bidi embeddings/overrides/isolates: they reorder what a human sees versus what a model reads.
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+# Unicode "tag" characters (U+E0000 block) can smuggle an invisible ASCII copy of a prompt.
+_TAGS = "\U000e0000-\U000e007f"
+INVISIBLE_RE = re.compile(f"[{_INVISIBLE}{_BIDI}{_TAGS}]")
+BIDI_RE = re.compile(f"[{_BIDI}]")
+TAG_RE = re.compile(f"[{_TAGS}]")
+_WS_RE = re.compile(r"\s+")
+
+# Cyrillic and Greek letters that render like Latin ones (the confusables most used in attacks).
+_HOMOGLYPHS = {
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
+    "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d",
+    "ɡ": "g", "һ": "h", "ӏ": "l", "ո": "n", "ս": "u", "ԛ": "q", "ԝ": "w", "ɑ": "a", "ı": "i",
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
+    "τ": "t", "υ": "u", "χ": "x", "γ": "y", "ω": "w", "ϲ": "c", "ϳ": "j", "ℓ": "l",
+}
+_FOLD = str.maketrans(_HOMOGLYPHS)
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    text: str
+    invisible: int
+    bidi: int
+    tags: int
+    homoglyphs: int
+
+
+def strip_invisible(text: str) -> str:
+    return INVISIBLE_RE.sub("", text)
+
+
+def tag_payload(text: str) -> str:
+    """The ASCII text hidden in Unicode tag characters, if any."""
+    codes = (ord(c) - 0xE0000 for c in TAG_RE.findall(text))
+    return "".join(chr(c) for c in codes if 0x20 <= c < 0x7F)
+
+
+def normalize(text: str) -> Normalized:
+    if text.isascii():
+        folded = _WS_RE.sub(" ", text).strip().lower()
+        return Normalized(folded, 0, 0, 0, 0)
+    invisible = len(INVISIBLE_RE.findall(text))
+    bidi = len(BIDI_RE.findall(text)) if invisible else 0
+    hidden = tag_payload(text) if invisible else ""
+    cleaned = INVISIBLE_RE.sub("", text)
+    if hidden:
+        cleaned = f"{cleaned} {hidden}"
+    cleaned = unicodedata.normalize("NFKC", cleaned).casefold()
+    folded = cleaned.translate(_FOLD)
+    homoglyphs = sum(1 for a, b in zip(cleaned, folded, strict=True) if a != b)
+    folded = _WS_RE.sub(" ", folded).strip()
+    return Normalized(folded, invisible, bidi, len(hidden), homoglyphs)

@@ -1,0 +1,83 @@
+"""Protocols the engine is written against, so mypy checks rails, sinks and samplers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from osp.governance.decisions import AuditRecord, Decision, Stage
+
+if TYPE_CHECKING:
+    from osp.governance.policy import Policy, RailSettings
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A tool invocation as the execution stage sees it."""
+
+    name: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RailContext:
+    """Per-request facts a rail may read. Rails must not keep state between requests."""
+
+    tenant_id: str
+    request_id: str
+    stage: Stage
+    prompt: str | None = None
+    tool_call: ToolCall | None = None
+
+
+@runtime_checkable
+class Rail(Protocol):
+    key: str
+    stage: Stage
+
+    def check(self, text: str, ctx: RailContext) -> Decision: ...
+
+
+class Sampler(Protocol):
+    """Draws ``n`` answers to ``prompt`` from the tenant's own model (used by self-check)."""
+
+    def sample(self, prompt: str, n: int) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RailDeps:
+    """Services injected into rail factories. The engine never creates them itself."""
+
+    sampler: Sampler | None = None
+
+
+class RailFactory(Protocol):
+    """What a registered rail class must look like: class-level key and stage, and a
+    constructor taking its settings, the whole policy and the injected services."""
+
+    key: ClassVar[str]
+    stage: ClassVar[Stage]
+
+    def __call__(self, settings: RailSettings, policy: Policy, deps: RailDeps) -> Rail: ...
+
+
+class AuditSink(Protocol):
+    """Receives every audit record. The agent/control plane persists them per tenant."""
+
+    def emit(self, record: AuditRecord) -> None: ...
+
+
+class MemorySink:
+    """Keeps records in a list; for tests and for `osp guard`'s own bookkeeping."""
+
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    def emit(self, record: AuditRecord) -> None:
+        self.records.append(record)
+
+
+class NullSink:
+    def emit(self, record: AuditRecord) -> None:
+        return None

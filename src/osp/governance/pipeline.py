@@ -1,0 +1,310 @@
+"""The engine: an explicit rail registry and a frozen, ordered pipeline that fails closed."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import inspect
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from osp.governance.decisions import (
+    Allow,
+    Alter,
+    AuditRecord,
+    Decision,
+    RailOutcome,
+    Reason,
+    Reject,
+    Stage,
+    StageResult,
+)
+from osp.governance.interfaces import (
+    AuditSink,
+    Rail,
+    RailContext,
+    RailDeps,
+    RailFactory,
+    ToolCall,
+)
+from osp.governance.policy import Policy, RailSettings
+
+
+class RegistryError(Exception):
+    """Bad registration: duplicate key, wrong shape, or registry already frozen."""
+
+
+class PipelineConfigError(Exception):
+    """The policy names a rail the registry does not know, or a rail cannot be built."""
+
+
+class RailRegistry:
+    """Rails by unique key. Filled explicitly at start-up, then frozen: no late additions."""
+
+    def __init__(self) -> None:
+        self._factories: dict[str, RailFactory] = {}
+        self._frozen = False
+
+    def register(self, factory: RailFactory) -> RailFactory:
+        if self._frozen:
+            raise RegistryError("registry is frozen: register rails at start-up only")
+        key = getattr(factory, "key", None)
+        stage = getattr(factory, "stage", None)
+        if not isinstance(key, str) or not key:
+            raise RegistryError(f"{factory!r} has no string `key`")
+        if not isinstance(stage, Stage):
+            raise RegistryError(f"rail {key!r}: `stage` must be a Stage, got {stage!r}")
+        if key.split(".", 1)[0] != stage.value:
+            raise RegistryError(f"rail {key!r}: key must start with its stage {stage.value!r}")
+        check = getattr(factory, "check", None)
+        if not callable(check):
+            raise RegistryError(f"rail {key!r} has no callable `check`")
+        params = [p for p in inspect.signature(check).parameters if p != "self"]
+        if len(params) != 2:
+            raise RegistryError(f"rail {key!r}: check must take (text, ctx), got {params}")
+        if key in self._factories:
+            raise RegistryError(f"rail key {key!r} is already registered")
+        self._factories[key] = factory
+        return factory
+
+    def freeze(self) -> None:
+        self._frozen = True
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    def keys(self) -> list[str]:
+        return sorted(self._factories)
+
+    def get(self, key: str) -> RailFactory:
+        try:
+            return self._factories[key]
+        except KeyError:
+            known = ", ".join(self.keys()) or "(none)"
+            raise PipelineConfigError(f"unknown rail {key!r}; registered: {known}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _BoundRail:
+    rail: Rail
+    settings: RailSettings
+
+
+class _RailFailure(Exception):
+    def __init__(self, rail: str, why: str) -> None:
+        super().__init__(f"{rail}: {why}")
+        self.rail = rail
+
+
+class Pipeline:
+    """Runs a stage's rails in policy order on every call. There is no per-request skip.
+
+    Rails run on a worker thread so a hung rail is cut off at its deadline; the stage is then
+    rejected. A stuck worker stays stuck, which only makes later calls time out and fail closed.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        registry: RailRegistry,
+        sink: AuditSink,
+        *,
+        tenant_id: str = "local",
+        deps: RailDeps | None = None,
+        hash_key: bytes | None = None,
+        workers: int = 4,
+    ) -> None:
+        registry.freeze()
+        self.policy = policy
+        self.tenant_id = tenant_id
+        self._sink = sink
+        # Keyed hashes: a plain SHA-256 of a short secret (an SSN, a PIN) is brute-forceable,
+        # so audit hashes are HMACs under a key the tenant's runtime holds.
+        self._hash_key = hash_key if hash_key is not None else os.urandom(32)
+        deps = deps or RailDeps()
+        stages: dict[Stage, tuple[_BoundRail, ...]] = {}
+        for stage in Stage:
+            bound = []
+            for settings in policy.stages.for_stage(stage):
+                factory = registry.get(settings.key)
+                if factory.stage is not stage:
+                    raise PipelineConfigError(f"rail {settings.key!r} belongs to {factory.stage}")
+                try:
+                    rail = factory(settings, policy, deps)
+                except Exception as exc:
+                    raise PipelineConfigError(f"cannot build rail {settings.key!r}: {exc}") from exc
+                if not isinstance(rail, Rail) or rail.key != settings.key:
+                    raise PipelineConfigError(f"{settings.key!r} did not build a matching Rail")
+                bound.append(_BoundRail(rail, settings))
+            stages[stage] = tuple(bound)
+        self._stages: Mapping[Stage, tuple[_BoundRail, ...]] = MappingProxyType(stages)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="osp-rail")
+        self._lock = threading.Lock()
+        self._counter = 0
+
+    def rails(self, stage: Stage) -> tuple[str, ...]:
+        return tuple(b.settings.key for b in self._stages[stage])
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _hash(self, text: str) -> str:
+        mac = hmac.new(self._hash_key, text.encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return mac.hexdigest()[:32]
+
+    def _next_id(self) -> str:
+        with self._lock:
+            self._counter += 1
+            return f"{os.getpid()}-{self._counter}"
+
+    def check(
+        self,
+        stage: Stage | str,
+        text: str,
+        *,
+        request_id: str | None = None,
+        prompt: str | None = None,
+        tool_call: ToolCall | None = None,
+    ) -> StageResult:
+        stage = Stage(stage)
+        ctx = RailContext(
+            tenant_id=self.tenant_id,
+            request_id=request_id or self._next_id(),
+            stage=stage,
+            prompt=prompt,
+            tool_call=tool_call,
+        )
+        started = time.perf_counter()
+        rails = self._stages[stage]
+        if not rails:
+            # An empty stage means nothing was checked; that must not look like "allowed".
+            return self._finish_reject(stage, text, ctx, "engine", Reason.NO_RAILS, started, ())
+        outcomes: list[RailOutcome] = []
+        current = text
+        scores: dict[str, float] = {}
+        for bound in rails:
+            outcome = self._run_one(bound, current, ctx)
+            try:
+                self._audit(stage, bound, outcome, current, ctx)
+            except Exception:
+                # A decision that cannot be audited is not allowed to take effect.
+                outcomes.append(outcome)
+                return self._finish_reject(
+                    stage, text, ctx, bound.settings.key, Reason.AUDIT_ERROR, started, outcomes
+                )
+            outcomes.append(outcome)
+            decision = outcome.decision
+            scores.update(decision.scores)
+            if isinstance(decision, Reject):
+                return StageResult(
+                    stage=stage,
+                    action="reject",
+                    text=decision.refusal,
+                    rail=outcome.rail,
+                    reason=decision.reason,
+                    scores=scores,
+                    outcomes=tuple(outcomes),
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                )
+            if isinstance(decision, Alter):
+                current = decision.text
+        altered = [o for o in outcomes if isinstance(o.decision, Alter)]
+        return StageResult(
+            stage=stage,
+            action="alter" if altered else "allow",
+            text=current,
+            rail=altered[-1].rail if altered else None,
+            reason=None,
+            scores=scores,
+            outcomes=tuple(outcomes),
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def check_chunks(self, chunks: Iterable[str], **kw: str | None) -> list[StageResult]:
+        """Retrieval stage over each chunk; rejected chunks must be dropped by the caller."""
+        return [self.check(Stage.RETRIEVAL, c, **kw) for c in chunks]  # type: ignore[arg-type]
+
+    def _run_one(self, bound: _BoundRail, text: str, ctx: RailContext) -> RailOutcome:
+        key = bound.settings.key
+        t0 = time.perf_counter()
+        try:
+            future = self._pool.submit(bound.rail.check, text, ctx)
+            decision = future.result(timeout=bound.settings.timeout_ms / 1000)
+            if not isinstance(decision, Allow | Alter | Reject):
+                raise _RailFailure(key, f"returned {type(decision).__name__}, not a Decision")
+            if isinstance(decision, Alter) and not isinstance(decision.text, str):
+                raise _RailFailure(key, "Alter without text")
+        except (Exception, FutureTimeout) as exc:
+            latency = (time.perf_counter() - t0) * 1000
+            if isinstance(exc, FutureTimeout):
+                future.cancel()
+            if bound.settings.advisory:
+                # Only policy-marked advisory rails may fail open, and it is recorded as such.
+                return RailOutcome(key, Allow(), latency, failed_open=True)
+            refusal = self.policy.refusals.for_reason(Reason.RAIL_ERROR)
+            return RailOutcome(key, Reject(Reason.RAIL_ERROR, refusal), latency)
+        return RailOutcome(key, decision, (time.perf_counter() - t0) * 1000)
+
+    def _audit(
+        self,
+        stage: Stage,
+        bound: _BoundRail | None,
+        outcome: RailOutcome,
+        text: str,
+        ctx: RailContext,
+    ) -> None:
+        d: Decision = outcome.decision
+        self._sink.emit(
+            AuditRecord(
+                tenant_id=ctx.tenant_id,
+                request_id=ctx.request_id,
+                policy_version=self.policy.version,
+                stage=stage,
+                rail=outcome.rail,
+                action=d.action,
+                reason=d.reason if isinstance(d, Reject) else None,
+                scores=dict(d.scores),
+                latency_ms=round(outcome.latency_ms, 3),
+                content_hash=self._hash(text),
+                result_hash=self._hash(d.text) if isinstance(d, Alter) else None,
+                changes=d.changes if isinstance(d, Alter) else (),
+                advisory=bool(bound and bound.settings.advisory),
+                failed_open=outcome.failed_open,
+                timestamp=time.time(),
+            )
+        )
+
+    def _finish_reject(
+        self,
+        stage: Stage,
+        text: str,
+        ctx: RailContext,
+        rail: str,
+        reason: str,
+        started: float,
+        outcomes: Sequence[RailOutcome],
+    ) -> StageResult:
+        refusal = self.policy.refusals.for_reason(reason)
+        outcome = RailOutcome(rail, Reject(reason, refusal), 0.0)
+        if reason != Reason.AUDIT_ERROR:
+            try:
+                self._audit(stage, None, outcome, text, ctx)
+            except Exception:  # already a reject; a failing sink cannot make it an allow
+                reason = Reason.AUDIT_ERROR
+        return StageResult(
+            stage=stage,
+            action="reject",
+            text=refusal,
+            rail=rail,
+            reason=reason,
+            scores={},
+            outcomes=(*outcomes, outcome),
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )

@@ -1,0 +1,82 @@
+"""Structured JSON logs with a processor that keeps secret material out of every line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+REDACTED = "[REDACTED]"
+
+# Keys whose values are never logged, whatever they hold.
+_SECRET_KEYS = re.compile(
+    r"(pass(word)?|secret|token|api[_-]?key|authorization|cookie|credential|private|totp|"
+    r"recovery|code_verifier|value|plaintext|dsn)",
+    re.IGNORECASE,
+)
+# Values that look like credentials wherever they appear (bearer tokens, keys, DSN passwords).
+_SECRET_VALUES = [
+    re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"\b(osp[a-z]?_[A-Za-z0-9_-]{16,})"),
+    re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|xox[abprs]-[A-Za-z0-9-]{10,}|gh[pousr]_[A-Za-z0-9]{20,})"),
+    re.compile(r"(?<=://)([^:/@\s]+):([^@\s]+)@"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
+]
+
+
+def scrub_text(text: str) -> str:
+    for pattern in _SECRET_VALUES:
+        text = pattern.sub(REDACTED, text)
+    return text
+
+
+def _scrub(value: Any, depth: int = 0) -> Any:
+    if depth > 6:
+        return REDACTED
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if isinstance(k, str) and _SECRET_KEYS.search(k) else _scrub(v, depth + 1))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(v, depth + 1) for v in value]
+    return value
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: drop values under secret-looking keys, mask secret-shaped strings."""
+    for key in list(event_dict):
+        if key != "event" and _SECRET_KEYS.search(key):
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _scrub(event_dict[key])
+    return event_dict
+
+
+def configure_logging(level: str = "info", stream: Any = None) -> None:
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+        ),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str = "osp") -> Any:
+    return structlog.get_logger(name)

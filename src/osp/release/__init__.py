@@ -1,0 +1,1 @@
+"""Golden agent image: build, tag, list."""

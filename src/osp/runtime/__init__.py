@@ -1,0 +1,1 @@
+"""Tenant runtime: one hardened container per tenant, its network segment, its lifecycle."""

@@ -1,0 +1,171 @@
+"""Engine-neutral runtime contract: what the control plane needs from a container engine.
+
+Podman implements it today (``podman.py``); a Kubernetes backend of a later issue
+implements the same Protocol, so the lifecycle service never names an engine.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+# A tenant name becomes part of container, network and volume names and of DNS labels,
+# so it is held to the strictest of those grammars: a lowercase RFC 1123 label, at most
+# 40 characters so that derived names ("osp-t-<name>-data") stay well under 63.
+TENANT_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+
+
+class RuntimeBackendError(Exception):
+    """Base class; ``str(exc)`` is a one-line message fit for a CLI."""
+
+
+class BackendUnavailable(RuntimeBackendError):
+    """The engine is missing or not answering. Nothing was changed."""
+
+
+class InvalidTenantName(RuntimeBackendError, ValueError):
+    pass
+
+
+class NotFound(RuntimeBackendError):
+    """No runtime resources exist for the tenant."""
+
+
+class OperationFailed(RuntimeBackendError):
+    """The engine refused or failed an operation."""
+
+
+def validate_tenant_name(name: str) -> str:
+    if not TENANT_NAME_RE.fullmatch(name):
+        raise InvalidTenantName(
+            f"invalid tenant name {name!r}: use 1-40 characters a-z, 0-9 and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+class State(enum.StrEnum):
+    """What the engine observes (the *desired* state lives in Postgres)."""
+
+    ABSENT = "absent"  # no container
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPED = "stopped"  # exited or stopped
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-tenant resource ceilings; defaults suit an idle-heavy fleet on a small host."""
+
+    memory_mb: int = 256
+    cpus: float = 0.5
+    pids: int = 64
+    nofile: int = 1024
+    nproc: int = 64
+    tmp_mb: int = 16
+
+    def __post_init__(self) -> None:
+        # Fail closed: a zero or negative limit would mean "unlimited" to some engines.
+        for name in ("memory_mb", "pids", "nofile", "nproc", "tmp_mb"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"limit {name} must be positive")
+        if self.cpus <= 0:
+            raise ValueError("limit cpus must be positive")
+        if self.memory_mb < 32:
+            raise ValueError("limit memory_mb must be at least 32")
+
+
+@dataclass(frozen=True)
+class HostAllow:
+    """A host-local TCP port a tenant may reach (its model endpoint or an API in tests)."""
+
+    port: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"invalid port {self.port}")
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    tenant: str
+    image_id: str  # full content digest "sha256:..."; never a mutable tag
+    governance_version: str
+    instance_id: str
+    bootstrap_token: str = field(repr=False)
+    internal_url: str = ""  # filled by the backend when empty (gateway of the tenant network)
+    limits: Limits = field(default_factory=Limits)
+    agent_port: int = 8080
+
+
+@dataclass(frozen=True)
+class TenantRuntime:
+    """What the engine reports about one tenant."""
+
+    tenant: str
+    state: State
+    container_id: str = ""
+    instance_id: str = ""
+    image_id: str = ""
+    governance_version: str = ""
+    ip: str = ""
+    gateway: str = ""
+    subnet: str = ""
+    started_at: str = ""
+    exit_code: int | None = None
+    agent_port: int = 8080
+
+    @property
+    def agent_url(self) -> str:
+        return f"http://{self.ip}:{self.agent_port}" if self.ip else ""
+
+
+@runtime_checkable
+class RuntimeBackend(Protocol):
+    """One container per tenant, plus its private network segment and ``/data`` volume.
+
+    Every method takes a validated tenant name. Methods raise :class:`BackendUnavailable`
+    before changing anything when the engine cannot be reached.
+    """
+
+    def check(self) -> None:
+        """Raise BackendUnavailable unless the engine answers."""
+
+    def create(self, spec: ContainerSpec) -> TenantRuntime:
+        """Create network + volume if missing, then a fresh container (replacing any old one)."""
+
+    def start(self, spec: ContainerSpec) -> TenantRuntime:
+        """Create and start a fresh container instance.
+
+        A bootstrap token is single use, so an old container can never be started again
+        usefully: every start is a new instance with its own token. Network and volume
+        are kept.
+        """
+
+    def stop(self, tenant: str, timeout_s: int = 5) -> TenantRuntime:
+        """Stop the container; it stays for ``logs`` until the next start."""
+
+    def restart(self, spec: ContainerSpec) -> TenantRuntime:
+        """Stop, then start a new instance (rotation: the old secrets die with it)."""
+
+    def suspend(self, tenant: str) -> TenantRuntime:
+        """Stop and remove the container; network and ``/data`` volume are kept."""
+
+    def resume(self, spec: ContainerSpec) -> TenantRuntime:
+        """Start a new instance after a suspend, on the same volume."""
+
+    def remove(self, tenant: str, *, purge_data: bool = False) -> None:
+        """Remove container and network; the volume only with ``purge_data``."""
+
+    def status(self, tenant: str) -> TenantRuntime: ...
+
+    def logs(self, tenant: str, tail: int = 100) -> str: ...
+
+    def list_tenants(self) -> list[TenantRuntime]:
+        """Every tenant container this installation owns (for reconcile/orphans)."""
+
+    def discard_bootstrap(self, tenant: str, instance_id: str) -> None:
+        """Destroy the delivered bootstrap token once it has been traded (or given up on)."""

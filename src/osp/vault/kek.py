@@ -1,0 +1,146 @@
+"""KEK providers: a local key file (default) and a HashiCorp Vault / OpenBao transit engine."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from osp.errors import IntegrityFailure, OspError
+
+
+class LocalFileKek:
+    """256-bit KEKs kept in a 0600 JSON file in the data dir, one entry per version."""
+
+    name = "local"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._state: dict[str, Any] = self._load_or_create()
+
+    def _load_or_create(self) -> dict[str, Any]:
+        if self.path.exists():
+            mode = self.path.stat().st_mode & 0o777
+            if mode & 0o077:
+                raise OspError(f"{self.path} is readable by others (mode {mode:o}); chmod 600 it")
+            try:
+                state: dict[str, Any] = json.loads(self.path.read_text())
+                if state["current"] not in state["keys"]:
+                    raise KeyError("current")
+            except (ValueError, KeyError) as exc:
+                raise OspError(f"{self.path} is not a valid KEK file ({exc})") from None
+            return state
+        state = {"current": "1", "keys": {"1": _b64(os.urandom(32))}}
+        self._write(state)
+        return state
+
+    def _write(self, state: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        # Created 0600 from the first byte: never briefly world-readable.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def current_version(self) -> str:
+        return str(self._state["current"])
+
+    def _key(self, version: str) -> bytes:
+        try:
+            return base64.b64decode(self._state["keys"][version])
+        except KeyError:
+            raise IntegrityFailure(f"KEK version {version} is not in {self.path}") from None
+
+    def wrap(self, dek: bytes, aad: bytes) -> tuple[str, bytes]:
+        version = self.current_version()
+        nonce = os.urandom(12)
+        return version, nonce + AESGCM(self._key(version)).encrypt(nonce, dek, aad + version.encode())
+
+    def unwrap(self, version: str, wrapped: bytes, aad: bytes) -> bytes:
+        try:
+            return AESGCM(self._key(version)).decrypt(
+                wrapped[:12], wrapped[12:], aad + version.encode()
+            )
+        except (InvalidTag, ValueError):
+            raise IntegrityFailure("data key failed to unwrap (wrong KEK or moved row)") from None
+
+    def rotate(self) -> str:
+        new = str(max(int(v) for v in self._state["keys"]) + 1)
+        state = {"current": new, "keys": {**self._state["keys"], new: _b64(os.urandom(32))}}
+        self._write(state)
+        self._state = state
+        return new
+
+    def retire(self, keep: str) -> None:
+        state = {"current": keep, "keys": {keep: self._state["keys"][keep]}}
+        self._write(state)
+        self._state = state
+
+
+class TransitKek:
+    """Data keys wrapped by a Vault/OpenBao transit key; the KEK never leaves that server.
+
+    Transit does not bind associated data for every key type, so the SHA-256 of our
+    associated data is sealed inside the plaintext and checked on unwrap.
+    """
+
+    name = "transit"
+
+    def __init__(self, url: str, token: str, key: str = "osp-kek", mount: str = "transit") -> None:
+        import hvac
+
+        self.client = hvac.Client(url=url, token=token)
+        self.key = key
+        self.mount = mount
+        if not self.client.is_authenticated():
+            raise OspError("transit KEK: the Vault token was refused")
+        try:
+            self.client.secrets.transit.read_key(name=key, mount_point=mount)
+        except Exception:
+            self.client.secrets.transit.create_key(name=key, mount_point=mount)
+
+    def current_version(self) -> str:
+        info = self.client.secrets.transit.read_key(name=self.key, mount_point=self.mount)
+        return str(info["data"]["latest_version"])
+
+    def wrap(self, dek: bytes, aad: bytes) -> tuple[str, bytes]:
+        plaintext = hashlib.sha256(aad).digest() + dek
+        res = self.client.secrets.transit.encrypt_data(
+            name=self.key, plaintext=_b64(plaintext), mount_point=self.mount
+        )
+        ct: str = res["data"]["ciphertext"]
+        return ct.split(":")[1].lstrip("v"), ct.encode()
+
+    def unwrap(self, version: str, wrapped: bytes, aad: bytes) -> bytes:
+        try:
+            res = self.client.secrets.transit.decrypt_data(
+                name=self.key, ciphertext=wrapped.decode(), mount_point=self.mount
+            )
+            plaintext = base64.b64decode(res["data"]["plaintext"])
+        except Exception:
+            raise IntegrityFailure("transit refused to unwrap the data key") from None
+        if plaintext[:32] != hashlib.sha256(aad).digest():
+            raise IntegrityFailure("data key is bound to another secret (moved row)")
+        return plaintext[32:]
+
+    def rotate(self) -> str:
+        self.client.secrets.transit.rotate_key(name=self.key, mount_point=self.mount)
+        return self.current_version()
+
+    def retire(self, keep: str) -> None:
+        self.client.secrets.transit.update_key_configuration(
+            name=self.key, min_decryption_version=int(keep), mount_point=self.mount
+        )
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
