@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from osp.governance.decisions import AuditRecord, Decision, Stage
+from osp.governance.detectors.linear import ModelStore
 
 if TYPE_CHECKING:
     from osp.governance.policy import Policy, RailSettings
@@ -47,9 +48,10 @@ class Sampler(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RailDeps:
-    """Services injected into rail factories. The engine never creates them itself."""
+    """Services injected into rail factories. Shared by the rails of one pipeline."""
 
     sampler: Sampler | None = None
+    models: ModelStore = field(default_factory=ModelStore)
 
 
 class RailFactory(Protocol):

@@ -28,7 +28,7 @@ _TOKEN_PATTERNS: tuple[tuple[str, str], ...] = (
     ("sendgrid_key", r"\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}\b"),
     ("twilio_key", r"\bSK[0-9a-fA-F]{32}\b"),
     ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-    ("bearer_token", r"(?i)(?<=\bbearer )[A-Za-z0-9._~+/-]{20,}=*"),
+    ("bearer_token", r"(?<=\b[Bb]earer )[A-Za-z0-9._~+/-]{20,}=*"),
 )
 _TOKENS = re.compile("|".join(f"(?P<{name}>{pat})" for name, pat in _TOKEN_PATTERNS))
 # scheme://user:password@host -> the "user:password" part.

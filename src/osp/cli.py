@@ -1,0 +1,268 @@
+"""The `osp` command line. Commands are thin: they parse, call a service and print."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from osp.config import Settings, load_settings
+from osp.errors import OspError
+from osp.logs import configure_logging
+from osp.platform import Platform, open_platform
+
+app = typer.Typer(help="OSP: one governed AI agent per tenant.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants and their runtime.", no_args_is_help=True)
+user_app = typer.Typer(help="Users of a tenant.", no_args_is_help=True)
+secret_app = typer.Typer(help="Tenant secrets (values are never printed).", no_args_is_help=True)
+vault_app = typer.Typer(help="Vault key management.", no_args_is_help=True)
+audit_app = typer.Typer(help="The per-tenant audit trail.", no_args_is_help=True)
+for sub, name in ((db_app, "db"), (tenant_app, "tenant"), (user_app, "user"),
+                  (secret_app, "secret"), (vault_app, "vault"), (audit_app, "audit")):
+    app.add_typer(sub, name=name)
+
+out = Console()
+CLI_ACTOR = "cli:operator"
+
+
+class _State:
+    data_dir: Path | None = None
+
+
+_state = _State()
+
+
+@app.callback()
+def _main(data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", envvar="OSP_DATA_DIR", help="Data directory (default ~/.local/share/osp).")
+        ] = None) -> None:
+    _state.data_dir = data_dir
+    configure_logging()
+
+
+def settings(**overrides: object) -> Settings:
+    return load_settings(data_dir=_state.data_dir, **overrides)
+
+
+@contextmanager
+def platform(**kw: Any) -> Iterator[Platform]:
+    with open_platform(settings(), **kw) as p:
+        yield p
+
+
+def fail(message: str) -> None:
+    raise OspError(message)
+
+
+def read_secret_stdin(prompt: str) -> bytes:
+    if sys.stdin.isatty():
+        value = getpass.getpass(prompt)
+    else:
+        value = sys.stdin.read()
+        if value.endswith("\n"):
+            value = value[:-1]
+            if value.endswith("\r"):
+                value = value[:-1]
+    return value.encode()
+
+
+# -- up / db -------------------------------------------------------------------------------
+@app.command()
+def up(host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+       port: Annotated[int | None, typer.Option(help="Port of the API.")] = None) -> None:
+    """Run the control plane in the foreground (Ctrl-C stops it)."""
+    from osp.web.server import serve
+
+    cfg = settings(host=host, port=port)
+    with open_platform(cfg) as p:
+        serve(p)
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Create the osp_app role when missing and apply migrations (idempotent)."""
+    with platform(run_migrations=True):
+        pass
+    out.print("database is up to date")
+
+
+# -- tenants -------------------------------------------------------------------------------
+@tenant_app.command("create")
+def tenant_create(name: str, require_2fa: Annotated[bool, typer.Option(
+        "--require-2fa", help="Every user of this tenant must use two-factor auth.")] = False
+                  ) -> None:
+    with platform() as p:
+        t = p.tenants.create(name, CLI_ACTOR, require_2fa=require_2fa)
+    out.print(f"created tenant {t.name} ({t.id})")
+
+
+@tenant_app.command("list")
+def tenant_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    with platform() as p:
+        rows = p.tenants.list()
+    if as_json:
+        print(json.dumps([{"id": str(t.id), "name": t.name, "state": t.state,
+                           "require_2fa": t.require_2fa} for t in rows]))
+        return
+    table = Table("name", "id", "state", "2fa required")
+    for t in rows:
+        table.add_row(t.name, str(t.id), t.state, "yes" if t.require_2fa else "no")
+    out.print(table)
+
+
+@tenant_app.command("show")
+def tenant_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    with platform() as p:
+        t = p.tenants.get(name)
+        with p.db.tenant(t.id) as s:
+            n_secrets = len(p.vault.list(s, t.id))
+        n_users = len(p.identity.list_users(t.id))
+    data = {"id": str(t.id), "name": t.name, "state": t.state, "require_2fa": t.require_2fa,
+            "users": n_users, "secrets": n_secrets}
+    if as_json:
+        print(json.dumps(data))
+    else:
+        for k, v in data.items():
+            out.print(f"{k:12} {v}")
+
+
+@tenant_app.command("delete")
+def tenant_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")]
+                  = False) -> None:
+    with platform() as p:
+        p.tenants.get(name)
+        if not yes and not typer.confirm(f"Delete tenant {name} and all its data?"):
+            fail("aborted; nothing was deleted")
+        p.tenants.delete(name, CLI_ACTOR)
+    out.print(f"deleted tenant {name}")
+
+
+# -- users ---------------------------------------------------------------------------------
+@user_app.command("create")
+def user_create(email: str,
+                tenant: Annotated[str, typer.Option("--tenant", help="Tenant name.")],
+                role: Annotated[str, typer.Option("--role")] = "member") -> None:
+    """Create a user; the password is read from stdin (or prompted for), never from argv."""
+    password = read_secret_stdin("Password: ").decode()
+    with platform() as p:
+        user_id = p.identity.create_user(tenant, email, password, role, CLI_ACTOR)
+    out.print(f"created user {email.lower()} ({user_id}) in {tenant} as {role}")
+
+
+# -- secrets -------------------------------------------------------------------------------
+@secret_app.command("set")
+def secret_set(tenant: str, name: str) -> None:
+    """Write a new version of a secret; the value is read from stdin, never from argv."""
+    value = read_secret_stdin(f"Value for {name}: ")
+    with platform() as p:
+        t = p.tenants.get(tenant)
+        with p.db.tenant(t.id) as s:
+            version = p.vault.put(s, t.id, name, value, CLI_ACTOR)
+    out.print(f"stored {name} version {version} for {tenant}")
+
+
+@secret_app.command("list")
+def secret_list(tenant: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    with platform() as p:
+        t = p.tenants.get(tenant)
+        with p.db.tenant(t.id) as s:
+            rows = p.vault.list(s, t.id)
+    if as_json:
+        print(json.dumps([{"name": r.name, "version": r.version, "versions": r.versions,
+                           "updated_at": r.updated_at.isoformat()} for r in rows]))
+        return
+    table = Table("name", "version", "versions", "created", "updated")
+    for r in rows:
+        table.add_row(r.name, str(r.version), str(r.versions), f"{r.created_at:%Y-%m-%d %H:%M}",
+                      f"{r.updated_at:%Y-%m-%d %H:%M}")
+    out.print(table)
+
+
+@secret_app.command("delete")
+def secret_delete(tenant: str, name: str) -> None:
+    with platform() as p:
+        t = p.tenants.get(tenant)
+        with p.db.tenant(t.id) as s:
+            n = p.vault.delete(s, t.id, name, CLI_ACTOR)
+    out.print(f"deleted {name} ({n} version(s)) from {tenant}")
+
+
+# -- vault ---------------------------------------------------------------------------------
+@vault_app.command("rotate-kek")
+def vault_rotate_kek() -> None:
+    """Re-wrap every data key under a new KEK version; secrets stay readable throughout."""
+    from osp.vault.rotation import rotate_kek
+
+    with platform() as p:
+        r = rotate_kek(p.db, p.vault, p.tenants, p.identity, p.audit, CLI_ACTOR)
+    out.print(f"KEK rotated {r.old_version} -> {r.new_version}: {r.secrets_rewrapped} secret "
+              f"version(s) and {r.totp_rewrapped} 2FA seed(s) re-wrapped in {r.tenants} tenant(s)")
+
+
+# -- audit ---------------------------------------------------------------------------------
+@audit_app.command("list")
+def audit_list(tenant: str, limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
+               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    with platform() as p:
+        t = p.tenants.get(tenant)
+        with p.db.tenant(t.id) as s:
+            events = p.audit.list(s, t.id, limit)
+            rows = [{"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "kind": e.kind,
+                     "details": e.details, "hash": e.hash} for e in events]
+    if as_json:
+        for r in rows:
+            print(json.dumps(r))
+        return
+    table = Table("seq", "at", "actor", "kind", "details")
+    for r in rows:
+        table.add_row(str(r["seq"]), str(r["at"])[:19], str(r["actor"]), str(r["kind"]),
+                      json.dumps(r["details"])[:80])
+    out.print(table)
+
+
+@audit_app.command("verify")
+def audit_verify(tenant: str) -> None:
+    """Exit non-zero when any event was modified, deleted or reordered."""
+    with platform() as p:
+        t = p.tenants.get(tenant)
+        with p.db.tenant(t.id) as s:
+            r = p.audit.verify(s, t.id)
+    if not r.ok:
+        for problem in r.problems:
+            print(f"audit trail of {tenant}: {problem}", file=sys.stderr)
+        raise typer.Exit(1)
+    out.print(f"audit trail of {tenant} intact ({r.checked} events)")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except OspError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # the CLI never shows a traceback; the message says enough
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        print(f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+              file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,394 @@
+"""Podman implementation of :class:`~osp.runtime.interfaces.RuntimeBackend`.
+
+Why the podman CLI with JSON output rather than the REST service and its Python bindings:
+
+* Podman is daemonless; the CLI needs no long-running ``podman system service`` that OSP
+  would have to start, supervise and secure (its socket is root-equivalent), and there is
+  no "service down" state to drift into while containers keep running.
+* ``podman-py`` would be one more dependency whose release train must match the engine's
+  REST API version (Debian bookworm ships 4.3); the CLI flags used here are stable since 4.0.
+* Every call is an explicit argv list (no shell), is logged by name, and its JSON output is
+  the same document ``podman inspect`` shows an operator.
+
+The cost is a fork/exec per call (~30-80 ms), small next to container start.
+
+Per tenant: network ``<prefix>-t-<name>`` (own /28 from the installation's pool,
+``isolate=true``), volume ``<prefix>-t-<name>-data`` at ``/data``, container
+``<prefix>-t-<name>`` run from the image *ID* (a content digest, never a tag).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from osp.runtime.firewall import BlockedDestination, FirewallPolicy, NftFirewall, TenantRule
+from osp.runtime.interfaces import (
+    BackendUnavailable,
+    ContainerSpec,
+    NotFound,
+    OperationFailed,
+    State,
+    TenantRuntime,
+    validate_tenant_name,
+)
+
+AGENT_UID = 10001
+TOKEN_MOUNT = "/run/osp/bootstrap/token"
+LABEL_INSTALL = "osp.installation"
+LABEL_TENANT = "osp.tenant"
+LABEL_INSTANCE = "osp.instance"
+LABEL_DIGEST = "osp.image.digest"
+LABEL_GOVERNANCE = "osp.governance.version"
+LABEL_HOST_PORTS = "osp.host_ports"
+TENANT_PREFIX_LEN = 28  # /28: gateway + agent + headroom; 4096 tenants per /16 pool
+
+
+@dataclass(frozen=True)
+class PodmanSettings:
+    prefix: str = "osp"  # names resources and the nft table; tests use their own
+    pool: str = "10.213.0.0/16"
+    internal_api_port: int = 8401
+    runtime: str = "runc"
+    podman_bin: str = "podman"
+    bootstrap_dir: Path | None = None  # host tmpfs; default /dev/shm/<prefix>-bootstrap
+    blocked: tuple[BlockedDestination, ...] = ()
+    host_ports: dict[str, tuple[int, ...]] = field(default_factory=dict)  # tenant -> ports
+    command_timeout_s: float = 120.0
+
+    @property
+    def token_dir(self) -> Path:
+        return self.bootstrap_dir or Path(f"/dev/shm/{self.prefix}-bootstrap")
+
+
+def _one_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "no error output"
+
+
+class PodmanBackend:
+    def __init__(self, settings: PodmanSettings | None = None,
+                 firewall: NftFirewall | None = None) -> None:
+        self.settings = settings or PodmanSettings()
+        self.firewall = firewall or NftFirewall()
+
+    # -- names -------------------------------------------------------------------------
+    def container_name(self, tenant: str) -> str:
+        return f"{self.settings.prefix}-t-{validate_tenant_name(tenant)}"
+
+    def network_name(self, tenant: str) -> str:
+        return self.container_name(tenant)
+
+    def volume_name(self, tenant: str) -> str:
+        return f"{self.container_name(tenant)}-data"
+
+    @property
+    def table(self) -> str:
+        return f"{self.settings.prefix.replace('-', '_')}_runtime"
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _podman(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        argv = [self.settings.podman_bin, *args]
+        try:
+            proc = subprocess.run(
+                argv, capture_output=True, text=True, timeout=self.settings.command_timeout_s
+            )
+        except FileNotFoundError:
+            raise BackendUnavailable(
+                f"podman not found ({self.settings.podman_bin}): install podman and runc"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise BackendUnavailable(f"podman {args[0]} timed out") from None
+        if check and proc.returncode != 0:
+            raise OperationFailed(f"podman {args[0]} failed: {_one_line(proc.stderr)}")
+        return proc
+
+    def _json(self, *args: str) -> Any:
+        out = self._podman(*args).stdout
+        try:
+            return json.loads(out or "null")
+        except ValueError:
+            raise OperationFailed(f"podman {args[0]} returned invalid JSON") from None
+
+    def check(self) -> None:
+        proc = self._podman("info", "--format", "json", check=False)
+        if proc.returncode != 0:
+            raise BackendUnavailable(f"podman is not working: {_one_line(proc.stderr)}")
+
+    def _exists(self, kind: str, name: str) -> bool:
+        return self._podman(kind, "exists", name, check=False).returncode == 0
+
+    # -- network -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _lock(self) -> Any:
+        # Subnet allocation and firewall rendering read-modify-write global state.
+        self.settings.token_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(self.settings.token_dir / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def _networks(self) -> list[dict[str, Any]]:
+        data = self._json("network", "ls", "--format", "json")
+        return list(data or [])
+
+    def _free_subnet(self, networks: Sequence[dict[str, Any]]) -> str:
+        used = [
+            ipaddress.ip_network(s["subnet"])
+            for n in networks for s in (n.get("subnets") or [])
+        ]
+        pool = ipaddress.ip_network(self.settings.pool)
+        for candidate in pool.subnets(new_prefix=TENANT_PREFIX_LEN):
+            if not any(candidate.overlaps(u) for u in used):
+                return str(candidate)
+        raise OperationFailed(f"address pool {self.settings.pool} is exhausted")
+
+    def _ensure_network(self, tenant: str) -> dict[str, Any]:
+        name = self.network_name(tenant)
+        ports = ",".join(str(p) for p in sorted(self.settings.host_ports.get(tenant, ())))
+        networks = self._networks()
+        current = next((n for n in networks if n.get("name") == name), None)
+        if current is not None:
+            if (current.get("labels") or {}).get(LABEL_HOST_PORTS, "") == ports:
+                return current
+            self._podman("network", "rm", "-f", name)  # reachability changed: rebuild
+            networks = [n for n in networks if n.get("name") != name]
+        self._podman(
+            "network", "create",
+            "--opt", "isolate=true",  # netavark's own inter-bridge isolation, layer one
+            "--subnet", self._free_subnet(networks),
+            "--label", f"{LABEL_INSTALL}={self.settings.prefix}",
+            "--label", f"{LABEL_TENANT}={tenant}",
+            "--label", f"{LABEL_HOST_PORTS}={ports}",
+            name,
+        )
+        info = self._json("network", "inspect", name)
+        return dict(info[0])
+
+    def apply_firewall(self) -> None:
+        """Render and load the nft table from the tenant networks that exist now."""
+        tenants: list[TenantRule] = []
+        foreign: list[str] = []
+        pool = ipaddress.ip_network(self.settings.pool)
+        for net in self._networks():
+            labels = net.get("labels") or {}
+            for sub in net.get("subnets") or []:
+                subnet = ipaddress.ip_network(sub["subnet"])
+                if labels.get(LABEL_INSTALL) == self.settings.prefix:
+                    raw = labels.get(LABEL_HOST_PORTS, "")
+                    ports = tuple(int(p) for p in raw.split(",") if p)
+                    tenants.append(TenantRule(str(subnet), ports))
+                elif subnet.version == 4 and not subnet.overlaps(pool):
+                    foreign.append(str(subnet))
+        self.firewall.apply(FirewallPolicy(
+            table=self.table,
+            pool=self.settings.pool,
+            internal_api_port=self.settings.internal_api_port,
+            tenants=tuple(tenants),
+            blocked=self.settings.blocked,
+            foreign_subnets=tuple(foreign),
+        ))
+
+    # -- bootstrap token delivery ------------------------------------------------------
+    def _token_path(self, instance_id: str) -> Path:
+        if not instance_id.replace("-", "").isalnum():
+            raise ValueError("invalid instance id")
+        return self.settings.token_dir / instance_id
+
+    def _write_token(self, spec: ContainerSpec) -> Path:
+        # The token goes into a file on a host tmpfs (never disk), root-only directory,
+        # bind-mounted read-only: it is not in the container config, so `podman inspect`
+        # and the environment of every process in the container never show it.
+        path = self._token_path(spec.instance_id)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o400)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(spec.bootstrap_token)
+        os.chown(path, AGENT_UID, AGENT_UID)
+        return path
+
+    def discard_bootstrap(self, tenant: str, instance_id: str) -> None:
+        path = self._token_path(instance_id)
+        with contextlib.suppress(FileNotFoundError):
+            # Truncate before unlinking: the container's bind mount pins the inode, so an
+            # unlink alone would leave the token readable inside the container.
+            with open(path, "r+b") as handle:
+                handle.truncate(0)
+            path.unlink()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def create(self, spec: ContainerSpec) -> TenantRuntime:
+        tenant = validate_tenant_name(spec.tenant)
+        if not spec.image_id.startswith("sha256:"):
+            raise ValueError("containers run from an image digest (sha256:...), not a tag")
+        self.check()
+        name = self.container_name(tenant)
+        self._remove_container(tenant)
+        with self._lock():
+            net = self._ensure_network(tenant)
+            # Fail closed: no tenant container runs before its reachability rules are loaded.
+            self.apply_firewall()
+        if not self._exists("volume", self.volume_name(tenant)):
+            self._podman("volume", "create",
+                         "--label", f"{LABEL_INSTALL}={self.settings.prefix}",
+                         "--label", f"{LABEL_TENANT}={tenant}", self.volume_name(tenant))
+        gateway = net["subnets"][0]["gateway"]
+        internal_url = spec.internal_url or f"http://{gateway}:{self.settings.internal_api_port}"
+        token_file = self._write_token(spec)
+        lim = spec.limits
+        args = [
+            "--runtime", self.settings.runtime, "create",
+            "--name", name, "--hostname", tenant,
+            "--network", self.network_name(tenant),
+            "--pull", "never",
+            "--read-only", "--read-only-tmpfs=false",
+            "--tmpfs", f"/tmp:rw,nosuid,nodev,noexec,size={lim.tmp_mb}m,mode=1777",
+            "--cap-drop", "ALL",
+            "--security-opt", "no-new-privileges",
+            "--user", f"{AGENT_UID}:{AGENT_UID}",
+            "--memory", f"{lim.memory_mb}m", "--memory-swap", f"{lim.memory_mb}m",
+            "--cpus", str(lim.cpus), "--pids-limit", str(lim.pids),
+            "--ulimit", f"nofile={lim.nofile}:{lim.nofile}",
+            "--ulimit", f"nproc={lim.nproc}:{lim.nproc}",
+            # Tenant traffic is policed for IPv4 by the nft table; IPv6 is simply off.
+            "--sysctl", "net.ipv6.conf.all.disable_ipv6=1",
+            "--volume", f"{self.volume_name(tenant)}:/data:rw,nosuid,nodev,noexec",
+            "--volume", f"{token_file}:{TOKEN_MOUNT}:ro",
+            "--log-driver", "k8s-file", "--log-opt", "max-size=1mb",
+            "--stop-timeout", "5",
+            "--label", f"{LABEL_INSTALL}={self.settings.prefix}",
+            "--label", f"{LABEL_TENANT}={tenant}",
+            "--label", f"{LABEL_INSTANCE}={spec.instance_id}",
+            "--label", f"{LABEL_DIGEST}={spec.image_id}",
+            "--label", f"{LABEL_GOVERNANCE}={spec.governance_version}",
+            # Only non-secret configuration travels in the environment.
+            "--env", f"OSP_TENANT={tenant}",
+            "--env", f"OSP_INSTANCE_ID={spec.instance_id}",
+            "--env", f"OSP_INTERNAL_URL={internal_url}",
+            "--env", f"OSP_IMAGE_DIGEST={spec.image_id}",
+            "--env", f"OSP_AGENT_PORT={spec.agent_port}",
+            spec.image_id,
+        ]
+        try:
+            self._podman(*args)
+        except Exception:
+            self.discard_bootstrap(tenant, spec.instance_id)
+            raise
+        return self.status(tenant)
+
+    def start(self, spec: ContainerSpec) -> TenantRuntime:
+        self.create(spec)
+        try:
+            self._podman("start", self.container_name(spec.tenant))
+        except Exception:
+            self.discard_bootstrap(spec.tenant, spec.instance_id)
+            raise
+        return self.status(spec.tenant)
+
+    def stop(self, tenant: str, timeout_s: int = 5) -> TenantRuntime:
+        self.check()
+        name = self.container_name(tenant)
+        if not self._exists("container", name):
+            raise NotFound(f"tenant {tenant!r} has no container")
+        self._podman("stop", "--time", str(timeout_s), name)
+        return self.status(tenant)
+
+    def restart(self, spec: ContainerSpec) -> TenantRuntime:
+        return self.start(spec)  # start() replaces the old instance after stopping it
+
+    def suspend(self, tenant: str) -> TenantRuntime:
+        self.check()
+        self._remove_container(tenant)
+        return self.status(tenant)
+
+    def resume(self, spec: ContainerSpec) -> TenantRuntime:
+        return self.start(spec)
+
+    def _remove_container(self, tenant: str) -> None:
+        name = self.container_name(tenant)
+        if not self._exists("container", name):
+            return
+        old = self.status(tenant)
+        self._podman("rm", "--force", "--time", "5", name)
+        if old.instance_id:
+            self.discard_bootstrap(tenant, old.instance_id)
+
+    def remove(self, tenant: str, *, purge_data: bool = False) -> None:
+        self.check()
+        self._remove_container(tenant)
+        if self._exists("network", self.network_name(tenant)):
+            self._podman("network", "rm", "-f", self.network_name(tenant))
+            with self._lock():
+                self.apply_firewall()
+        if purge_data and self._exists("volume", self.volume_name(tenant)):
+            self._podman("volume", "rm", "-f", self.volume_name(tenant))
+
+    # -- observation -------------------------------------------------------------------
+    def _runtime_from_inspect(self, tenant: str, info: dict[str, Any]) -> TenantRuntime:
+        state = info.get("State") or {}
+        status = str(state.get("Status", "")).lower()
+        mapped = {
+            "running": State.RUNNING, "created": State.CREATED, "configured": State.CREATED,
+            "exited": State.STOPPED, "stopped": State.STOPPED,
+        }.get(status, State.UNKNOWN)
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        nets = (info.get("NetworkSettings") or {}).get("Networks") or {}
+        net = nets.get(self.network_name(tenant)) or {}
+        env = (info.get("Config") or {}).get("Env") or []
+        port = next((int(e.split("=", 1)[1]) for e in env
+                     if e.startswith("OSP_AGENT_PORT=")), 8080)
+        return TenantRuntime(
+            tenant=tenant,
+            state=mapped,
+            container_id=str(info.get("Id", "")),
+            instance_id=labels.get(LABEL_INSTANCE, ""),
+            image_id=labels.get(LABEL_DIGEST, ""),
+            governance_version=labels.get(LABEL_GOVERNANCE, ""),
+            ip=net.get("IPAddress", "") if mapped == State.RUNNING else "",
+            gateway=net.get("Gateway", ""),
+            started_at=str(state.get("StartedAt", "")) if mapped == State.RUNNING else "",
+            exit_code=state.get("ExitCode") if mapped == State.STOPPED else None,
+            agent_port=port,
+        )
+
+    def status(self, tenant: str) -> TenantRuntime:
+        name = self.container_name(tenant)
+        proc = self._podman("container", "inspect", "--format", "json", name, check=False)
+        if proc.returncode != 0:
+            if "no such" in proc.stderr.lower():
+                return TenantRuntime(tenant=tenant, state=State.ABSENT)
+            self.check()
+            raise OperationFailed(f"podman inspect failed: {_one_line(proc.stderr)}")
+        return self._runtime_from_inspect(tenant, json.loads(proc.stdout)[0])
+
+    def logs(self, tenant: str, tail: int = 100) -> str:
+        name = self.container_name(tenant)
+        if not self._exists("container", name):
+            raise NotFound(f"tenant {tenant!r} has no container")
+        proc = self._podman("logs", "--tail", str(tail), name)
+        return proc.stdout + proc.stderr
+
+    def list_tenants(self) -> list[TenantRuntime]:
+        rows = self._json("ps", "-a", "--format", "json",
+                          "--filter", f"label={LABEL_INSTALL}={self.settings.prefix}")
+        result = []
+        for row in rows or []:
+            tenant = (row.get("Labels") or {}).get(LABEL_TENANT, "")
+            if tenant:
+                result.append(self.status(tenant))
+        return result
+
+    def exec(self, tenant: str, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        """Run a command inside the tenant container (diagnostics and tests)."""
+        return self._podman("exec", self.container_name(tenant), *argv, check=False)
+
+
+def podman_available(podman_bin: str = "podman") -> bool:
+    return shutil.which(podman_bin) is not None

@@ -1,0 +1,85 @@
+"""FastAPI application factory. Routers are registered explicitly, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import osp
+from osp.audit.api import router as audit_router
+from osp.errors import OspError
+from osp.identity.api import router as identity_router
+from osp.logs import get_logger
+from osp.platform import Platform
+from osp.tenancy.api import router as tenancy_router
+from osp.vault.api import router as vault_router
+
+log = get_logger("osp.web")
+
+CORE_ROUTERS = (identity_router, tenancy_router, vault_router, audit_router)
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
+
+
+def _validation_reason(exc: RequestValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    return f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OspError)
+    async def _osp_error(_req: Request, exc: OspError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        # Only the location and message, never the submitted input (it may hold a secret).
+        return JSONResponse({"error": _validation_reason(exc)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled_error", path=req.url.path, error_type=type(exc).__name__)
+        return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+def create_app(platform: Platform, extra_routers: Iterable[APIRouter] = (),
+               on_startup: Iterable[Callable[[], None]] = ()) -> FastAPI:
+    app = FastAPI(title="OSP control plane", version=osp.__version__,
+                  openapi_url="/api/v1/openapi.json")
+    app.state.platform = platform
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        for k, v in SECURITY_HEADERS.items():
+            if request.url.path in ("/docs", "/redoc") and k == "content-security-policy":
+                continue
+            response.headers.setdefault(k, v)
+        return response
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": osp.__version__}
+
+    for router in (*CORE_ROUTERS, *extra_routers):
+        app.include_router(router)
+    for hook in on_startup:
+        app.router.on_startup.append(hook)
+    return app

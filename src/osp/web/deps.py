@@ -1,0 +1,72 @@
+"""Request authentication: session cookie (+ CSRF double-submit) or per-tenant API token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from osp.errors import Forbidden, NotFound, Unauthorized
+from osp.identity.secrets import same, sha256_hex
+from osp.identity.service import Principal
+from osp.platform import Platform
+
+SESSION_COOKIE = "osp_session"
+CSRF_COOKIE = "osp_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _principal(request: Request, platform: Platform, *, allow_partial: bool) -> Principal:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return platform.identity.authenticate_token(auth[7:].strip())
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise Unauthorized("sign in or send an API token")
+    principal = platform.identity.authenticate_session(token)
+    if request.method not in SAFE_METHODS:
+        # Cookies ride along on cross-site requests; the header cannot be set cross-site,
+        # so a state-changing request must echo the CSRF token.
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or principal.csrf_hash is None or not same(sha256_hex(sent),
+                                                               principal.csrf_hash):
+            raise Forbidden("missing or wrong CSRF token")
+    if principal.stage != "full" and not allow_partial:
+        raise Forbidden("finish two-factor authentication first")
+    return principal
+
+
+def current_principal(request: Request, platform: PlatformDep) -> Principal:
+    return _principal(request, platform, allow_partial=False)
+
+
+def partial_principal(request: Request, platform: PlatformDep) -> Principal:
+    """Also accepts a session still in its 2FA step (for the endpoints that finish it)."""
+    return _principal(request, platform, allow_partial=True)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+PartialPrincipalDep = Annotated[Principal, Depends(partial_principal)]
+
+
+def tenant_of(platform: Platform, principal: Principal, tenant: str) -> None:
+    """The path's tenant must be the caller's own; any other name looks like it doesn't exist."""
+    try:
+        info = platform.tenants.get(tenant)
+    except Exception:
+        raise NotFound(f"unknown tenant {tenant[:60]!r}") from None
+    if info.id != principal.tenant_id:
+        raise NotFound(f"unknown tenant {tenant[:60]!r}")
