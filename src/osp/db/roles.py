@@ -59,7 +59,8 @@ def migrate(admin_url: str, app_password: str | None = None) -> None:
                 # Tables must belong to a dedicated owner role, never to a superuser and
                 # never to the app role (an owner can ALTER TABLE ... DISABLE RLS).
                 conn.execute(text(f"SET ROLE {OWNER_ROLE}"))
-            command.upgrade(_alembic_config(conn), "head")
+            # "heads": feature packages add migration branches off 0001_core independently.
+            command.upgrade(_alembic_config(conn), "heads")
         engine.dispose()
     except SQLAlchemyError as exc:
         raise DatabaseSetupError(f"migration failed: {_first_line(exc)}") from None

@@ -1,0 +1,59 @@
+"""Shared fixtures: one real embedded Postgres (pgserver) per test session, migrated."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+# pgserver keeps its lock under XDG_RUNTIME_DIR; without one it warns (warnings are errors).
+os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/osp-runtime-{os.getuid()}")
+Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
+
+import pytest  # noqa: E402
+
+from osp.config import Settings  # noqa: E402
+from osp.platform import Platform, open_platform  # noqa: E402
+from osp.tenancy.service import TenantInfo  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("osp-data")
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir)
+
+
+@pytest.fixture(scope="session")
+def platform(settings: Settings) -> Iterator[Platform]:
+    with open_platform(settings) as p:
+        yield p
+
+
+@pytest.fixture
+def make_tenant(platform: Platform) -> Callable[..., TenantInfo]:
+    def make(prefix: str = "t", **kw: bool) -> TenantInfo:
+        return platform.tenants.create(f"{prefix}-{uuid.uuid4().hex[:10]}", "test", **kw)
+
+    return make
+
+
+@pytest.fixture
+def superuser_sql(platform: Platform) -> Callable[[str], list[tuple[object, ...]]]:
+    """Runs SQL as the database superuser: the attacker with full DB access, in tamper tests."""
+    from sqlalchemy import create_engine, text
+
+    from osp.db.session import to_sqlalchemy_url
+
+    engine = create_engine(to_sqlalchemy_url(platform.admin_url))
+
+    def run(sql: str) -> list[tuple[object, ...]]:
+        with engine.begin() as conn:
+            res = conn.execute(text(sql))
+            return [tuple(r) for r in res] if res.returns_rows else []
+
+    return run
