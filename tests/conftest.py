@@ -14,6 +14,7 @@ Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
 import pytest  # noqa: E402
 
 from osp.config import Settings  # noqa: E402
+from osp.errors import NotFound  # noqa: E402
 from osp.platform import Platform, open_platform  # noqa: E402
 from osp.tenancy.service import TenantInfo  # noqa: E402
 
@@ -35,11 +36,21 @@ def platform(settings: Settings) -> Iterator[Platform]:
 
 
 @pytest.fixture
-def make_tenant(platform: Platform) -> Callable[..., TenantInfo]:
-    def make(prefix: str = "t", **kw: bool) -> TenantInfo:
-        return platform.tenants.create(f"{prefix}-{uuid.uuid4().hex[:10]}", "test", **kw)
+def make_tenant(platform: Platform) -> Iterator[Callable[..., TenantInfo]]:
+    """Creates uniquely named tenants and deletes them (and their data) after the test."""
+    made: list[TenantInfo] = []
 
-    return make
+    def make(prefix: str = "t", **kw: bool) -> TenantInfo:
+        t = platform.tenants.create(f"{prefix}-{uuid.uuid4().hex[:10]}", "test", **kw)
+        made.append(t)
+        return t
+
+    yield make
+    for t in made:
+        try:
+            platform.tenants.delete(t.name, "test")
+        except NotFound:
+            pass
 
 
 @pytest.fixture
