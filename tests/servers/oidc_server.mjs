@@ -1,0 +1,117 @@
+// A real OpenID provider (npm `oidc-provider` v8) for the OAuth broker tests.
+//
+//   node oidc_server.mjs PORT
+// Environment: OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_REDIRECT_URIS (space separated).
+// Prints "ready ISSUER" on stdout once it listens on 127.0.0.1:PORT.
+//
+// PKCE (S256) is required for every client, refresh tokens are issued and rotated on every
+// use, revocation (RFC 7009) is on, and the authorization response carries `iss` (RFC 9207).
+// The login and consent interaction completes itself so tests can drive the whole
+// authorization code flow over plain HTTP. `login_hint` steers it:
+//   deny         the person declines: the provider answers error=access_denied
+//   expire-code  the authorization code lives one second
+//   grant:A,B    the person grants only scopes A and B (plus openid)
+import crypto from 'node:crypto';
+import http from 'node:http';
+
+import Provider from 'oidc-provider';
+
+const port = Number(process.argv[2]);
+const issuer = `http://127.0.0.1:${port}`;
+const clientId = process.env.OIDC_CLIENT_ID;
+const clientSecret = process.env.OIDC_CLIENT_SECRET;
+const redirectUris = (process.env.OIDC_REDIRECT_URIS || '').split(' ').filter(Boolean);
+if (!port || !clientId || !clientSecret || redirectUris.length === 0) {
+  console.error('usage: OIDC_CLIENT_ID=.. OIDC_CLIENT_SECRET=.. OIDC_REDIRECT_URIS=.. node oidc_server.mjs PORT');
+  process.exit(2);
+}
+
+const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'test-key', use: 'sig', alg: 'RS256' };
+
+function hintOf(ctx) {
+  const hint = ctx?.oidc?.params?.login_hint;
+  return typeof hint === 'string' ? hint : '';
+}
+
+const provider = new Provider(issuer, {
+  clients: [{
+    client_id: clientId,
+    client_secret: clientSecret,
+    redirect_uris: redirectUris,
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+  }],
+  jwks: { keys: [signingKey] },
+  cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
+  scopes: ['openid', 'offline_access', 'profile', 'email', 'calendar.read', 'mail.send'],
+  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+  findAccount: async (_ctx, id) => ({
+    accountId: id,
+    claims: async () => ({ sub: id, email: `${id}@example.test`, email_verified: true, name: id }),
+  }),
+  pkce: { methods: ['S256'], required: () => true },
+  features: {
+    devInteractions: { enabled: false },
+    revocation: { enabled: true },
+    introspection: { enabled: true },
+  },
+  issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+  rotateRefreshToken: true,
+  ttl: {
+    AccessToken: 600,
+    AuthorizationCode: (ctx) => (hintOf(ctx) === 'expire-code' ? 1 : 60),
+    IdToken: 600,
+    RefreshToken: 86400,
+    Interaction: 600,
+    Session: 3600,
+    Grant: 86400,
+  },
+  interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+});
+// Behind no proxy; http on loopback is what the tests use.
+provider.proxy = false;
+
+async function interaction(req, res) {
+  const details = await provider.interactionDetails(req, res);
+  const { prompt, params, session, grantId } = details;
+  const hint = typeof params.login_hint === 'string' ? params.login_hint : '';
+  let result;
+  if (hint === 'deny') {
+    result = { error: 'access_denied', error_description: 'the person declined' };
+  } else if (prompt.name === 'login') {
+    result = { login: { accountId: 'alice' } };
+  } else {
+    const grant = grantId
+      ? await provider.Grant.find(grantId)
+      : new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+    const missing = prompt.details.missingOIDCScope || [];
+    const allowed = hint.startsWith('grant:') ? new Set(['openid', ...hint.slice(6).split(',')]) : null;
+    const granted = missing.filter((s) => !allowed || allowed.has(s));
+    const declined = missing.filter((s) => allowed && !allowed.has(s));
+    if (granted.length) grant.addOIDCScope(granted.join(' '));
+    if (declined.length) grant.rejectOIDCScope(declined.join(' '));
+    if (prompt.details.missingOIDCClaims) grant.addOIDCClaims(prompt.details.missingOIDCClaims);
+    result = { consent: { grantId: await grant.save() } };
+  }
+  await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+}
+
+const handler = provider.callback();
+const server = http.createServer((req, res) => {
+  if (req.method === 'GET' && req.url.startsWith('/interaction/')) {
+    interaction(req, res).catch((err) => {
+      res.statusCode = 500;
+      res.end(String(err && err.message));
+    });
+    return;
+  }
+  handler(req, res);
+});
+server.listen(port, '127.0.0.1', () => {
+  console.log(`ready ${issuer}`);
+});
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => server.close(() => process.exit(0)));
+}
