@@ -34,10 +34,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-TOKEN_ENV = "OSP_BOOTSTRAP_TOKEN"
-TOKEN_FD_ENV = "OSP_BOOTSTRAP_FD"
-TOKEN_FILE_ENV = "OSP_BOOTSTRAP_TOKEN_FILE"
-DEFAULT_TOKEN_FILE = "/run/osp/bootstrap/token"
+# Names of variables and paths, not credentials.
+TOKEN_ENV = "OSP_BOOTSTRAP_TOKEN"  # noqa: S105
+TOKEN_FD_ENV = "OSP_BOOTSTRAP_FD"  # noqa: S105
+TOKEN_FILE_ENV = "OSP_BOOTSTRAP_TOKEN_FILE"  # noqa: S105
+DEFAULT_TOKEN_FILE = "/run/osp/bootstrap/token"  # noqa: S105
 RELEASE_FILE = Path("/opt/osp/release.json")
 EXCHANGE_PATH = "/internal/v1/bootstrap/exchange"
 EX_CONFIG = 78  # sysexits: configuration error; the container stops instead of running unsecured
@@ -91,7 +92,7 @@ def _reexec_without_token_env(token: str) -> None:
     os.set_inheritable(fd, True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(TOKEN_ENV)}
     env[TOKEN_FD_ENV] = str(fd)
-    os.execve(sys.executable, [sys.executable, "-m", "osp.agent.main"], env)
+    os.execve(sys.executable, [sys.executable, "-m", "osp.agent.main"], env)  # noqa: S606
 
 
 def read_token() -> str:

@@ -77,7 +77,7 @@ class BuiltImage:
 def governance_version() -> str:
     """The governance library ships in the same wheel, so it versions in lockstep."""
     try:
-        from osp import governance  # noqa: PLC0415 - optional until that package lands
+        from osp import governance  # optional until that package lands
 
         return str(getattr(governance, "__version__", osp.__version__))
     except ImportError:
@@ -181,7 +181,9 @@ class ImageBuilder:
                      "PIP_NO_CACHE_DIR=1", "PIP_DISABLE_PIP_VERSION_CHECK=1"]
         _run([*chroot, *env_clean, "python3", "-m", "venv", VENV], "venv")
         _run([*chroot, *env_clean, f"{VENV}/bin/python", "-m", "pip", "install", "-q",
-              "--no-deps", "--no-index", "--no-compile", f"/tmp/{whl.name}"], "pip install")
+              "--no-deps", "--no-index", "--no-compile",
+              f"/tmp/{whl.name}"],  # noqa: S108 - a path inside the build chroot
+             "pip install")
         # Precompile: the root filesystem is read-only at run time.
         _run([*chroot, *env_clean, f"{VENV}/bin/python", "-m", "compileall", "-q",
               f"{VENV}/lib"], "compileall")
