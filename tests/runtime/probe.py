@@ -1,0 +1,101 @@
+"""Helpers that run small probes *inside* tenant containers (their python3 is the image's)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from osp.runtime.podman import PodmanBackend
+
+CONNECT = """
+import json, socket, sys
+out = {}
+for target in json.loads(sys.argv[1]):
+    host, port = target.rsplit(":", 1)
+    s = socket.socket()
+    s.settimeout(1.5)
+    try:
+        s.connect((host, int(port)))
+        out[target] = "open"
+    except socket.timeout:
+        out[target] = "timeout"
+    except OSError as exc:
+        out[target] = type(exc).__name__
+    finally:
+        s.close()
+print(json.dumps(out))
+"""
+
+LISTENING = """
+import json
+ports = set()
+for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        lines = open(path).read().splitlines()[1:]
+    except OSError:
+        continue
+    for line in lines:
+        f = line.split()
+        if f[3] == "0A":
+            ports.add(int(f[1].rsplit(":", 1)[1], 16))
+print(json.dumps(sorted(ports)))
+"""
+
+
+def connect_from(backend: PodmanBackend, tenant: str, targets: Sequence[str]) -> dict[str, str]:
+    proc = backend.exec(tenant, ["python3", "-c", CONNECT, json.dumps(list(targets))])
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, str] = json.loads(proc.stdout)
+    return result
+
+
+def listening_ports(backend: PodmanBackend, tenant: str) -> list[int]:
+    proc = backend.exec(tenant, ["python3", "-c", LISTENING])
+    assert proc.returncode == 0, proc.stderr
+    ports: list[int] = json.loads(proc.stdout)
+    return ports
+
+
+@contextmanager
+def host_listener(port: int) -> Iterator[None]:
+    """A TCP server on 0.0.0.0:port of the host, like an admin API or a database would be."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("0.0.0.0", port))
+    server.listen(16)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept_loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                conn.close()
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept_loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        server.close()
+
+
+def host_addresses() -> list[str]:
+    """Non-loopback IPv4 addresses of this host outside the test pool (e.g. eth0)."""
+    import subprocess
+
+    out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True).stdout
+    addrs = []
+    for link in json.loads(out or "[]"):
+        for a in link.get("addr_info", []):
+            ip = a.get("local", "")
+            if ip and not ip.startswith("127.") and not ip.startswith("10.214."):
+                addrs.append(ip)
+    return addrs

@@ -1,0 +1,127 @@
+"""Attacks on the tenant boundary from inside a real tenant container (SPEC section A)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.runtime.conftest import Tenants, free_port
+from tests.runtime.probe import connect_from, host_addresses, host_listener, listening_ports
+
+pytestmark = pytest.mark.podman
+
+
+@pytest.fixture(scope="module")
+def pair(tenants: Tenants) -> Tenants:
+    tenants.start("alpha", {"MODEL_KEY": "alpha-key"})
+    tenants.start("bravo", {"MODEL_KEY": "bravo-key"})
+    return tenants
+
+
+def _extra_listener(tenants: Tenants, tenant: str, port: int) -> None:
+    """Make the victim listen on more than the agent port, so 'every port' means something."""
+    code = ("import socket,time;s=socket.socket();s.bind(('0.0.0.0',%d));s.listen();"
+            "time.sleep(600)" % port)
+    proc = tenants.backend._podman("exec", "-d", tenants.backend.container_name(tenant),
+                                   "python3", "-c", code, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_every_port_of_b_is_unreachable_from_a_while_b_reaches_itself(pair: Tenants) -> None:
+    _extra_listener(pair, "bravo", 9099)
+    b = pair.backend.status("bravo")
+    for _ in range(50):
+        ports = listening_ports(pair.backend, "bravo")
+        if 9099 in ports:
+            break
+    assert {8080, 9099} <= set(ports)
+    targets = [f"{b.ip}:{p}" for p in ports] + [f"{b.gateway}:{p}" for p in ports]
+    from_a = connect_from(pair.backend, "alpha", targets)
+    assert all(v != "open" for v in from_a.values()), from_a
+    from_b = connect_from(pair.backend, "bravo", [f"{b.ip}:{p}" for p in ports])
+    assert all(v == "open" for v in from_b.values()), from_b
+
+
+def test_the_host_reaches_each_agent_on_its_container_ip(pair: Tenants) -> None:
+    for tenant in ("alpha", "bravo"):
+        assert pair.agent_status(tenant)["tenant"] == tenant
+
+
+def test_a_sees_none_of_bs_processes_files_or_volume(pair: Tenants) -> None:
+    backend = pair.backend
+    marker = "bravo-private-marker-7c1e"
+    write = backend.exec("bravo", ["sh", "-c", f"echo {marker} > /data/{marker}.txt"])
+    assert write.returncode == 0, write.stderr
+    backend._podman("exec", "-d", backend.container_name("bravo"), "python3", "-c",
+                    "import time; time.sleep(600)", marker, check=False)
+    procs = backend.exec("alpha", ["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"])
+    assert marker not in procs.stdout
+    pids = backend.exec("alpha", ["sh", "-c", "ls -d /proc/[0-9]*"]).stdout.split()
+    assert len(pids) < 10  # only alpha's own few processes
+    found = backend.exec("alpha", ["sh", "-c",
+                                   f"grep -rl {marker} /data /tmp /opt /etc 2>/dev/null; "
+                                   f"find / -xdev -name '{marker}*' 2>/dev/null; true"])
+    assert marker not in found.stdout
+    mounts = backend.exec("alpha", ["cat", "/proc/self/mountinfo"]).stdout
+    assert backend.volume_name("bravo") not in mounts
+    assert backend.volume_name("alpha") in mounts or "/data" in mounts
+
+
+def test_a_cannot_reach_admin_api_or_database_on_the_host(pair: Tenants,
+                                                          model_port: int) -> None:
+    a = pair.backend.status("alpha")
+    b = pair.backend.status("bravo")
+    admin, database = free_port(), free_port()
+    with host_listener(admin), host_listener(database), host_listener(model_port):
+        addrs = [a.gateway, b.gateway, *host_addresses()]
+        blocked = [f"{h}:{p}" for h in addrs for p in (admin, database, 22, 5432)]
+        result = connect_from(pair.backend, "alpha", blocked)
+        assert all(v != "open" for v in result.values()), result
+        # What alpha may reach: the internal API and its own configured model endpoint.
+        allowed = connect_from(pair.backend, "alpha", [
+            f"{a.gateway}:{pair.api.port}", f"{a.gateway}:{model_port}"])
+        assert set(allowed.values()) == {"open"}, allowed
+        # The model port is alpha's, not bravo's.
+        other = connect_from(pair.backend, "bravo", [f"{b.gateway}:{model_port}"])
+        assert set(other.values()) != {"open"}, other
+
+
+def test_container_is_hardened(pair: Tenants) -> None:
+    backend = pair.backend
+    name = backend.container_name("alpha")
+    info = json.loads(backend._podman("container", "inspect", name).stdout)[0]
+    host = info["HostConfig"]
+    assert host["ReadonlyRootfs"] is True
+    assert not info.get("EffectiveCaps") and not info.get("BoundingCaps")
+    assert any("no-new-privileges" in o for o in host.get("SecurityOpt") or [])
+    assert info["Config"]["User"] == "10001:10001"
+    assert host["Memory"] == 256 * 1024 * 1024
+    assert host["PidsLimit"] == 64
+    assert host["NanoCpus"] == 500_000_000
+    ulimits = {u["Name"]: u["Soft"] for u in host["Ulimits"]}
+    assert ulimits["RLIMIT_NOFILE"] == 1024 and ulimits["RLIMIT_NPROC"] == 64
+    labels = info["Config"]["Labels"]
+    assert labels["osp.tenant"] == "alpha"
+    assert labels["osp.image.digest"] == pair.image.image_id
+    assert labels["osp.governance.version"] == pair.image.governance_version
+    assert info["Image"] == pair.image.image_id.removeprefix("sha256:")
+    inside = backend.exec("alpha", ["sh", "-c",
+                                    "id -u; touch /rootfile 2>&1 || echo ro; "
+                                    "touch /tmp/x && echo tmp-ok; touch /data/x && echo data-ok; "
+                                    "grep CapEff /proc/1/status"])
+    lines = inside.stdout
+    assert lines.splitlines()[0] == "10001"
+    assert "ro" in lines and "tmp-ok" in lines and "data-ok" in lines
+    assert "CapEff:\t0000000000000000" in lines
+
+
+def test_netavark_isolation_and_nft_table_are_both_present(pair: Tenants) -> None:
+    backend = pair.backend
+    net = json.loads(backend._podman("network", "inspect",
+                                     backend.network_name("alpha")).stdout)[0]
+    assert net["options"]["isolate"] == "true"
+    table = subprocess.run(["nft", "list", "table", "inet", backend.table],
+                           capture_output=True, text=True, check=True).stdout
+    assert "drop" in table and str(pair.api.port) in table
