@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -47,10 +48,8 @@ def make_tenant(platform: Platform) -> Iterator[Callable[..., TenantInfo]]:
 
     yield make
     for t in made:
-        try:
+        with contextlib.suppress(NotFound):
             platform.tenants.delete(t.name, "test")
-        except NotFound:
-            pass
 
 
 @pytest.fixture

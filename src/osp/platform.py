@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from osp.audit.service import AuditTrail
 from osp.config import Settings
 from osp.db.embedded import EmbeddedPostgres
-from osp.db.roles import DatabaseSetupError, check_app_role, migrate, password_of
 from osp.db.rls import APP_ROLE
+from osp.db.roles import DatabaseSetupError, check_app_role, migrate, password_of
 from osp.db.session import Database, to_sqlalchemy_url
 from osp.errors import OspError
 from osp.identity.service import IdentityService

@@ -28,7 +28,7 @@ def two_tenants(platform: Platform, make_tenant: Callable[..., TenantInfo]
 
 def test_tenant_context_sees_only_its_own_rows_without_where(
         platform: Platform, two_tenants: tuple[TenantInfo, TenantInfo]) -> None:
-    a, b = two_tenants
+    a, _ = two_tenants
     with platform.db.tenant(a.id) as s:
         for table in ("secret_versions", "users", "audit_events"):
             owners = set(s.execute(text(f"SELECT tenant_id FROM {table}")).scalars())

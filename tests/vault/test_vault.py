@@ -73,7 +73,8 @@ def test_ciphertext_swapped_between_tenants_fails(platform: Platform,
     _put(platform, b, "K", b"secret-of-b")
     # The attacker copies A's whole row (ciphertext, nonce, wrapped key) over B's.
     superuser_sql(f"UPDATE secret_versions dst SET ciphertext = src.ciphertext, "
-                  f"nonce = src.nonce, wrapped_dek = src.wrapped_dek, kek_version = src.kek_version "
+                  f"nonce = src.nonce, wrapped_dek = src.wrapped_dek, "
+                  f"kek_version = src.kek_version "
                   f"FROM secret_versions src WHERE src.tenant_id = '{a.id}' "
                   f"AND dst.tenant_id = '{b.id}'")
     with pytest.raises(IntegrityFailure):

@@ -31,7 +31,8 @@ class EmbeddedPostgres:
             import pgserver
 
             self.pg_dir.parent.mkdir(parents=True, exist_ok=True)
-            self._server = pgserver.get_server(self.pg_dir, cleanup_mode="stop")
+            self._server = pgserver.get_server(  # type: ignore[attr-defined]
+                self.pg_dir, cleanup_mode="stop")
         self._ensure_database()
 
     def _ensure_database(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -30,8 +31,12 @@ MFA_TTL = timedelta(minutes=5)
 TOTP_STEP = 30
 ISSUER = "OSP"
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the account does not exist, so both paths cost one argon2 hash.
-_DUMMY_HASH = _hasher.hash("osp-dummy-password-for-timing")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so both paths cost one argon2 hash."""
+    return _hasher.hash("osp-dummy-password-for-timing")
 
 
 @dataclass(frozen=True)
@@ -111,14 +116,14 @@ class IdentityService:
         try:
             tenant = self.tenants.get(tenant_name)
         except (NotFound, InvalidInput):
-            _verify_password(_DUMMY_HASH, password)  # same cost as a real check
+            _verify_password(_dummy_hash(), password)  # same cost as a real check
             raise Unauthorized("invalid credentials") from None
         email_key = (email or "").strip().lower()
         keys = [throttle.account_key(tenant.id, email_key), throttle.address_key(address)]
         with self.db.tenant(tenant.id) as s:
             throttle.check(s, keys)
             user = s.execute(select(User).where(User.email == email_key)).scalar_one_or_none()
-            ok = _verify_password(user.password_hash if user else _DUMMY_HASH, password)
+            ok = _verify_password(user.password_hash if user else _dummy_hash(), password)
             if user is None or not ok:
                 throttle.record_failure(s, keys[0], throttle.MAX_PER_ACCOUNT)
                 throttle.record_failure(s, keys[1], throttle.MAX_PER_ADDRESS)

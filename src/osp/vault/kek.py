@@ -23,6 +23,13 @@ class LocalFileKek:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._state: dict[str, Any] = self._load_or_create()
+        self._mtime = self.path.stat().st_mtime_ns
+
+    def _refresh(self) -> None:
+        # Another process (`osp vault rotate-kek` beside a running `osp up`) may have rotated.
+        mtime = self.path.stat().st_mtime_ns
+        if mtime != self._mtime:
+            self._state, self._mtime = self._load_or_create(), mtime
 
     def _load_or_create(self) -> dict[str, Any]:
         if self.path.exists():
@@ -50,11 +57,15 @@ class LocalFileKek:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
+        self._mtime = self.path.stat().st_mtime_ns
 
     def current_version(self) -> str:
+        self._refresh()
         return str(self._state["current"])
 
     def _key(self, version: str) -> bytes:
+        if version not in self._state["keys"]:
+            self._refresh()
         try:
             return base64.b64decode(self._state["keys"][version])
         except KeyError:
@@ -63,7 +74,8 @@ class LocalFileKek:
     def wrap(self, dek: bytes, aad: bytes) -> tuple[str, bytes]:
         version = self.current_version()
         nonce = os.urandom(12)
-        return version, nonce + AESGCM(self._key(version)).encrypt(nonce, dek, aad + version.encode())
+        sealed = AESGCM(self._key(version)).encrypt(nonce, dek, aad + version.encode())
+        return version, nonce + sealed
 
     def unwrap(self, version: str, wrapped: bytes, aad: bytes) -> bytes:
         try:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from osp.db.base import Base, new_id, utcnow
 
-SECRET_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"
+SECRET_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"  # noqa: S105 (a pattern)
 
 
 class SecretVersion(Base):

@@ -132,7 +132,7 @@ class Vault:
 
     def delete(self, session: Session, tenant_id: uuid.UUID, name: str, actor: str) -> int:
         validate_name(name)
-        removed = session.execute(
+        removed = session.execute(  # type: ignore[attr-defined]
             delete(SecretVersion)
             .where(SecretVersion.tenant_id == tenant_id, SecretVersion.name == name)
         ).rowcount

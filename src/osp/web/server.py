@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import uvicorn
 
@@ -25,8 +26,6 @@ def serve(platform: Platform) -> None:
     async def run_all() -> None:
         await asyncio.gather(*(s.serve() for s in servers))
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_all())
-    except KeyboardInterrupt:
-        pass
     log.info("stopped")

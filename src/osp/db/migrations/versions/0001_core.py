@@ -89,7 +89,8 @@ CREATE TABLE sessions (
     user_id uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     token_hash char(64) NOT NULL CONSTRAINT uq_sessions_token_hash UNIQUE,
     csrf_hash char(64) NOT NULL,
-    stage varchar(8) NOT NULL CONSTRAINT ck_sessions_stage_known CHECK (stage IN ('mfa', 'enrol', 'full')),
+    stage varchar(8) NOT NULL
+        CONSTRAINT ck_sessions_stage_known CHECK (stage IN ('mfa', 'enrol', 'full')),
     created_at timestamptz NOT NULL DEFAULT now(),
     expires_at timestamptz NOT NULL,
     revoked_at timestamptz

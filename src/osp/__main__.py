@@ -1,0 +1,3 @@
+from osp.cli import main
+
+main()

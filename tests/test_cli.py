@@ -1,0 +1,118 @@
+"""The CLI, run as a separate process against the same database as the tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pgserver
+import pytest
+
+from osp.platform import Platform
+
+CANARY = "osp-canary-" + uuid.uuid4().hex
+
+
+@pytest.fixture
+def osp(settings: object, data_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "OSP_DATA_DIR": str(data_dir)}
+        return subprocess.run([sys.executable, "-m", "osp", *args], input=stdin, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    return run
+
+
+def _name() -> str:
+    return "cli-" + uuid.uuid4().hex[:8]
+
+
+def _assert_clean_error(r: subprocess.CompletedProcess[str], needle: str) -> None:
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+
+
+def test_tenant_secret_audit_roundtrip(osp: Callable[..., subprocess.CompletedProcess[str]],
+                                       platform: Platform) -> None:
+    name = _name()
+    assert osp("tenant", "create", name).returncode == 0
+    assert osp("secret", "set", name, "MODEL_API_KEY", stdin="sk-one\n").returncode == 0
+    listing = osp("secret", "list", name, "--json")
+    assert '"name": "MODEL_API_KEY"' in listing.stdout and "sk-one" not in listing.stdout
+    verify = osp("audit", "verify", name)
+    assert verify.returncode == 0 and "intact" in verify.stdout
+    assert osp("audit", "list", name, "--json").stdout.count("\n") == 2
+    t = platform.tenants.get(name)
+    with platform.db.tenant(t.id) as s:
+        assert platform.vault.get(s, t.id, "MODEL_API_KEY") == b"sk-one"
+    assert osp("tenant", "delete", name, "--yes").returncode == 0
+
+
+@pytest.mark.parametrize(("args", "stdin", "needle"), [
+    (("tenant", "create", "Bad_Name"), "", "invalid tenant name"),
+    (("tenant", "show", "no-such-tenant"), "", "unknown tenant"),
+    (("secret", "set", "no-such-tenant", "K"), "v", "unknown tenant"),
+    (("secret", "list", "no-such-tenant"), "", "unknown tenant"),
+    (("audit", "verify", "no-such-tenant"), "", "unknown tenant"),
+    (("user", "create", "not-an-email", "--tenant", "no-such-tenant"), "long enough pw", "email"),
+])
+def test_bad_input_is_one_clear_line(osp: Callable[..., subprocess.CompletedProcess[str]],
+                                     args: tuple[str, ...], stdin: str, needle: str) -> None:
+    _assert_clean_error(osp(*args, stdin=stdin), needle)
+
+
+def test_secret_bad_name_empty_and_oversized(osp: Callable[..., subprocess.CompletedProcess[str]],
+                                             platform: Platform) -> None:
+    name = _name()
+    osp("tenant", "create", name)
+    _assert_clean_error(osp("secret", "set", name, "bad name", stdin="v"), "secret name")
+    _assert_clean_error(osp("secret", "set", name, "K", stdin=""), "empty")
+    _assert_clean_error(osp("secret", "set", name, "K", stdin="x" * 70000), "larger than")
+    _assert_clean_error(osp("secret", "set", name, "x" * 200, stdin="v"), "secret name")
+    assert osp("secret", "list", name, "--json").stdout.strip() == "[]"
+    _assert_clean_error(osp("tenant", "create", name), "already exists")
+    assert len([t for t in platform.tenants.list() if t.name == name]) == 1
+
+
+def test_malformed_dsn_is_a_clear_error(osp: Callable[..., subprocess.CompletedProcess[str]],
+                                        tmp_path: Path) -> None:
+    env = {**os.environ, "OSP_DATABASE_URL": "mysql://root@localhost/x",
+           "OSP_DATA_DIR": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "osp", "tenant", "list"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    _assert_clean_error(r, "OSP_DATABASE_URL")
+
+
+def test_canary_secret_is_absent_from_every_durable_surface(
+        osp: Callable[..., subprocess.CompletedProcess[str]], platform: Platform,
+        data_dir: Path) -> None:
+    name = _name()
+    outputs = [osp("tenant", "create", name)]
+    outputs.append(osp("secret", "set", name, "CANARY", stdin=CANARY))
+    outputs.append(osp("secret", "set", name, "CANARY", stdin=CANARY + "-v2"))
+    outputs += [osp("secret", "list", name), osp("audit", "list", name, "--json"),
+                osp("tenant", "show", name), osp("vault", "rotate-kek")]
+    assert all(o.returncode == 0 for o in outputs), [o.stderr for o in outputs]
+    t = platform.tenants.get(name)
+    with platform.db.tenant(t.id) as s:  # it really is stored
+        assert platform.vault.get(s, t.id, "CANARY") == (CANARY + "-v2").encode()
+
+    for o in outputs:  # CLI output and logs
+        assert CANARY not in o.stdout + o.stderr
+    pg_dump = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_dump"
+    dump = subprocess.run([str(pg_dump), "--dbname", platform.admin_url.replace("/postgres?",
+                                                                                "/osp?")],
+                          capture_output=True, timeout=120)
+    assert dump.returncode == 0 and b"secret_versions" in dump.stdout
+    assert CANARY.encode() not in dump.stdout
+    subprocess.run([str(Path(pg_dump).parent / "psql"), platform.admin_url, "-c", "CHECKPOINT"],
+                   capture_output=True, timeout=60)
+    for path in data_dir.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert CANARY.encode() not in path.read_bytes(), path
