@@ -1,0 +1,80 @@
+"""`osp up` as an operator runs it: embedded Postgres, healthz, Ctrl-C, reuse of the data dir."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "OSP_DATA_DIR": str(data_dir)}
+    env.pop("OSP_DATABASE_URL", None)
+    return subprocess.Popen([sys.executable, "-m", "osp", "up", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError("osp up did not become healthy")
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    return out, err
+
+
+def _postmaster_running(data_dir: Path) -> bool:
+    pid_file = data_dir / "pg" / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().split()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_up_serves_stops_cleanly_and_reuses_its_data_dir(tmp_path: Path) -> None:
+    data_dir = tmp_path / "osp"
+    port = _free_port()
+    proc = _start(data_dir, port)
+    _wait_healthy(port, proc)
+    assert (data_dir / "kek.json").stat().st_mode & 0o777 == 0o600
+    env = {**os.environ, "OSP_DATA_DIR": str(data_dir)}
+    created = subprocess.run([sys.executable, "-m", "osp", "tenant", "create", "persisted"],
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert created.returncode == 0, created.stderr
+    _stop(proc)
+    assert not _postmaster_running(data_dir)
+
+    proc = _start(data_dir, port)
+    _wait_healthy(port, proc)
+    listing = subprocess.run([sys.executable, "-m", "osp", "tenant", "list", "--json"],
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert '"persisted"' in listing.stdout
+    _stop(proc)
+    assert not _postmaster_running(data_dir)
