@@ -22,8 +22,8 @@ def pair(tenants: Tenants) -> Tenants:
 
 def _extra_listener(tenants: Tenants, tenant: str, port: int) -> None:
     """Make the victim listen on more than the agent port, so 'every port' means something."""
-    code = ("import socket,time;s=socket.socket();s.bind(('0.0.0.0',%d));s.listen();"
-            "time.sleep(600)" % port)
+    code = (f"import socket,time;s=socket.socket();s.bind(('0.0.0.0',{port}));s.listen();"
+            "time.sleep(600)")
     proc = tenants.backend._podman("exec", "-d", tenants.backend.container_name(tenant),
                                    "python3", "-c", code, check=False)
     assert proc.returncode == 0, proc.stderr

@@ -46,8 +46,12 @@ class TokenRecord:
 class TokenStore(Protocol):
     def add(self, record: TokenRecord) -> None: ...
 
-    def consume(self, token_hash: str, now: datetime) -> TokenRecord | None:
-        """Atomically mark the token used; return the record as it was before (or None)."""
+    def consume(self, token_hash: str, tenant: str, now: datetime) -> TokenRecord | None:
+        """Atomically mark the token used; return the record as it was before.
+
+        Only ``tenant``'s tokens are visible (in Postgres, RLS enforces it): a token
+        presented under another tenant's name is simply unknown there.
+        """
 
     def revoke_instance(self, tenant: str, instance_id: str, now: datetime) -> None: ...
 
@@ -63,10 +67,12 @@ class MemoryTokenStore:
         with self._lock:
             self._rows[record.token_hash] = record
 
-    def consume(self, token_hash: str, now: datetime) -> TokenRecord | None:
+    def consume(self, token_hash: str, tenant: str, now: datetime) -> TokenRecord | None:
         with self._lock:
             row = self._rows.get(token_hash)
-            if row is not None and row.used_at is None:
+            if row is None or row.tenant != tenant:
+                return None
+            if row.used_at is None:
                 self._rows[token_hash] = replace(row, used_at=now)
             return row
 
@@ -142,23 +148,23 @@ class BootstrapService:
         """
         now = self.clock()
         if not token:
-            raise self._refuse(None, "missing")
-        row = self.store.consume(hash_token(token), now)
+            raise self._refuse(tenant, "missing_token")
+        row = self.store.consume(hash_token(token), tenant, now)
         if row is None:
-            raise self._refuse(None, "unknown", claimed_tenant=tenant)
+            # Unknown here: never issued, or issued to another tenant (RLS hides it).
+            raise self._refuse(tenant, "unknown_token", claimed_instance=instance_id)
         if row.used_at is not None:
             raise self._refuse(row.tenant, "replay", instance_id=row.instance_id)
         if now >= row.expires_at:
             raise self._refuse(row.tenant, "expired", instance_id=row.instance_id)
-        if not (hmac.compare_digest(row.tenant, tenant)
-                and hmac.compare_digest(row.instance_id, instance_id)):
-            raise self._refuse(row.tenant, "wrong_tenant", claimed_tenant=tenant,
+        if not hmac.compare_digest(row.instance_id, instance_id):
+            raise self._refuse(row.tenant, "wrong_instance", instance_id=row.instance_id,
                                claimed_instance=instance_id)
         if peer_ok is not None and not peer_ok(row.tenant):
             raise self._refuse(row.tenant, "wrong_peer", instance_id=row.instance_id)
         values = dict(self.secret_source(row.tenant))
         # Names only: values never reach the audit trail or a log.
         self.audit(row.tenant, "runtime.bootstrap.exchanged",
-                   {"instance_id": row.instance_id, "secrets": sorted(values)})
+                   {"instance_id": row.instance_id, "names": sorted(values)})
         return ExchangeResult(row.tenant, row.instance_id, values,
                               self.status_key(row.instance_id))

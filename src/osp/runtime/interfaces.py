@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 # A tenant name becomes part of container, network and volume names and of DNS labels,
-# so it is held to the strictest of those grammars: a lowercase RFC 1123 label, at most
-# 40 characters so that derived names ("osp-t-<name>-data") stay well under 63.
-TENANT_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+# so it is held to the strictest of those grammars: a lowercase RFC 1123 label, 2-40
+# characters (the tenants table enforces the same), so "osp-t-<name>-data" stays under 63.
+TENANT_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 
 
 class RuntimeBackendError(Exception):
@@ -40,8 +40,8 @@ class OperationFailed(RuntimeBackendError):
 def validate_tenant_name(name: str) -> str:
     if not TENANT_NAME_RE.fullmatch(name):
         raise InvalidTenantName(
-            f"invalid tenant name {name!r}: use 1-40 characters a-z, 0-9 and '-', "
-            "starting and ending with a letter or digit"
+            f"invalid tenant name {name[:60]!r}: use 2-40 lowercase letters, digits or '-', "
+            "starting with a letter and not ending with '-'"
         )
     return name
 
@@ -98,7 +98,12 @@ class ContainerSpec:
     bootstrap_token: str = field(repr=False)
     internal_url: str = ""  # filled by the backend when empty (gateway of the tenant network)
     limits: Limits = field(default_factory=Limits)
+    host_ports: tuple[int, ...] = ()  # host-local ports this tenant may reach (model endpoint)
     agent_port: int = 8080
+
+    def __post_init__(self) -> None:
+        for port in self.host_ports:
+            HostAllow(port)
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,9 @@ class RuntimeBackend(Protocol):
 
     def check(self) -> None:
         """Raise BackendUnavailable unless the engine answers."""
+
+    def prepare(self) -> None:
+        """Load the network policy for every tenant segment (run before anything starts)."""
 
     def create(self, spec: ContainerSpec) -> TenantRuntime:
         """Create network + volume if missing, then a fresh container (replacing any old one)."""

@@ -152,9 +152,10 @@ class PodmanBackend:
                 return str(candidate)
         raise OperationFailed(f"address pool {self.settings.pool} is exhausted")
 
-    def _ensure_network(self, tenant: str) -> dict[str, Any]:
+    def _ensure_network(self, tenant: str, host_ports: tuple[int, ...]) -> dict[str, Any]:
         name = self.network_name(tenant)
-        ports = ",".join(str(p) for p in sorted(self.settings.host_ports.get(tenant, ())))
+        wanted = set(host_ports) | set(self.settings.host_ports.get(tenant, ()))
+        ports = ",".join(str(p) for p in sorted(wanted))
         networks = self._networks()
         current = next((n for n in networks if n.get("name") == name), None)
         if current is not None:
@@ -173,6 +174,11 @@ class PodmanBackend:
         )
         info = self._json("network", "inspect", name)
         return dict(info[0])
+
+    def prepare(self) -> None:
+        self.check()
+        with self._lock():
+            self.apply_firewall()
 
     def apply_firewall(self) -> None:
         """Render and load the nft table from the tenant networks that exist now."""
@@ -233,7 +239,7 @@ class PodmanBackend:
         name = self.container_name(tenant)
         self._remove_container(tenant)
         with self._lock():
-            net = self._ensure_network(tenant)
+            net = self._ensure_network(tenant, spec.host_ports)
             # Fail closed: no tenant container runs before its reachability rules are loaded.
             self.apply_firewall()
         if not self._exists("volume", self.volume_name(tenant)):

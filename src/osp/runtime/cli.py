@@ -1,0 +1,191 @@
+"""Runtime commands, attached to the top-level CLI's groups by :func:`register`.
+
+``osp tenant start|stop|restart|suspend|resume|status|limits``, ``osp image build|list``
+and ``osp billing set-key``. Commands are thin: parse, call the service, print. Errors are
+:class:`OspError` (one line, exit 1).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from osp.errors import OspError
+from osp.platform import Platform
+from osp.release.build import BuildError, ImageBuilder
+from osp.release.images import list_images
+from osp.runtime.billing import KEY_NAME
+from osp.runtime.service import TenantStatus
+from osp.runtime.wiring import RuntimeParts, build_runtime
+
+OpenPlatform = Callable[[], AbstractContextManager[Platform]]
+ACTOR = "cli:operator"
+out = Console()
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str], None]]:
+    """A progress display that only appears if something reports (e.g. an image build)."""
+    bar: Progress | None = None
+    task = None
+
+    def report(message: str) -> None:
+        nonlocal bar, task
+        if bar is None:
+            bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                           TimeElapsedColumn(), console=Console(stderr=True))
+            bar.start()
+            task = bar.add_task("agent image", total=None)
+        if task is not None:
+            bar.update(task, description=f"agent image: {message}")
+
+    try:
+        yield report
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
+def _print_status(status: TenantStatus, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(status.as_dict(), sort_keys=True))
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in status.as_dict().items():
+        if key == "secrets":
+            value = ", ".join(value) if value is not None else "(agent not reachable)"
+        elif key == "uptime_s" and value is not None:
+            value = f"{value:.1f}s"
+        table.add_row(key.replace("_", " "), "" if value is None else str(value))
+    out.print(table)
+
+
+def register(tenant_app: typer.Typer, image_app: typer.Typer, open_platform: OpenPlatform,
+             billing_app: typer.Typer | None = None) -> None:
+    @contextmanager
+    def runtime() -> Iterator[RuntimeParts]:
+        with open_platform() as platform, _progress() as report:
+            yield build_runtime(platform, progress=report)
+
+    @tenant_app.command("start")
+    def start(name: str, no_wait: Annotated[bool, typer.Option(
+            "--no-wait", help="Do not wait for the agent to report healthy.")] = False) -> None:
+        """Start the tenant's agent (builds the agent image first when there is none)."""
+        with runtime() as rt:
+            status = rt.service.start(name, ACTOR, wait=not no_wait)
+        out.print(f"started {name} ({status.container_id}, {status.image_digest[:19]})")
+
+    @tenant_app.command("stop")
+    def stop(name: str) -> None:
+        """Stop the tenant's agent; it stays stopped until started."""
+        with runtime() as rt:
+            rt.service.stop(name, ACTOR)
+        out.print(f"stopped {name}")
+
+    @tenant_app.command("restart")
+    def restart(name: str) -> None:
+        """Replace the agent with a fresh instance (re-reads rotated secrets)."""
+        with runtime() as rt:
+            status = rt.service.restart(name, ACTOR)
+        out.print(f"restarted {name} ({status.container_id})")
+
+    @tenant_app.command("suspend")
+    def suspend(name: str, reason: Annotated[str, typer.Option(help="Why (audited).")]
+                = "operator") -> None:
+        """Stop the tenant and block its users from starting it until resumed."""
+        with runtime() as rt:
+            rt.service.suspend(name, ACTOR, reason)
+        out.print(f"suspended {name}")
+
+    @tenant_app.command("resume")
+    def resume(name: str, reason: Annotated[str, typer.Option(help="Why (audited).")]
+               = "operator") -> None:
+        """Lift a suspension and start the tenant again (its /data is kept)."""
+        with runtime() as rt:
+            rt.service.resume(name, ACTOR, reason)
+        out.print(f"resumed {name}")
+
+    @tenant_app.command("status")
+    def status(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """State, container, image digest, governance version, uptime, loaded secret names."""
+        with runtime() as rt:
+            result = rt.service.status(name)
+        _print_status(result, as_json)
+
+    @tenant_app.command("limits")
+    def limits(name: str,
+               memory_mb: Annotated[int | None, typer.Option(min=32)] = None,
+               cpus: Annotated[float | None, typer.Option(min=0.01)] = None,
+               pids: Annotated[int | None, typer.Option(min=8)] = None,
+               host_port: Annotated[list[int] | None, typer.Option(
+                   help="Host-local TCP port the tenant may reach (repeat).")] = None) -> None:
+        """Set the tenant's plan limits; applied at the next start."""
+        ports = tuple(host_port) if host_port is not None else None
+        with runtime() as rt:
+            try:
+                rt.service.set_limits(name, ACTOR, memory_mb=memory_mb, cpus=cpus, pids=pids,
+                                      host_ports=ports)
+            except ValueError as exc:
+                raise OspError(str(exc)) from None
+        out.print(f"limits of {name} saved; they apply at the next start")
+
+    @image_app.command("build")
+    def build(wheel: Annotated[Path | None, typer.Option(
+            help="Use this OSP wheel instead of building one from the source tree.")] = None,
+              cache_dir: Annotated[Path | None, typer.Option(
+                  help="Where the base root filesystem is cached.")] = None) -> None:
+        """Build the agent image (Debian minbase + venv with OSP), tagged by its digest."""
+        with open_platform() as platform:
+            cache = cache_dir or platform.settings.data_dir / "cache"
+        if wheel is not None and not wheel.is_file():
+            raise OspError(f"no such wheel: {wheel}")
+        try:
+            with _progress() as report:
+                built = ImageBuilder(cache).build(report, wheel=wheel)
+        except BuildError as exc:
+            raise OspError(str(exc)) from None
+        out.print(f"built {built.tag} ({built.image_id})")
+
+    @image_app.command("list")
+    def images(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """Agent images on this host, newest first."""
+        try:
+            rows = list_images()
+        except BuildError as exc:
+            raise OspError(str(exc)) from None
+        if as_json:
+            print(json.dumps([{"id": i.image_id, "tags": list(i.tags), "created": i.created,
+                               "size": i.size, "osp_version": i.osp_version,
+                               "governance_version": i.governance_version} for i in rows]))
+            return
+        table = Table("tag", "digest", "governance", "size MB", "created")
+        for i in rows:
+            table.add_row(", ".join(i.tags) or "(untagged)", i.image_id[:19],
+                          i.governance_version, f"{i.size / 1e6:.0f}", i.created)
+        out.print(table)
+
+    if billing_app is not None:
+        @billing_app.command("set-key")
+        def set_key(generate: Annotated[bool, typer.Option(
+                "--generate", help="Create a random key and print it once.")] = False) -> None:
+            """Store the billing webhook's HMAC key (read from stdin), sealed in the vault."""
+            value = (secrets.token_hex(32).encode() if generate
+                     else sys.stdin.buffer.read().strip())
+            if len(value) < 32:
+                raise OspError("the billing key must be at least 32 bytes")
+            with open_platform() as platform:
+                build_runtime(platform).secrets.put(KEY_NAME, value)
+            if generate:
+                print(value.decode())  # shown once, for the billing provider's settings
+            else:
+                out.print("billing key stored")

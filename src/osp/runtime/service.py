@@ -1,0 +1,288 @@
+"""Tenant lifecycle: desired state in Postgres, the engine behind RuntimeBackend.
+
+Order of work in every operation: validate and look the tenant up, ask the engine whether
+it answers (so a missing or broken engine changes nothing), act on the engine, and only
+then record the new desired state and audit it. Suspension is the exception, on purpose:
+it is recorded first, so a cancelled subscription stays suspended even if the engine fails
+half-way (fail closed).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+import httpx
+
+from osp.audit.service import AuditTrail
+from osp.db.session import Database
+from osp.errors import Conflict, Forbidden, NotFound, OspError
+from osp.runtime.bootstrap import BootstrapService
+from osp.runtime.interfaces import (
+    ContainerSpec,
+    HostAllow,
+    Limits,
+    RuntimeBackend,
+    RuntimeBackendError,
+    State,
+    TenantRuntime,
+)
+from osp.runtime.store import RuntimeStateRepo
+from osp.tenancy.service import TenantInfo, TenantService
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class EngineError(OspError):
+    """The engine failed or is unavailable; one line, state unchanged (HTTP 503)."""
+
+    status_code = 503
+
+
+class ImageSource(Protocol):
+    def resolve(self) -> tuple[str, str]:
+        """(image digest ``sha256:...``, governance version); may build the image first."""
+
+
+@dataclass(frozen=True)
+class FixedImage:
+    image_id: str
+    governance_version: str
+
+    def resolve(self) -> tuple[str, str]:
+        return self.image_id, self.governance_version
+
+
+@dataclass
+class TenantStatus:
+    tenant: str
+    tenant_state: str  # active | suspended (the registry's word)
+    desired: str  # running | stopped
+    state: str  # what the engine sees
+    container_id: str = ""
+    instance_id: str = ""
+    image_digest: str = ""
+    governance_version: str = ""
+    ip: str = ""
+    uptime_s: float | None = None
+    secrets: list[str] | None = None  # names the running agent loaded; never values
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ReconcileReport:
+    started: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    orphans: list[str] = field(default_factory=list)
+
+
+def _engine(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn engine errors into one-line OspErrors (CLI exit 1, HTTP 503)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except RuntimeBackendError as exc:
+            raise EngineError(str(exc)) from None
+
+    return wrapper
+
+
+class RuntimeService:
+    def __init__(self, db: Database, tenants: TenantService, audit: AuditTrail,
+                 backend: RuntimeBackend, images: ImageSource, bootstrap: BootstrapService,
+                 health_timeout_s: float = 30.0) -> None:
+        self.db = db
+        self.tenants = tenants
+        self.audit = audit
+        self.backend = backend
+        self.images = images
+        self.bootstrap = bootstrap
+        self.repo = RuntimeStateRepo(db)
+        self.health_timeout_s = health_timeout_s
+
+    # -- helpers -------------------------------------------------------------------------
+    def _record(self, info: TenantInfo, actor: str, kind: str, **details: object) -> None:
+        with self.db.tenant(info.id) as s:
+            self.audit.record(s, info.id, actor, kind, dict(details))
+
+    def _refuse_if_suspended(self, info: TenantInfo, actor: str, operator: bool) -> None:
+        if info.state != "suspended":
+            return
+        self._record(info, actor, "runtime.start_refused", reason="suspended")
+        if operator:
+            raise Conflict(f"tenant {info.name!r} is suspended: use `osp tenant resume`")
+        # Users of a suspended tenant cannot start it; only an operator's resume can.
+        raise Forbidden(f"tenant {info.name!r} is suspended")
+
+    def _launch(self, info: TenantInfo, actor: str, kind: str, wait: bool) -> TenantStatus:
+        self.backend.check()  # before any change: a missing engine leaves state as it was
+        want = self.repo.get(info.id)
+        image_id, governance = self.images.resolve()
+        instance = uuid.uuid4().hex
+        token = self.bootstrap.issue(info.name, instance)
+        spec = ContainerSpec(
+            tenant=info.name, image_id=image_id, governance_version=governance,
+            instance_id=instance, bootstrap_token=token,
+            limits=Limits(memory_mb=want.memory_mb, cpus=want.cpus, pids=want.pids),
+            host_ports=want.host_ports,
+        )
+        try:
+            runtime = self.backend.start(spec)
+        except Exception:
+            self.bootstrap.revoke(info.name, instance)
+            raise
+        self.repo.set(info.id, desired="running", instance_id=instance, image_id=image_id)
+        self._record(info, actor, kind, instance_id=instance, image_digest=image_id,
+                     governance_version=governance)
+        if wait:
+            self._wait_healthy(info.name, runtime)
+        return self.status(info.name)
+
+    def _wait_healthy(self, tenant: str, runtime: TenantRuntime) -> None:
+        deadline = time.monotonic() + self.health_timeout_s
+        while time.monotonic() < deadline:
+            runtime = self.backend.status(tenant)
+            if runtime.state == State.STOPPED:
+                break
+            if runtime.agent_url:
+                try:
+                    if httpx.get(runtime.agent_url + "/healthz", timeout=1).status_code == 200:
+                        # Traded (or never will be): the token file is wiped either way.
+                        self.backend.discard_bootstrap(tenant, runtime.instance_id)
+                        return
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.05)
+        self.backend.discard_bootstrap(tenant, runtime.instance_id)
+        self.bootstrap.revoke(tenant, runtime.instance_id)
+        last = (self.backend.logs(tenant, tail=5).strip().splitlines() or ["no output"])[-1]
+        raise EngineError(f"agent of {tenant!r} did not become healthy: {last[:200]}")
+
+    def _agent_status(self, runtime: TenantRuntime) -> dict[str, Any] | None:
+        if runtime.state != State.RUNNING or not runtime.agent_url:
+            return None
+        key = self.bootstrap.status_key(runtime.instance_id)
+        try:
+            response = httpx.get(runtime.agent_url + "/status", timeout=2,
+                                 headers={"Authorization": f"Bearer {key}"})
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        data: dict[str, Any] = response.json()
+        return data
+
+    # -- operations ----------------------------------------------------------------------
+    @_engine
+    def start(self, name: str, actor: str, *, operator: bool = True,
+              wait: bool = True) -> TenantStatus:
+        info = self.tenants.get(name)
+        self._refuse_if_suspended(info, actor, operator)
+        return self._launch(info, actor, "runtime.started", wait)
+
+    @_engine
+    def restart(self, name: str, actor: str, *, operator: bool = True,
+                wait: bool = True) -> TenantStatus:
+        """A new instance with a fresh token: rotated secrets are loaded, old ones die."""
+        info = self.tenants.get(name)
+        self._refuse_if_suspended(info, actor, operator)
+        return self._launch(info, actor, "runtime.restarted", wait)
+
+    @_engine
+    def stop(self, name: str, actor: str) -> TenantStatus:
+        info = self.tenants.get(name)
+        self.backend.check()
+        try:
+            self.backend.stop(name)
+        except NotFound:
+            pass
+        except RuntimeBackendError as exc:
+            if "no container" not in str(exc):
+                raise
+        self.repo.set(info.id, desired="stopped")
+        self._record(info, actor, "runtime.stopped")
+        return self.status(name)
+
+    @_engine
+    def suspend(self, name: str, actor: str, reason: str) -> TenantStatus:
+        info = self.tenants.get(name)
+        self.backend.check()
+        self.tenants.set_state(info.id, "suspended", actor, reason)
+        self.backend.suspend(name)
+        self._record(info, actor, "runtime.suspended", reason=reason)
+        return self.status(name)
+
+    @_engine
+    def resume(self, name: str, actor: str, reason: str, *, wait: bool = True) -> TenantStatus:
+        info = self.tenants.get(name)
+        self.backend.check()
+        info = self.tenants.set_state(info.id, "active", actor, reason)
+        return self._launch(info, actor, "runtime.resumed", wait)
+
+    @_engine
+    def status(self, name: str) -> TenantStatus:
+        info = self.tenants.get(name)
+        want = self.repo.get(info.id)
+        runtime = self.backend.status(name)
+        agent = self._agent_status(runtime)
+        return TenantStatus(
+            tenant=name, tenant_state=info.state, desired=want.desired,
+            state=runtime.state.value, container_id=runtime.container_id[:12],
+            instance_id=runtime.instance_id, image_digest=runtime.image_id,
+            governance_version=runtime.governance_version, ip=runtime.ip,
+            uptime_s=float(agent["uptime_s"]) if agent else None,
+            secrets=[str(n) for n in agent["secrets"]] if agent else None,
+        )
+
+    def set_limits(self, name: str, actor: str, *, memory_mb: int | None = None,
+                   cpus: float | None = None, pids: int | None = None,
+                   host_ports: tuple[int, ...] | None = None) -> None:
+        """Per-tenant plan; applied at the next start."""
+        info = self.tenants.get(name)
+        want = self.repo.get(info.id)
+        limits = Limits(memory_mb=memory_mb or want.memory_mb, cpus=cpus or want.cpus,
+                        pids=pids or want.pids)  # validates
+        ports = host_ports if host_ports is not None else want.host_ports
+        for port in ports:
+            HostAllow(port)  # validates
+        self.repo.set(info.id, memory_mb=limits.memory_mb, cpus=limits.cpus, pids=limits.pids,
+                      host_ports=list(ports))
+        self._record(info, actor, "runtime.limits", memory_mb=limits.memory_mb,
+                     cpus=limits.cpus, pids=limits.pids, host_ports=list(ports))
+
+    @_engine
+    def reconcile(self, actor: str = "system:reconcile") -> ReconcileReport:
+        """Bring the engine in line with Postgres (``osp up`` calls this on start)."""
+        report = ReconcileReport()
+        self.backend.prepare()  # network policy first: nothing runs unpoliced
+        known = set()
+        for info in self.tenants.list():
+            known.add(info.name)
+            want = self.repo.get(info.id)
+            runtime = self.backend.status(info.name)
+            should_run = info.state == "active" and want.desired == "running"
+            try:
+                if should_run and runtime.state != State.RUNNING:
+                    self._launch(info, actor, "runtime.reconciled", wait=False)
+                    report.started.append(info.name)
+                elif not should_run and runtime.state == State.RUNNING:
+                    if info.state == "suspended":
+                        self.backend.suspend(info.name)
+                    else:
+                        self.backend.stop(info.name)
+                    report.stopped.append(info.name)
+            except (OspError, RuntimeBackendError) as exc:
+                report.failed[info.name] = str(exc)
+        report.orphans = sorted(rt.tenant for rt in self.backend.list_tenants()
+                                if rt.tenant not in known)
+        return report

@@ -1,0 +1,47 @@
+"""Tenant users' view of their own runtime: ``/api/v1/tenants/{tenant}/runtime``.
+
+A user acts only on the tenant their credential belongs to (any other name looks
+unknown), needs ``tenant:write`` to start/stop/restart, and can never start a suspended
+tenant: suspension is lifted only by an operator's resume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from osp.errors import NotFound
+from osp.runtime.service import RuntimeService
+from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
+
+
+def build_tenant_runtime_router(runtime: RuntimeService) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/tenants/{tenant}/runtime", tags=["runtime"])
+
+    @router.get("")
+    async def show(tenant: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
+        principal.require("tenant:read")
+        tenant_of(platform, principal, tenant)
+        status = await run_in_threadpool(runtime.status, tenant)
+        return status.as_dict()
+
+    @router.post("/{action}")
+    async def act(tenant: str, action: str, platform: PlatformDep,
+                  principal: PrincipalDep) -> dict[str, Any]:
+        principal.require("tenant:write")
+        tenant_of(platform, principal, tenant)
+        if action == "start":
+            status = await run_in_threadpool(
+                lambda: runtime.start(tenant, principal.actor, operator=False))
+        elif action == "restart":
+            status = await run_in_threadpool(
+                lambda: runtime.restart(tenant, principal.actor, operator=False))
+        elif action == "stop":
+            status = await run_in_threadpool(runtime.stop, tenant, principal.actor)
+        else:
+            raise NotFound(f"unknown action {action[:20]!r}")
+        return status.as_dict()
+
+    return router

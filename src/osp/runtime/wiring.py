@@ -1,0 +1,131 @@
+"""Wire the runtime into the control plane, in one place (``build_runtime``).
+
+What ``osp up`` does with it::
+
+    parts = build_runtime(platform)
+    report = parts.service.reconcile()             # before serving; prints orphans
+    admin = create_app(platform, extra_routers=[billing_router(parts), tenant_router(parts)])
+    internal = internal_app(parts)                  # second uvicorn server, internal_port
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, FastAPI
+
+import osp
+from osp.errors import OspError
+from osp.platform import Platform
+from osp.release.build import BuildError, ImageBuilder, Progress
+from osp.release.images import latest_image
+from osp.runtime.api import create_internal_app
+from osp.runtime.billing import build_billing_router
+from osp.runtime.bootstrap import BootstrapService
+from osp.runtime.firewall import BlockedDestination
+from osp.runtime.interfaces import RuntimeBackend
+from osp.runtime.podman import PodmanBackend, PodmanSettings
+from osp.runtime.service import ImageSource, RuntimeService
+from osp.runtime.store import PlatformSecrets, SqlAudit, SqlTokenStore, tenant_secrets
+from osp.runtime.user_api import build_tenant_runtime_router
+
+RUNTIME_KEY = "runtime_key"
+
+
+@dataclass
+class LocalImages:
+    """The newest local image for this OSP version; built (with progress) when there is none."""
+
+    cache_dir: Path
+    podman_bin: str = "podman"
+    progress: Progress | None = None
+
+    def resolve(self) -> tuple[str, str]:
+        try:
+            found = latest_image(osp.__version__, self.podman_bin)
+            if found is not None:
+                return found.image_id, found.governance_version
+            built = ImageBuilder(self.cache_dir, self.podman_bin).build(self.progress)
+        except BuildError as exc:
+            raise OspError(f"agent image unavailable: {exc}") from None
+        return built.image_id, built.governance_version
+
+
+def blocked_destinations(*urls: str | None) -> tuple[BlockedDestination, ...]:
+    """An external database must be unreachable from tenants: block its addresses:port."""
+    out: list[BlockedDestination] = []
+    for url in urls:
+        if not url:
+            continue
+        parts = urlsplit(url)
+        if not parts.hostname or parts.hostname.startswith("/"):
+            continue  # unix socket: nothing routable to block
+        port = parts.port or 5432
+        try:
+            infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+        except OSError:
+            continue
+        for info in infos:
+            addr = str(info[4][0])
+            if ":" not in addr:
+                out.append(BlockedDestination(f"{addr}/32", port))
+    return tuple(dict.fromkeys(out))
+
+
+def podman_settings(platform: Platform) -> PodmanSettings:
+    cfg = platform.settings
+    return PodmanSettings(
+        prefix=os.environ.get("OSP_RUNTIME_PREFIX", "osp"),
+        internal_api_port=cfg.internal_port,
+        blocked=blocked_destinations(cfg.database_url, cfg.admin_database_url),
+    )
+
+
+@dataclass
+class RuntimeParts:
+    backend: RuntimeBackend
+    bootstrap: BootstrapService
+    service: RuntimeService
+    secrets: PlatformSecrets
+    audit: SqlAudit
+
+
+def build_runtime(platform: Platform, *, backend: RuntimeBackend | None = None,
+                  images: ImageSource | None = None,
+                  progress: Progress | None = None) -> RuntimeParts:
+    engine = backend or PodmanBackend(podman_settings(platform))
+    secrets = PlatformSecrets(platform.db, platform.vault)
+    audit = SqlAudit(platform.db, platform.tenants, platform.audit)
+    bootstrap = BootstrapService(
+        SqlTokenStore(platform.db, platform.tenants),
+        secret_source=lambda tenant: tenant_secrets(platform.db, platform.tenants,
+                                                    platform.vault, tenant),
+        audit=audit,
+        runtime_key=secrets.get_or_create(RUNTIME_KEY),
+        ttl=timedelta(seconds=60),
+    )
+    source = images or LocalImages(platform.settings.data_dir / "cache", progress=progress)
+    service = RuntimeService(platform.db, platform.tenants, platform.audit, engine, source,
+                             bootstrap)
+    return RuntimeParts(engine, bootstrap, service, secrets, audit)
+
+
+def internal_app(parts: RuntimeParts) -> FastAPI:
+    def locate(tenant: str) -> str | None:
+        return parts.backend.status(tenant).ip or None
+
+    return create_internal_app(parts.bootstrap, locate=locate,
+                               on_exchanged=parts.backend.discard_bootstrap)
+
+
+def billing_router(parts: RuntimeParts) -> APIRouter:
+    return build_billing_router(parts.service, parts.secrets, parts.audit)
+
+
+def tenant_router(parts: RuntimeParts) -> APIRouter:
+    return build_tenant_runtime_router(parts.service)
