@@ -39,6 +39,10 @@ class OidcServer:
         return httpx.post(f"{self.issuer}/token", data=form,
                           auth=(self.client_id, self.client_secret))
 
+    def introspect(self, token: str) -> httpx.Response:
+        return httpx.post(f"{self.issuer}/token/introspection", data={"token": token},
+                          auth=(self.client_id, self.client_secret))
+
     def revoke(self, token: str, hint: str) -> httpx.Response:
         return httpx.post(f"{self.issuer}/token/revocation",
                           data={"token": token, "token_type_hint": hint},
