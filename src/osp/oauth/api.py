@@ -1,0 +1,156 @@
+"""OAuth routes under /api/v1 (thin: each calls the broker), plus the agent token route builder."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from osp.oauth.catalog import load_catalog
+from osp.oauth.refresh import access_token
+from osp.oauth.schemas import (
+    AgentTokenIn,
+    AgentTokenOut,
+    CatalogOut,
+    ConnectIn,
+    ConnectionOut,
+    ConnectOut,
+    IntegrationOut,
+    ProviderIn,
+    ProviderOut,
+    RevokeOut,
+)
+from osp.oauth.service import OAuthBroker
+from osp.platform import Platform
+from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
+
+router = APIRouter(prefix="/api/v1", tags=["oauth"])
+CALLBACK_PATH = "/api/v1/oauth/callback"
+BINDING_COOKIE = "osp_oauth_binding"
+
+
+def make_broker(platform: Platform) -> OAuthBroker:
+    return OAuthBroker(platform.db, platform.vault, platform.audit)
+
+
+def get_broker(platform: PlatformDep) -> Iterator[OAuthBroker]:
+    broker = make_broker(platform)
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+BrokerDep = Annotated[OAuthBroker, Depends(get_broker)]
+
+
+@router.get("/oauth/catalog", response_model=list[CatalogOut])
+def catalog(principal: PrincipalDep) -> list[CatalogOut]:
+    return [CatalogOut(key=e.key, title=e.title, openid=e.openid, pkce=e.pkce,
+                       revocation=e.revocation_style, refresh_rotates=e.refresh_rotates,
+                       refresh_note=e.refresh_note,
+                       integrations=[IntegrationOut(key=i.key, title=i.title, scopes=list(i.scopes))
+                                     for i in e.integrations.values()])
+            for e in load_catalog().values()]
+
+
+@router.get("/tenants/{tenant}/oauth/providers", response_model=list[ProviderOut])
+def list_providers(tenant: str, platform: PlatformDep, principal: PrincipalDep,
+                   broker: BrokerDep) -> list[ProviderOut]:
+    principal.require("secrets:read")
+    tenant_of(platform, principal, tenant)
+    return [ProviderOut(**p.__dict__) for p in broker.list_providers(principal.tenant_id)]
+
+
+@router.post("/tenants/{tenant}/oauth/providers", response_model=ProviderOut, status_code=201)
+def add_provider(tenant: str, body: ProviderIn, platform: PlatformDep, principal: PrincipalDep,
+                 broker: BrokerDep) -> ProviderOut:
+    # Registering a client stores its secret: the same right as writing a secret.
+    principal.require("secrets:write")
+    tenant_of(platform, principal, tenant)
+    info = broker.add_provider(principal.tenant_id, body.name, client_id=body.client_id,
+                               client_secret=body.client_secret.get_secret_value(),
+                               redirect_uri=body.redirect_uri, actor=principal.actor,
+                               issuer=body.issuer, catalog_key=body.catalog)
+    return ProviderOut(**info.__dict__)
+
+
+@router.post("/tenants/{tenant}/oauth/connect", response_model=ConnectOut)
+def connect(tenant: str, body: ConnectIn, response: Response, platform: PlatformDep,
+            principal: PrincipalDep, broker: BrokerDep) -> ConnectOut:
+    principal.require("secrets:write")
+    tenant_of(platform, principal, tenant)
+    # A signed-in browser gets a binding cookie; its callback must bring it back. Lax, not
+    # Strict: the callback is a top-level navigation coming from the provider's site.
+    browser = principal.kind == "session"
+    start = broker.start(principal.tenant_id, body.provider, actor=principal.actor,
+                         user_id=principal.user_id, scopes=body.scopes,
+                         integrations=body.integrations, bind_browser=browser)
+    if start.binding:
+        response.set_cookie(BINDING_COOKIE, start.binding, max_age=600, httponly=True,
+                            secure=platform.settings.cookie_secure, samesite="lax",
+                            path=CALLBACK_PATH)
+    return ConnectOut(authorization_url=start.authorization_url, expires_at=start.expires_at)
+
+
+@router.get("/oauth/callback", response_model=ConnectionOut)
+def callback(request: Request, response: Response, broker: BrokerDep) -> ConnectionOut:
+    """Where the provider sends the browser back. The state authenticates the request."""
+    binding = request.cookies.get(BINDING_COOKIE)
+    response.delete_cookie(BINDING_COOKIE, path=CALLBACK_PATH)
+    info = broker.complete(str(request.url), binding=binding)
+    return ConnectionOut(**info.__dict__)
+
+
+@router.get("/tenants/{tenant}/connections", response_model=list[ConnectionOut])
+def list_connections(tenant: str, platform: PlatformDep, principal: PrincipalDep,
+                     broker: BrokerDep) -> list[ConnectionOut]:
+    principal.require("secrets:read")
+    tenant_of(platform, principal, tenant)
+    return [ConnectionOut(**c.__dict__) for c in broker.list_connections(principal.tenant_id)]
+
+
+@router.delete("/tenants/{tenant}/connections/{provider}", response_model=RevokeOut)
+def revoke(tenant: str, provider: str, platform: PlatformDep, principal: PrincipalDep,
+           broker: BrokerDep) -> RevokeOut:
+    principal.require("secrets:write")
+    tenant_of(platform, principal, tenant)
+    result = broker.revoke(principal.tenant_id, provider, principal.actor)
+    return RevokeOut(**result.__dict__)
+
+
+AgentAuth = Callable[[Request], uuid.UUID]
+
+
+def build_agent_router(new_broker: Callable[[], OAuthBroker],
+                       authenticate: AgentAuth) -> APIRouter:
+    """The agent's route for the internal API: a short-lived access token for one
+    connection and one scope. ``authenticate`` proves which tenant's agent is calling
+    (it raises when it cannot); the refresh token is never part of any answer."""
+    agent = APIRouter(prefix="/internal/v1", tags=["oauth"])
+
+    def tenant_dep(request: Request) -> uuid.UUID:
+        return authenticate(request)
+
+    def broker_dep() -> Iterator[OAuthBroker]:
+        broker = new_broker()
+        try:
+            yield broker
+        finally:
+            broker.close()
+
+    @agent.post("/oauth/token", response_model=AgentTokenOut)
+    # Defaults rather than Annotated[...]: the dependencies are local to this builder, and
+    # string annotations (future import) could not name them.
+    def agent_token(body: AgentTokenIn,
+                    tenant_id: uuid.UUID = Depends(tenant_dep),  # noqa: B008
+                    broker: OAuthBroker = Depends(broker_dep),  # noqa: B008
+                    ) -> AgentTokenOut:
+        grant = access_token(broker, tenant_id, body.connection_id, body.scope, "agent",
+                             force_refresh=body.force_refresh)
+        return AgentTokenOut(access_token=grant.access_token, expires_at=grant.expires_at,
+                             scope=grant.scope)
+
+    return agent
