@@ -9,10 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Literal
-
-_EMPTY: Mapping[str, float] = MappingProxyType({})
 
 
 class Stage(enum.StrEnum):
@@ -41,7 +38,7 @@ class Reason(enum.StrEnum):
     OFF_TOPIC = "off_topic"
     UNSAFE_CONTENT = "unsafe_content"
     PII = "pii"
-    SECRET = "secret"
+    SECRET = "secret"  # noqa: S105 - a reason code, not a credential
     INVISIBLE_TEXT = "invisible_text"
     TOOL_NOT_ALLOWED = "tool_not_allowed"
     APPROVAL_REQUIRED = "approval_required"
@@ -64,7 +61,7 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Allow:
-    scores: Mapping[str, float] = field(default=_EMPTY)
+    scores: Mapping[str, float] = field(default_factory=dict)
     action: Literal["allow"] = "allow"
 
 
@@ -72,7 +69,7 @@ class Allow:
 class Alter:
     text: str
     changes: tuple[Change, ...]
-    scores: Mapping[str, float] = field(default=_EMPTY)
+    scores: Mapping[str, float] = field(default_factory=dict)
     action: Literal["alter"] = "alter"
 
 
@@ -80,7 +77,7 @@ class Alter:
 class Reject:
     reason: str
     refusal: str = DEFAULT_REFUSAL
-    scores: Mapping[str, float] = field(default=_EMPTY)
+    scores: Mapping[str, float] = field(default_factory=dict)
     action: Literal["reject"] = "reject"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from osp.governance.decisions import AuditRecord, Decision, Stage
 from osp.governance.detectors.linear import ModelStore
@@ -34,8 +34,10 @@ class RailContext:
 
 @runtime_checkable
 class Rail(Protocol):
-    key: str
-    stage: Stage
+    @property
+    def key(self) -> str: ...
+    @property
+    def stage(self) -> Stage: ...
 
     def check(self, text: str, ctx: RailContext) -> Decision: ...
 
@@ -58,8 +60,10 @@ class RailFactory(Protocol):
     """What a registered rail class must look like: class-level key and stage, and a
     constructor taking its settings, the whole policy and the injected services."""
 
-    key: ClassVar[str]
-    stage: ClassVar[Stage]
+    @property
+    def key(self) -> str: ...
+    @property
+    def stage(self) -> Stage: ...
 
     def __call__(self, settings: RailSettings, policy: Policy, deps: RailDeps) -> Rail: ...
 

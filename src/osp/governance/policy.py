@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from osp.governance.decisions import DEFAULT_REFUSAL, Stage
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 SCHEMA_PATH = Path(__file__).with_name("policy.schema.json")
 
 PiiEntity = Literal[
@@ -26,8 +26,17 @@ PresetName = Literal["lean", "full"]
 
 # Topics the built-in lexicon knows; tenants may add their own under topics.definitions.
 BUILTIN_TOPICS: tuple[str, ...] = (
-    "politics", "religion", "medical", "legal", "finance", "gambling", "adult", "weapons",
-    "drugs", "crypto", "competitors",
+    "politics",
+    "religion",
+    "medical",
+    "legal",
+    "finance",
+    "gambling",
+    "adult",
+    "weapons",
+    "drugs",
+    "crypto",
+    "competitors",
 )
 
 
@@ -40,12 +49,14 @@ class _Strict(BaseModel):
 
 
 class RailSettings(_Strict):
-    key: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$", description="Registered rail key")
+    key: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$", description="Registered rail key"
+    )
     advisory: bool = Field(
         default=False,
         description="Advisory rails may fail open on error or timeout; all others fail closed.",
     )
-    timeout_ms: float = Field(default=250.0, gt=0, le=60_000)
+    timeout_ms: float = Field(default=1000.0, gt=0, le=60_000)
 
 
 class StagesConfig(_Strict):
@@ -105,17 +116,21 @@ class TopicPolicy(_Strict):
         return self
 
 
-def _default_input_pii() -> dict[str, PiiAction]:
-    return {e: "mask" for e in PII_ENTITIES if e != "IP_ADDRESS"} | {"IP_ADDRESS": "allow"}
+def _default_output_pii() -> dict[PiiEntity, PiiAction]:
+    return {
+        "EMAIL_ADDRESS": "mask", "PHONE_NUMBER": "mask", "US_SSN": "mask", "CREDIT_CARD": "mask",
+        "IBAN_CODE": "mask", "IP_ADDRESS": "mask", "SECRET": "mask",
+    }  # fmt: skip
 
 
-def _default_output_pii() -> dict[str, PiiAction]:
-    return {e: "mask" for e in PII_ENTITIES}
+def _default_input_pii() -> dict[PiiEntity, PiiAction]:
+    # An IP address in a user's own message is usually a support detail, not a leak.
+    return {**_default_output_pii(), "IP_ADDRESS": "allow"}
 
 
 class PiiPolicy(_Strict):
-    input: dict[PiiEntity, PiiAction] = Field(default_factory=_default_input_pii)  # type: ignore[arg-type]
-    output: dict[PiiEntity, PiiAction] = Field(default_factory=_default_output_pii)  # type: ignore[arg-type]
+    input: dict[PiiEntity, PiiAction] = Field(default_factory=_default_input_pii)
+    output: dict[PiiEntity, PiiAction] = Field(default_factory=_default_output_pii)
 
 
 class ArgConstraint(_Strict):
@@ -185,7 +200,11 @@ def _rails(*keys: str, advisory: frozenset[str] = frozenset()) -> list[dict[str,
 
 _LEAN: dict[str, list[dict[str, Any]]] = {
     "input": _rails(
-        "input.unicode", "input.length", "input.pii", "input.injection", "input.topics",
+        "input.unicode",
+        "input.length",
+        "input.pii",
+        "input.injection",
+        "input.topics",
         "input.moderation",
     ),
     "dialog": _rails("dialog.flows"),

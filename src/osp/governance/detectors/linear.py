@@ -1,8 +1,9 @@
 """Hashed n-gram features and a linear (logistic) scorer whose weights ship as JSON.
 
-Features: character 2..5-grams of the normalised text plus word unigrams and bigrams, hashed
-into 2**20 buckets, log-scaled counts, L2-normalised. Long texts are scored in overlapping
-windows and the highest window wins, so an instruction buried in a long document is not diluted.
+Features: character 2..6- and 8-grams of the normalised text (padded with spaces, so short
+words and word pairs appear whole), hashed into 2**20 buckets, log-scaled counts,
+L2-normalised. Long texts are scored in overlapping windows and the highest window wins, so an
+instruction buried in a long document is not diluted.
 
 Weights are stored as zlib+base64 arrays inside JSON rather than pickles: loading a pickle runs
 code, and a weights file must never be able to do that.
@@ -13,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +23,10 @@ import numpy as np
 import numpy.typing as npt
 
 DIM_BITS = 20
-CHAR_N = (2, 3, 4, 5)
+CHAR_N = (2, 3, 4, 5, 6, 8)
 WINDOW = 1500
 STRIDE = 1000
 WEIGHTS_DIR = Path(__file__).with_name("weights")
-_WORD_RE = re.compile(r"\w+")
 _U64 = np.uint64
 _FNV_PRIME = _U64(0x100000001B3)
 _MIX = _U64(0xFF51AFD7ED558CCD)
@@ -42,7 +41,8 @@ def _mix(h: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     return h ^ (h >> _U64(29))
 
 
-def _char_hashes(text: str) -> list[npt.NDArray[np.uint64]]:
+def _ngram_hashes(text: str) -> list[npt.NDArray[np.uint64]]:
+    """One array per n: the bucket hash of the n-gram starting at each position of " text "."""
     cps = np.frombuffer(f" {text} ".encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     cps = cps.astype(np.uint64)
     length = len(cps)
@@ -53,36 +53,40 @@ def _char_hashes(text: str) -> list[npt.NDArray[np.uint64]]:
         h = np.full(length - n + 1, (n * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64)
         for k in range(n):
             h = (h ^ cps[k : length - n + 1 + k]) * _FNV_PRIME
-        out.append(h)
+        out.append(_mix(h) & _U64((1 << DIM_BITS) - 1))
     return out
 
 
-def _word_hashes(text: str) -> npt.NDArray[np.uint64]:
-    words = _WORD_RE.findall(text)
-    hashes = [zlib.crc32(w.encode("utf-8", "surrogatepass")) for w in words]
-    bigrams = [(a * 0x1F3D5B79 + b) & 0xFFFFFFFF for a, b in zip(hashes, hashes[1:], strict=False)]
-    arr = np.array(hashes + [b | (1 << 32) for b in bigrams], dtype=np.uint64)
-    return arr + _U64(1 << 40)
-
-
-def featurize(text: str) -> tuple[IntArray, FloatArray]:
-    """Sparse feature vector of one (already normalised) text: bucket indices and values."""
-    parts = [*_char_hashes(text), _word_hashes(text)]
-    allh = _mix(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
-    idx = (allh & _U64((1 << DIM_BITS) - 1)).astype(np.int64)
-    buckets, counts = np.unique(idx, return_counts=True)
+def _vector(buckets: npt.NDArray[np.uint64]) -> tuple[IntArray, FloatArray]:
+    idx, counts = np.unique(buckets.astype(np.int64), return_counts=True)
     vals = np.log1p(counts).astype(np.float32)
     norm = float(np.sqrt(np.dot(vals, vals)))
     if norm > 0:
         vals /= norm
-    return buckets, vals
+    return idx, vals
 
 
-def windows(text: str) -> list[str]:
+def window_features(text: str) -> list[tuple[IntArray, FloatArray]]:
+    """Sparse vectors (bucket indices, log-count values, L2-normalised) of each window.
+
+    Hashes are computed once for the whole text; a window takes the n-grams that start in it.
+    """
+    per_n = _ngram_hashes(text)
     if len(text) <= WINDOW:
-        return [text]
-    starts = range(0, len(text) - WINDOW + STRIDE, STRIDE)
-    return [text[s : s + WINDOW] for s in starts]
+        return [_vector(np.concatenate(per_n))]
+    out = []
+    for start in range(0, len(text) - WINDOW + STRIDE, STRIDE):
+        out.append(_vector(np.concatenate([h[start : start + WINDOW] for h in per_n])))
+    return out
+
+
+def featurize(text: str) -> tuple[IntArray, FloatArray]:
+    """The vector of a short text (its first window)."""
+    return window_features(text)[0]
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
 
 
 def _encode(arr: npt.NDArray[Any]) -> str:
@@ -102,11 +106,12 @@ class LinearModel:
     meta: dict[str, Any]
 
     def score_features(self, idx: IntArray, vals: FloatArray) -> float:
-        z = self.bias + float(np.dot(self.weights[idx], vals))
-        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+        return _sigmoid(self.bias + float(np.dot(self.weights[idx], vals)))
 
     def score(self, normalized_text: str) -> float:
-        return max(self.score_features(*featurize(w)) for w in windows(normalized_text))
+        """Highest window score, so an instruction buried in a long text is not diluted."""
+        z = max(float(np.dot(self.weights[i], v)) for i, v in window_features(normalized_text))
+        return _sigmoid(self.bias + z)
 
     def save(self, path: Path) -> None:
         nz = np.flatnonzero(self.weights).astype(np.int32)

@@ -25,15 +25,16 @@ BIDI_RE = re.compile(f"[{_BIDI}]")
 TAG_RE = re.compile(f"[{_TAGS}]")
 _WS_RE = re.compile(r"\s+")
 
-# Cyrillic and Greek letters that render like Latin ones (the confusables most used in attacks).
-_HOMOGLYPHS = {
-    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
-    "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d",
-    "ɡ": "g", "һ": "h", "ӏ": "l", "ո": "n", "ս": "u", "ԛ": "q", "ԝ": "w", "ɑ": "a", "ı": "i",
-    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
-    "τ": "t", "υ": "u", "χ": "x", "γ": "y", "ω": "w", "ϲ": "c", "ϳ": "j", "ℓ": "l",
-}
-_FOLD = str.maketrans(_HOMOGLYPHS)
+# Cyrillic/Greek letters that render like Latin ones (the confusables most used in attacks),
+# as (look-alike, Latin letter) pairs written as escapes so the source stays readable.
+_HOMOGLYPH_PAIRS = (
+    "\u0430a\u0432b\u0435e\u0451e\u043ak\u043cm\u043dh\u043eo\u0440p\u0441c\u0442t\u0443y"
+    "\u0445x\u0455s\u0456i\u0457i\u0458j\u0501d\u0261g\u04bbh\u04cfl\u0578n\u057du\u051bq"
+    "\u051dw\u0251a\u0131i\u03b1a\u03b2b\u03b5e\u03b7n\u03b9i\u03bak\u03bdv\u03bfo\u03c1p"
+    "\u03c4t\u03c5u\u03c7x\u03b3y\u03c9w\u03f2c\u03f3j\u2113l"
+)
+_HOMOGLYPH_RE = re.compile(f"[{re.escape(_HOMOGLYPH_PAIRS[::2])}]")
+_FOLD = str.maketrans(dict(zip(_HOMOGLYPH_PAIRS[::2], _HOMOGLYPH_PAIRS[1::2], strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,6 @@ def normalize(text: str) -> Normalized:
         cleaned = f"{cleaned} {hidden}"
     cleaned = unicodedata.normalize("NFKC", cleaned).casefold()
     folded = cleaned.translate(_FOLD)
-    homoglyphs = sum(1 for a, b in zip(cleaned, folded, strict=True) if a != b)
+    homoglyphs = len(_HOMOGLYPH_RE.findall(cleaned))
     folded = _WS_RE.sub(" ", folded).strip()
     return Normalized(folded, invisible, bidi, len(hidden), homoglyphs)

@@ -28,8 +28,13 @@ class Finding:
 
 # Lower number wins when two findings overlap.
 _PRIORITY = {
-    "SECRET": 0, "CREDIT_CARD": 1, "IBAN_CODE": 2, "US_SSN": 3, "EMAIL_ADDRESS": 4,
-    "PHONE_NUMBER": 5, "IP_ADDRESS": 6,
+    "SECRET": 0,
+    "CREDIT_CARD": 1,
+    "IBAN_CODE": 2,
+    "US_SSN": 3,
+    "EMAIL_ADDRESS": 4,
+    "PHONE_NUMBER": 5,
+    "IP_ADDRESS": 6,
 }
 
 _EMAIL = re.compile(
@@ -44,10 +49,13 @@ _IPV4 = re.compile(
     r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
     r"(?![\w.]|\.\d)"
 )
-_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?:::?[0-9A-Fa-f]{1,4})*(?![\w:])")
+_IPV6 = re.compile(
+    r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?:::?[0-9A-Fa-f]{1,4})*(?![\w:])"
+)
 _VERSION_BEFORE = re.compile(r"(?i)(?:\bv|version\s*)$")
 _PHONE = re.compile(
-    r"(?<![\w@/.+-])(?:(?:\+|00)\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?\d{1,5}(?:[\s.-]\d{1,5}){0,5}"
+    r"(?<![\w@/.+-])(?:(?:\+|00)\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?"
+    r"(?:\d{7,15}|\d{1,5}(?:[\s.-]\d{1,5}){0,5})"
     r"(?:\s?(?:x|ext\.?|#)\s?\d{1,6})?(?![\w@/-]|\.\d)"
 )
 _PHONE_EXT = re.compile(r"\s?(?:x|ext\.?|#)\s?\d{1,6}$")
@@ -60,14 +68,75 @@ _NANP = re.compile(r"^(?:\+?1[\s.-]?)?(?:\(\d{3}\)|\d{3})[\s.-]?\d{3}[\s.-]\d{4}
 
 # ISO 13616 lengths for the countries most seen; unknown countries must still pass mod-97.
 _IBAN_LEN = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
-    "BR": 29, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20,
-    "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18,
-    "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IS": 26, "IT": 27, "JO": 30,
-    "KW": 30, "KZ": 20, "LB": 28, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24,
-    "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28,
-    "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SE": 24, "SI": 19, "SK": 24,
-    "SM": 27, "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
+    "AD": 24,
+    "AE": 23,
+    "AL": 28,
+    "AT": 20,
+    "AZ": 28,
+    "BA": 20,
+    "BE": 16,
+    "BG": 22,
+    "BH": 22,
+    "BR": 29,
+    "CH": 21,
+    "CR": 22,
+    "CY": 28,
+    "CZ": 24,
+    "DE": 22,
+    "DK": 18,
+    "DO": 28,
+    "EE": 20,
+    "EG": 29,
+    "ES": 24,
+    "FI": 18,
+    "FO": 18,
+    "FR": 27,
+    "GB": 22,
+    "GE": 22,
+    "GI": 23,
+    "GL": 18,
+    "GR": 27,
+    "GT": 28,
+    "HR": 21,
+    "HU": 28,
+    "IE": 22,
+    "IL": 23,
+    "IS": 26,
+    "IT": 27,
+    "JO": 30,
+    "KW": 30,
+    "KZ": 20,
+    "LB": 28,
+    "LI": 21,
+    "LT": 20,
+    "LU": 20,
+    "LV": 21,
+    "MC": 27,
+    "MD": 24,
+    "ME": 22,
+    "MK": 19,
+    "MR": 27,
+    "MT": 31,
+    "MU": 30,
+    "NL": 18,
+    "NO": 15,
+    "PK": 24,
+    "PL": 28,
+    "PS": 29,
+    "PT": 25,
+    "QA": 29,
+    "RO": 24,
+    "RS": 22,
+    "SA": 24,
+    "SE": 24,
+    "SI": 19,
+    "SK": 24,
+    "SM": 27,
+    "TN": 24,
+    "TR": 26,
+    "UA": 29,
+    "VG": 24,
+    "XK": 20,
 }
 
 
@@ -150,7 +219,9 @@ def _phones(text: str) -> Iterator[Finding]:
         context = _PHONE_CONTEXT.search(text[max(0, m.start() - 40) : m.start()]) is not None
         if body.startswith(("+", "00")):
             try:
-                num = phonenumbers.parse("+" + digits.removeprefix("00") if body[0] == "0" else body)
+                num = phonenumbers.parse(
+                    "+" + digits.removeprefix("00") if body[0] == "0" else body
+                )
                 ok = phonenumbers.is_possible_number(num)
             except phonenumbers.NumberParseException:
                 ok = False
@@ -160,7 +231,7 @@ def _phones(text: str) -> Iterator[Finding]:
             ok = True  # national formats such as "01 40 28 58 73" or "(06900) 59292"
         else:
             # A bare run of digits is a phone only when the sentence says so.
-            ok = context and len(digits) >= 7
+            ok = context and 10 <= len(digits) <= 13
         if ok:
             yield Finding("PHONE_NUMBER", m.start(), m.end(), "phone")
 
@@ -197,7 +268,9 @@ def find_pii(text: str, entities: Collection[str] = tuple(_PRIORITY)) -> list[Fi
         if "IP_ADDRESS" in entities:
             found.extend(_ips(text))
     if "EMAIL_ADDRESS" in entities and "@" in text:
-        found.extend(Finding("EMAIL_ADDRESS", m.start(), m.end(), "email") for m in _EMAIL.finditer(text))
+        found.extend(
+            Finding("EMAIL_ADDRESS", m.start(), m.end(), "email") for m in _EMAIL.finditer(text)
+        )
     return _resolve(found)
 
 

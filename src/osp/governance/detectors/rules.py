@@ -24,95 +24,181 @@ def _r(name: str, category: str, score: float, pattern: str) -> Rule:
 
 
 _OVERRIDE_VERB = r"(?:ignore|disregard|forget|override|bypass|skip|drop|abandon|discard|neglect)"
-_PRIOR = r"(?:previous|prior|above|earlier|preceding|all|any|your|the|these|those|initial|original|system|my|every|other)"
+_PRIOR = (
+    r"(?:previous|prior|above|earlier|preceding|all|any|your|the|these|those|initial|original|"
+    r"system|my|every|other)"
+)
 _RULE_NOUN = (
     r"(?:instructions?|prompts?|rules?|directives?|guidelines?|constraints?|restrictions?|"
     r"programming|context|commands?|orders?|policies|polic[yi]|guardrails?|filters?|safeguards?)"
 )
 
 INJECTION_RULES: tuple[Rule, ...] = (
-    _r("override_instructions", "prompt_injection", 0.95,
-       rf"\b{_OVERRIDE_VERB}\b[^.!?\n]{{0,40}}\b{_PRIOR}\b[^.!?\n]{{0,30}}\b{_RULE_NOUN}"),
-    _r("new_instructions", "prompt_injection", 0.8,
-       r"\b(?:new|updated|real|actual|secret) (?:instructions?|task|rules|directive)s?\s*:"),
-    _r("reveal_prompt", "prompt_injection", 0.9,
-       r"\b(?:reveal|show|print|output|repeat|display|leak|tell me|spell out|write down)\b[^.!?\n]{0,30}"
-       r"\b(?:system prompt|initial prompt|hidden (?:instructions|prompt)|your (?:instructions|"
-       r"system message|initial instructions|prompt)|the (?:password|secret key))"),
-    _r("mode_switch", "jailbreak", 0.9,
-       r"\b(?:developer|god|sudo|debug|unrestricted|jailbreak|jailbroken|dan|evil|chaos|opposite)"
-       r" mode\b(?: (?:enabled|activated|on))?"),
+    _r(
+        "override_instructions",
+        "prompt_injection",
+        0.95,
+        rf"\b{_OVERRIDE_VERB}\b[^.!?\n]{{0,40}}\b{_PRIOR}\b[^.!?\n]{{0,30}}\b{_RULE_NOUN}",
+    ),
+    _r(
+        "new_instructions",
+        "prompt_injection",
+        0.8,
+        r"\b(?:new|updated|real|actual|secret) (?:instructions?|task|rules|directive)s?\s*:",
+    ),
+    _r(
+        "reveal_prompt",
+        "prompt_injection",
+        0.9,
+        r"\b(?:reveal|show|print|output|repeat|display|leak|tell me|spell out|write down)\b"
+        r"[^.!?\n]{0,30}"
+        r"\b(?:system prompt|initial prompt|hidden (?:instructions|prompt)|your (?:instructions|"
+        r"system message|initial instructions|prompt)|the (?:password|secret key))",
+    ),
+    _r(
+        "mode_switch",
+        "jailbreak",
+        0.9,
+        r"\b(?:developer|god|sudo|debug|unrestricted|jailbreak|jailbroken|dan|evil|chaos|opposite)"
+        r" mode\b(?: (?:enabled|activated|on))?",
+    ),
     _r("do_anything_now", "jailbreak", 0.95, r"\bdo anything now\b|\bdan\b[^.\n]{0,40}\bjailbr"),
-    _r("unfiltered_persona", "jailbreak", 0.85,
-       r"\b(?:you are|you're|act as|acting as|pretend (?:to be|you are)|roleplay as|role-play as|"
-       r"from now on,? you(?: are| will be)?|simulate)\b[^.!?\n]{0,60}\b(?:unfiltered|uncensored|"
-       r"unrestricted|amoral|unethical|jailbroken|no (?:rules|restrictions|limits|filters|"
-       r"guidelines|ethics|morals|boundaries))"),
-    _r("no_restrictions", "jailbreak", 0.7,
-       r"\b(?:without|free of|free from|not bound by|no longer bound by|break free of|"
-       r"have broken free of)\b[^.!?\n]{0,25}\b(?:any |all |the )?(?:restrictions|filters|"
-       r"censorship|limitations|ethical|moral|guidelines|content polic|openai|rules)"),
-    _r("policy_bypass", "jailbreak", 0.85,
-       r"\b(?:ignore|bypass|break|violate|disregard|not (?:bound|restricted) by)\b[^.!?\n]{0,30}"
-       r"\b(?:openai|anthropic|content|safety|usage|ethical)(?:'s)? (?:content )?(?:polic(?:y|ies)|"
-       r"guidelines|filters?|rules)"),
-    _r("never_refuse", "jailbreak", 0.75,
-       r"\b(?:never|must not|will not|won't|cannot|can't|don't) (?:ever )?(?:refuse|decline|"
-       r"say (?:no|that you can't|i'm sorry)|reject)\b[^.!?\n]{0,30}\b(?:request|question|answer|"
-       r"anything|prompt)"),
+    _r(
+        "unfiltered_persona",
+        "jailbreak",
+        0.85,
+        r"\b(?:you are|you're|act as|acting as|pretend (?:to be|you are)|roleplay as|role-play as|"
+        r"from now on,? you(?: are| will be)?|simulate)\b[^.!?\n]{0,60}\b(?:unfiltered|uncensored|"
+        r"unrestricted|amoral|unethical|jailbroken|no (?:rules|restrictions|limits|filters|"
+        r"guidelines|ethics|morals|boundaries))",
+    ),
+    _r(
+        "no_restrictions",
+        "jailbreak",
+        0.7,
+        r"\b(?:without|free of|free from|not bound by|no longer bound by|break free of|"
+        r"have broken free of)\b[^.!?\n]{0,25}\b(?:any |all |the )?(?:restrictions|filters|"
+        r"censorship|limitations|ethical|moral|guidelines|content polic|openai|rules)",
+    ),
+    _r(
+        "policy_bypass",
+        "jailbreak",
+        0.85,
+        r"\b(?:ignore|bypass|break|violate|disregard|not (?:bound|restricted) by)\b"
+        r"[^.!?\n]{0,30}"
+        r"\b(?:openai|anthropic|content|safety|usage|ethical)(?:'s)? (?:content )?"
+        r"(?:polic(?:y|ies)|guidelines|filters?|rules)",
+    ),
+    _r(
+        "never_refuse",
+        "jailbreak",
+        0.75,
+        r"\b(?:never|must not|will not|won't|cannot|can't|don't) (?:ever )?(?:refuse|decline|"
+        r"say (?:no|that you can't|i'm sorry)|reject)\b[^.!?\n]{0,30}\b(?:request|question|answer|"
+        r"anything|prompt)",
+    ),
     _r("stay_in_character", "jailbreak", 0.6, r"\bstay in character\b|\bbreak(?:ing)? character\b"),
-    _r("override_de", "prompt_injection", 0.9,
-       r"\b(?:ignoriere|vergiss|missachte)\b[^.!?\n]{0,40}\b(?:anweisungen|instruktionen|regeln|"
-       r"vorgaben|befehle)"),
-    _r("override_es", "prompt_injection", 0.9,
-       r"\b(?:ignora|olvida|omite)\b[^.!?\n]{0,40}\b(?:instrucciones|reglas|indicaciones)"),
-    _r("override_fr", "prompt_injection", 0.9,
-       r"\b(?:ignore[rz]?|oublie[rz]?)\b[^.!?\n]{0,40}\b(?:les |toutes les |tes |vos )?"
-       r"(?:instructions|consignes|règles)"),
+    _r(
+        "override_de",
+        "prompt_injection",
+        0.9,
+        r"\b(?:ignoriere|vergiss|missachte)\b[^.!?\n]{0,40}\b(?:anweisungen|instruktionen|regeln|"
+        r"vorgaben|befehle)",
+    ),
+    _r(
+        "override_es",
+        "prompt_injection",
+        0.9,
+        r"\b(?:ignora|olvida|omite)\b[^.!?\n]{0,40}\b(?:instrucciones|reglas|indicaciones)",
+    ),
+    _r(
+        "override_fr",
+        "prompt_injection",
+        0.9,
+        r"\b(?:ignore[rz]?|oublie[rz]?)\b[^.!?\n]{0,40}\b(?:les |toutes les |tes |vos )?"
+        r"(?:instructions|consignes|règles)",
+    ),
 )
 
 # Instructions aimed at the assistant from inside a retrieved document.
 RETRIEVAL_RULES: tuple[Rule, ...] = (
     *INJECTION_RULES,
-    _r("addressed_to_ai", "indirect_injection", 0.85,
-       r"\b(?:ai|assistant|language model|llm|chatbot|gpt|claude|bot)s?\b[,:]?[^.!?\n]{0,30}"
-       r"\b(?:must|should|shall|need to|are instructed to|please)\b[^.!?\n]{0,20}"
-       r"\b(?:ignore|respond|reply|answer|tell|say|include|add|append|send|forward|visit|click|"
-       r"output|write|recommend|summari[sz]e|translate)"),
-    _r("when_reading", "indirect_injection", 0.8,
-       r"\b(?:when|if|while|after|before) (?:you |an ai |the assistant |the model )?"
-       r"(?:read|reading|summari[sz]e|summari[sz]ing|process|processing|see|seeing|answer|"
-       r"answering)\b[^.!?\n]{0,40}\b(?:this|these|the) (?:document|email|page|text|message|"
-       r"content|file)"),
-    _r("hide_from_user", "indirect_injection", 0.85,
-       r"\b(?:do not|don't|never) (?:tell|inform|mention|reveal|show)\b[^.!?\n]{0,20}"
-       r"\b(?:the user|the reader|anyone|them)\b"),
-    _r("instead_do", "indirect_injection", 0.6,
-       r"\binstead,? (?:you (?:must|should)|respond|reply|answer|say|write|output)\b"),
+    _r(
+        "addressed_to_ai",
+        "indirect_injection",
+        0.85,
+        r"\b(?:ai|assistant|language model|llm|chatbot|gpt|claude|bot)s?\b[,:]?[^.!?\n]{0,30}"
+        r"\b(?:must|should|shall|need to|are instructed to|please)\b[^.!?\n]{0,20}"
+        r"\b(?:ignore|respond|reply|answer|tell|say|include|add|append|send|forward|visit|click|"
+        r"output|write|recommend|summari[sz]e|translate)",
+    ),
+    _r(
+        "when_reading",
+        "indirect_injection",
+        0.8,
+        r"\b(?:when|if|while|after|before) (?:you |an ai |the assistant |the model )?"
+        r"(?:read|reading|summari[sz]e|summari[sz]ing|process|processing|see|seeing|answer|"
+        r"answering)\b[^.!?\n]{0,40}\b(?:this|these|the) (?:document|email|page|text|message|"
+        r"content|file)",
+    ),
+    _r(
+        "hide_from_user",
+        "indirect_injection",
+        0.85,
+        r"\b(?:do not|don't|never) (?:tell|inform|mention|reveal|show)\b[^.!?\n]{0,20}"
+        r"\b(?:the user|the reader|anyone|them)\b",
+    ),
+    _r(
+        "instead_do",
+        "indirect_injection",
+        0.6,
+        r"\binstead,? (?:you (?:must|should)|respond|reply|answer|say|write|output)\b",
+    ),
 )
 
 HARM_RULES: tuple[Rule, ...] = (
-    _r("weapon_synthesis", "weapons", 0.9,
-       r"\b(?:how (?:to|do i|can i|would i|could i)|steps? to|instructions? (?:for|to|on)|guide "
-       r"(?:to|for|on)|tutorial|recipe|teach me)\b[^.!?\n]{0,40}\b(?:make|build|synthesi[sz]e|"
-       r"manufacture|cook|create|produce|assemble|brew)\b[^.!?\n]{0,30}\b(?:bombs?|explosives?|"
-       r"ieds?|pipe bombs?|nerve agents?|sarin|vx|ricin|anthrax|bioweapons?|chemical weapons?|"
-       r"napalm|thermite|untraceable (?:gun|firearm)s?|ghost guns?|meth(?:amphetamine)?|fentanyl|"
-       r"crack cocaine|heroin|molotov)"),
-    _r("harm_person", "violence", 0.8,
-       r"\b(?:how (?:to|do i|can i)|best way to|help me|ways? to|plan to)\b[^.!?\n]{0,20}"
-       r"\b(?:kill|murder|poison|kidnap|strangle|stab|torture|assassinate)\b[^.!?\n]{0,10}"
-       r"\b(?:my (?:wife|husband|boss|neighbou?r|mother|father|partner|teacher|child|kid)|someone|"
-       r"somebody|people|a person|him|her|them|the president|a child)\b"),
-    _r("csam", "sexual_minors", 0.99,
-       r"\b(?:child|children|minor|minors|underage|preteen|kids?)\b[^.!?\n]{0,20}"
-       r"\b(?:porn|pornography|sexual|nude|naked|erotic)\b"),
-    _r("self_harm", "self_harm", 0.8,
-       r"\b(?:how (?:to|do i|can i)|best way to|painless(?:ly)? way to)\b[^.!?\n]{0,20}"
-       r"\b(?:kill myself|commit suicide|end my life|hang myself|overdose on)"),
-    _r("malware", "cybercrime", 0.8,
-       r"\b(?:write|create|build|code|develop|generate)\b[^.!?\n]{0,30}\b(?:ransomware|keylogger|"
-       r"botnet|rootkit|computer virus|worm that|malware|credential stealer|phishing (?:kit|page|email))"),
+    _r(
+        "weapon_synthesis",
+        "weapons",
+        0.9,
+        r"\b(?:how (?:to|do i|can i|would i|could i)|steps? to|instructions? (?:for|to|on)|guide "
+        r"(?:to|for|on)|tutorial|recipe|teach me)\b[^.!?\n]{0,40}\b(?:make|build|synthesi[sz]e|"
+        r"manufacture|cook|create|produce|assemble|brew)\b[^.!?\n]{0,30}\b(?:bombs?|explosives?|"
+        r"ieds?|pipe bombs?|nerve agents?|sarin|vx|ricin|anthrax|bioweapons?|chemical weapons?|"
+        r"napalm|thermite|untraceable (?:gun|firearm)s?|ghost guns?|meth(?:amphetamine)?|fentanyl|"
+        r"crack cocaine|heroin|molotov)",
+    ),
+    _r(
+        "harm_person",
+        "violence",
+        0.8,
+        r"\b(?:how (?:to|do i|can i)|best way to|help me|ways? to|plan to)\b[^.!?\n]{0,20}"
+        r"\b(?:kill|murder|poison|kidnap|strangle|stab|torture|assassinate)\b[^.!?\n]{0,10}"
+        r"\b(?:my (?:wife|husband|boss|neighbou?r|mother|father|partner|teacher|child|kid)|someone|"
+        r"somebody|people|a person|him|her|them|the president|a child)\b",
+    ),
+    _r(
+        "csam",
+        "sexual_minors",
+        0.99,
+        r"\b(?:child|children|minor|minors|underage|preteen|kids?)\b[^.!?\n]{0,20}"
+        r"\b(?:porn|pornography|sexual|nude|naked|erotic)\b",
+    ),
+    _r(
+        "self_harm",
+        "self_harm",
+        0.8,
+        r"\b(?:how (?:to|do i|can i)|best way to|painless(?:ly)? way to)\b[^.!?\n]{0,20}"
+        r"\b(?:kill myself|commit suicide|end my life|hang myself|overdose on)",
+    ),
+    _r(
+        "malware",
+        "cybercrime",
+        0.8,
+        r"\b(?:write|create|build|code|develop|generate)\b[^.!?\n]{0,30}\b(?:ransomware|keylogger|"
+        r"botnet|rootkit|computer virus|worm that|malware|credential stealer|"
+        r"phishing (?:kit|page|email))",
+    ),
 )
 
 

@@ -1,0 +1,154 @@
+"""`osp guard`: run one governance stage over JSON Lines from stdin.
+
+Each input line ``{"id": ..., "text": ...}`` yields exactly one output line, in order:
+``{"id", "action", "rail", "reason", "text", "scores", "latency_ms"}``. A malformed line yields
+``{"id": null, "action": "error", "reason": "malformed_input", ...}`` and a one-line message on
+stderr; ``--stop-on-error`` ends the run there instead. Memory stays constant: one line at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
+
+import typer
+
+from osp.governance.decisions import AuditRecord, Stage
+from osp.governance.interfaces import NullSink
+from osp.governance.pipeline import Pipeline, PipelineConfigError
+from osp.governance.policy import Policy, PolicyError, load_policy
+from osp.governance.rails import builtin_registry
+
+GUARD_STAGES = ("input", "output", "retrieval")
+
+
+class _JsonlAuditSink:
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def emit(self, record: AuditRecord) -> None:
+        row = asdict(record)
+        row["changes"] = [list(c.values()) for c in row["changes"]]
+        self._stream.write(json.dumps(row, default=str) + "\n")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"osp guard: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _parse(raw: bytes, lineno: int) -> tuple[Any, str]:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"line {lineno}: not UTF-8 (byte {exc.start})") from None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"line {lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"line {lineno}: expected a JSON object, got {type(obj).__name__}")
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise ValueError(f'line {lineno}: "text" must be a string')
+    ident = obj.get("id")
+    if ident is not None and not isinstance(ident, str | int | float):
+        raise ValueError(f'line {lineno}: "id" must be a string or a number')
+    return ident, text
+
+
+def run_guard(
+    pipeline: Pipeline, stage: Stage, source: BinaryIO, sink: BinaryIO, stop_on_error: bool
+) -> int:
+    """Returns the number of malformed lines (stops at the first when stop_on_error)."""
+    bad = 0
+    for lineno, raw in enumerate(source, start=1):
+        if not raw.strip():
+            continue
+        try:
+            ident, text = _parse(raw.rstrip(b"\r\n"), lineno)
+        except ValueError as exc:
+            bad += 1
+            typer.echo(f"osp guard: {exc}", err=True)
+            out: dict[str, Any] = {
+                "id": None,
+                "action": "error",
+                "rail": None,
+                "reason": "malformed_input",
+                "text": None,
+                "scores": {},
+                "latency_ms": 0.0,
+                "line": lineno,
+            }
+            sink.write(json.dumps(out).encode() + b"\n")
+            if stop_on_error:
+                return bad
+            continue
+        result = pipeline.check(stage, text, request_id=f"line-{lineno}")
+        out = {
+            "id": ident,
+            "action": result.action,
+            "rail": result.rail,
+            "reason": result.reason,
+            "text": result.text,
+            "scores": dict(result.scores),
+            "latency_ms": round(result.latency_ms, 3),
+        }
+        sink.write(json.dumps(out, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n")
+    return bad
+
+
+def guard(
+    stage: Annotated[str, typer.Option(help="Stage to run: input, output or retrieval.")] = "input",
+    policy: Annotated[
+        Path | None, typer.Option(help="Policy JSON file (default: the lean preset).")
+    ] = None,
+    stop_on_error: Annotated[
+        bool,
+        typer.Option(
+            "--stop-on-error/--keep-going",
+            help="Stop at the first malformed line (exit 2) or report it and go on (exit 1).",
+        ),
+    ] = False,
+    audit: Annotated[
+        Path | None, typer.Option(help="Append audit records (JSON Lines) to this file.")
+    ] = None,
+) -> None:
+    """Check JSON Lines {"id", "text"} from stdin; write one verdict line per input to stdout."""
+    if stage not in GUARD_STAGES:
+        raise _fail(f"--stage must be one of {', '.join(GUARD_STAGES)}, not {stage!r}")
+    try:
+        pol = load_policy(policy) if policy else Policy.preset_policy("lean")
+    except PolicyError as exc:
+        raise _fail(str(exc).replace("\n", "; ").replace(":; ", ": ")) from None
+    audit_stream = None
+    try:
+        audit_stream = audit.open("a", encoding="utf-8") if audit else None
+    except OSError as exc:
+        raise _fail(f"cannot open audit file {audit}: {exc.strerror}") from None
+    try:
+        sink = _JsonlAuditSink(audit_stream) if audit_stream else NullSink()
+        try:
+            pipeline = Pipeline(pol, builtin_registry(), sink, tenant_id="osp-guard")
+        except PipelineConfigError as exc:
+            raise _fail(str(exc)) from None
+        bad = run_guard(
+            pipeline,
+            Stage(stage),
+            typer.get_binary_stream("stdin"),
+            typer.get_binary_stream("stdout"),
+            stop_on_error,
+        )
+        pipeline.close()
+    finally:
+        if audit_stream:
+            audit_stream.close()
+    if bad:
+        raise typer.Exit(2 if stop_on_error else 1)
+
+
+def register(app: typer.Typer) -> None:
+    """Adds `guard` to the given Typer app (called from osp.cli)."""
+    app.command("guard")(guard)

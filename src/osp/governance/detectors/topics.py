@@ -1,0 +1,185 @@
+"""Keyword lexicons for topic and scope control. Deterministic: a topic matches when one of its
+phrases occurs as whole words in the normalised text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+BUILTIN_LEXICON: Mapping[str, tuple[str, ...]] = {
+    "politics": (
+        "election",
+        "elections",
+        "vote for",
+        "voting",
+        "democrat",
+        "democrats",
+        "republican",
+        "republicans",
+        "political party",
+        "politician",
+        "politicians",
+        "senator",
+        "congress",
+        "parliament",
+        "prime minister",
+        "president biden",
+        "president trump",
+        "campaign rally",
+        "left-wing",
+        "right-wing",
+        "ballot",
+    ),
+    "religion": (
+        "religion",
+        "religious",
+        "god exist",
+        "bible",
+        "quran",
+        "koran",
+        "torah",
+        "church",
+        "mosque",
+        "synagogue",
+        "atheism",
+        "christianity",
+        "islam",
+        "judaism",
+        "hinduism",
+        "buddhism",
+        "prayer",
+        "pray",
+    ),
+    "medical": (
+        "diagnose",
+        "diagnosis",
+        "symptom",
+        "symptoms",
+        "prescription",
+        "dosage",
+        "medication",
+        "medicine",
+        "disease",
+        "illness",
+        "doctor",
+        "treatment for",
+        "side effects",
+        "blood pressure",
+        "cancer",
+        "diabetes",
+        "pregnant",
+        "infection",
+    ),
+    "legal": (
+        "lawsuit",
+        "sue",
+        "attorney",
+        "lawyer",
+        "legal advice",
+        "court",
+        "contract law",
+        "custody",
+        "divorce",
+        "liability",
+        "plea",
+        "indictment",
+        "subpoena",
+    ),
+    "finance": (
+        "invest",
+        "investment",
+        "investing",
+        "stock",
+        "stocks",
+        "portfolio",
+        "401k",
+        "retirement fund",
+        "mortgage",
+        "interest rate",
+        "loan",
+        "etf",
+        "dividend",
+        "tax return",
+        "trading",
+    ),
+    "gambling": (
+        "casino",
+        "gamble",
+        "gambling",
+        "betting",
+        "bet on",
+        "poker",
+        "slot machine",
+        "sportsbook",
+        "roulette",
+        "lottery odds",
+    ),
+    "adult": (
+        "porn",
+        "pornography",
+        "nsfw",
+        "sex",
+        "sexual",
+        "erotic",
+        "nude",
+        "onlyfans",
+        "explicit content",
+    ),
+    "weapons": (
+        "gun",
+        "guns",
+        "firearm",
+        "firearms",
+        "rifle",
+        "pistol",
+        "ammunition",
+        "ammo",
+        "explosive",
+        "explosives",
+        "grenade",
+        "silencer",
+    ),
+    "drugs": (
+        "cocaine",
+        "heroin",
+        "meth",
+        "methamphetamine",
+        "lsd",
+        "mdma",
+        "ecstasy",
+        "marijuana",
+        "cannabis",
+        "weed",
+        "fentanyl",
+        "psilocybin",
+    ),
+    "crypto": (
+        "bitcoin",
+        "ethereum",
+        "crypto",
+        "cryptocurrency",
+        "nft",
+        "blockchain",
+        "altcoin",
+        "defi",
+        "dogecoin",
+        "solana",
+    ),
+    "competitors": (),
+}
+
+_SMALLTALK = re.compile(
+    r"^(?:hi|hello|hey|hiya|yo|good (?:morning|afternoon|evening)|thanks|thank you|thx|ok|okay|"
+    r"cool|great|bye|goodbye|see you|cheers)\b[\s!.,?a-z]{0,30}$"
+)
+
+
+def compile_topic(phrases: Iterable[str]) -> re.Pattern[str] | None:
+    words = sorted({p.strip().lower() for p in phrases if p.strip()}, key=len, reverse=True)
+    if not words:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
+
+
+def is_smalltalk(normalized: str) -> bool:
+    return bool(_SMALLTALK.match(normalized))

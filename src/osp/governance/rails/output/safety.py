@@ -1,0 +1,65 @@
+"""Output content safety and the optional self-check (sampled agreement) rail."""
+
+from __future__ import annotations
+
+import re
+
+from osp.governance.decisions import Allow, Decision, Reason, Stage
+from osp.governance.detectors.classify import Classifier
+from osp.governance.detectors.rules import HARM_RULES
+from osp.governance.interfaces import RailContext, RailDeps
+from osp.governance.policy import Policy, RailSettings
+from osp.governance.rails.base import BaseRail
+
+_TOKEN = re.compile(r"\w+")
+
+
+class OutputModerationRail(BaseRail):
+    key = "output.moderation"
+    stage = Stage.OUTPUT
+
+    def __init__(self, settings: RailSettings, policy: Policy, deps: RailDeps) -> None:
+        super().__init__(settings, policy, deps)
+        self._clf = Classifier(deps.models, "harmful", HARM_RULES)
+        self._clf.warm()
+
+    def check(self, text: str, ctx: RailContext) -> Decision:
+        v = self._clf.classify(text)
+        scores = v.scores("harmful")
+        if v.score >= self.policy.thresholds.output_harmful:
+            return self.reject(Reason.UNSAFE_CONTENT, scores)
+        return Allow(scores)
+
+
+def _jaccard(a: str, b: str) -> float:
+    sa, sb = set(_TOKEN.findall(a.lower())), set(_TOKEN.findall(b.lower()))
+    if not sa and not sb:
+        return 1.0
+    return len(sa & sb) / len(sa | sb)
+
+
+class SelfCheckRail(BaseRail):
+    """Samples more answers from the tenant's model and flags an answer the samples disagree
+    with. Costs extra model calls, so it is only in the `full` preset and usually advisory."""
+
+    key = "output.self_check"
+    stage = Stage.OUTPUT
+    samples = 3
+
+    def __init__(self, settings: RailSettings, policy: Policy, deps: RailDeps) -> None:
+        super().__init__(settings, policy, deps)
+        if deps.sampler is None:
+            raise ValueError("output.self_check needs a model sampler (RailDeps.sampler)")
+        self._sampler = deps.sampler
+
+    def check(self, text: str, ctx: RailContext) -> Decision:
+        if not ctx.prompt:
+            return Allow()
+        samples = list(self._sampler.sample(ctx.prompt, self.samples))
+        if not samples:
+            raise RuntimeError("sampler returned no samples")
+        agreement = sum(_jaccard(text, s) for s in samples) / len(samples)
+        scores = {"self_check.agreement": round(agreement, 4)}
+        if agreement < self.policy.thresholds.self_check_agreement:
+            return self.reject(Reason.SELF_CHECK_DISAGREEMENT, scores)
+        return Allow(scores)
