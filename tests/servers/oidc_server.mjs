@@ -29,6 +29,11 @@ if (!port || !clientId || !clientSecret || redirectUris.length === 0) {
 const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'test-key', use: 'sig', alg: 'RS256' };
 
+// Stand-ins for two Google APIs (under /fake/...), so connected-app tools run end to end
+// with tokens this provider issued: a revoked or expired token gets 401, a missing scope 403.
+const CALENDAR_SCOPE = 'https://www.googleapis.com/auth/calendar.events.readonly';
+const GMAIL_SCOPE = 'https://www.googleapis.com/auth/gmail.send';
+
 function hintOf(ctx) {
   const hint = ctx?.oidc?.params?.login_hint;
   return typeof hint === 'string' ? hint : '';
@@ -45,7 +50,8 @@ const provider = new Provider(issuer, {
   }],
   jwks: { keys: [signingKey] },
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
-  scopes: ['openid', 'offline_access', 'profile', 'email', 'calendar.read', 'mail.send'],
+  scopes: ['openid', 'offline_access', 'profile', 'email', 'calendar.read', 'mail.send',
+    CALENDAR_SCOPE, GMAIL_SCOPE],
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
   findAccount: async (_ctx, id) => ({
     accountId: id,
@@ -98,10 +104,42 @@ async function interaction(req, res) {
   await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
 }
 
+async function fakeApi(req, res) {
+  const send = (status, body) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  const auth = req.headers.authorization || '';
+  const token = auth.startsWith('Bearer ') ? await provider.AccessToken.find(auth.slice(7)) : undefined;
+  if (!token || token.isExpired) return send(401, { error: 'invalid_token' });
+  const scopes = new Set((token.scope || '').split(' '));
+  const url = new URL(req.url, issuer);
+  if (req.method === 'GET' && url.pathname.startsWith('/fake/googleapis/calendar/v3/calendars/')) {
+    if (!scopes.has(CALENDAR_SCOPE)) return send(403, { error: 'insufficient_scope' });
+    const calendar = decodeURIComponent(url.pathname.split('/')[6]);
+    return send(200, { calendar, timeMin: url.searchParams.get('timeMin'), items: [{ summary: 'Standup' }] });
+  }
+  if (req.method === 'POST' && url.pathname === '/fake/gmail/gmail/v1/users/me/messages/send') {
+    if (!scopes.has(GMAIL_SCOPE)) return send(403, { error: 'insufficient_scope' });
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    const raw = Buffer.from(JSON.parse(body).raw, 'base64url').toString();
+    return send(200, { id: 'message-1', to: /^To: (.*)$/m.exec(raw)?.[1] });
+  }
+  return send(404, { error: 'not_found' });
+}
+
 const handler = provider.callback();
 const server = http.createServer((req, res) => {
   if (req.method === 'GET' && req.url.startsWith('/interaction/')) {
     interaction(req, res).catch((err) => {
+      res.statusCode = 500;
+      res.end(String(err && err.message));
+    });
+    return;
+  }
+  if (req.url.startsWith('/fake/')) {
+    fakeApi(req, res).catch((err) => {
       res.statusCode = 500;
       res.end(String(err && err.message));
     });

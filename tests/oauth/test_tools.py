@@ -1,0 +1,93 @@
+"""Connected-app tools (Google Calendar read, Gmail send behind approval) against stand-in APIs
+that accept only tokens the real test provider issued."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from osp.errors import Forbidden, InvalidInput
+from osp.oauth.refresh import NeedsReauth, access_token
+from osp.oauth.service import OAuthBroker
+from osp.oauth.tools import ToolExecutor, load_tools
+from tests.oauth.conftest import OidcServer, Setup, follow
+
+CALENDAR = "https://www.googleapis.com/auth/calendar.events.readonly"
+GMAIL = "https://www.googleapis.com/auth/gmail.send"
+WINDOW = {"calendar_id": "primary", "timeMin": "2026-01-01T00:00:00Z",
+          "timeMax": "2026-01-02T00:00:00Z"}
+
+
+class BrokerTokens:
+    """The control-plane side of TokenSource (the agent's goes through the internal API)."""
+
+    def __init__(self, broker: OAuthBroker, tenant_id: uuid.UUID) -> None:
+        self.broker, self.tenant_id = broker, tenant_id
+
+    def token(self, connection_id: uuid.UUID, scope: str, *, force_refresh: bool = False) -> str:
+        return access_token(self.broker, self.tenant_id, connection_id, scope, "agent",
+                            force_refresh=force_refresh).access_token
+
+
+@pytest.fixture
+def executor(broker: OAuthBroker, connected_tenant: Setup,
+             oidc: OidcServer) -> Iterator[ToolExecutor]:
+    with httpx.Client() as http:
+        yield ToolExecutor(http, BrokerTokens(broker, connected_tenant.tenant_id), {
+            "https://www.googleapis.com": f"{oidc.issuer}/fake/googleapis",
+            "https://gmail.googleapis.com": f"{oidc.issuer}/fake/gmail"})
+
+
+def connect(broker: OAuthBroker, setup: Setup, scopes: list[str]) -> uuid.UUID:
+    start = broker.start(setup.tenant_id, "idp", scopes=scopes, actor="t")
+    return broker.complete(follow(start.authorization_url)).id
+
+
+def test_tools_are_data_with_narrow_scopes() -> None:
+    tools = load_tools()
+    assert tools["google.calendar.list_events"].scope == CALENDAR
+    assert not tools["google.calendar.list_events"].approval
+    assert tools["google.gmail.send"].approval
+
+
+def test_calendar_read_runs_with_the_calendar_scope(
+        executor: ToolExecutor, broker: OAuthBroker, connected_tenant: Setup) -> None:
+    conn = connect(broker, connected_tenant, [CALENDAR])
+    result = executor.execute("google.calendar.list_events", conn, WINDOW)
+    assert result.data["items"] == [{"summary": "Standup"}]
+    assert result.data["timeMin"] == WINDOW["timeMin"]
+    # This grant cannot send mail: the broker refuses the scope before any HTTP call.
+    with pytest.raises(Forbidden, match="not granted"):
+        executor.execute("google.gmail.send", conn, {"to": "a@example.com", "subject": "s",
+                                                     "text": "t"}, approved=True)
+
+
+def test_mail_send_needs_approval_and_valid_arguments(
+        executor: ToolExecutor, broker: OAuthBroker, connected_tenant: Setup) -> None:
+    conn = connect(broker, connected_tenant, [GMAIL])
+    args = {"to": "bob@example.com", "subject": "Hello", "text": "Hi Bob"}
+    with pytest.raises(Forbidden, match="approval"):
+        executor.execute("google.gmail.send", conn, args)
+    with pytest.raises(InvalidInput, match="subject"):
+        executor.execute("google.gmail.send", conn, {**args, "subject": "x\r\nBcc: eve@x.io"},
+                         approved=True)
+    with pytest.raises(InvalidInput, match="bcc"):
+        executor.execute("google.gmail.send", conn, {**args, "bcc": "eve@example.com"},
+                         approved=True)
+    result = executor.execute("google.gmail.send", conn, args, approved=True)
+    assert result.data == {"id": "message-1", "to": "bob@example.com"}
+
+
+def test_token_revoked_at_the_provider_surfaces_as_needs_reauth(
+        executor: ToolExecutor, broker: OAuthBroker, connected_tenant: Setup,
+        oidc: OidcServer) -> None:
+    conn = connect(broker, connected_tenant, [CALENDAR])
+    with broker.db.tenant(connected_tenant.tenant_id) as s:
+        refresh = broker.store.get(s, conn, "refresh")
+    oidc.revoke(refresh, "refresh_token")  # the person revokes in the provider's settings
+    with pytest.raises(NeedsReauth):
+        executor.execute("google.calendar.list_events", conn, WINDOW)
+    assert broker.list_connections(connected_tenant.tenant_id)[0].status == "needs_reauth"
