@@ -1,0 +1,107 @@
+"""Memory on the tenant's ``/data`` volume: conversation history per channel user and
+long-term notes in Markdown. Plain files, so they survive restarts and image upgrades.
+
+Layout::
+
+    /data/memory/conversations/<sha256(channel:user)[:32]>.jsonl   one turn per line
+    /data/memory/notes/<name>.md
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+NOTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MAX_NOTE_CHARS = 20_000
+MAX_TURN_CHARS = 8_000
+
+
+class MemoryError_(ValueError):
+    pass
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+class Memory:
+    def __init__(self, root: Path) -> None:
+        self.conversations = root / "memory" / "conversations"
+        self.notes = root / "memory" / "notes"
+        self.conversations.mkdir(parents=True, exist_ok=True)
+        self.notes.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    # -- conversation -----------------------------------------------------------------
+    def _conversation(self, channel: str, user: str) -> Path:
+        # Hashed: a channel user id (an e-mail, a phone number) never becomes a file name.
+        key = hashlib.sha256(f"{channel}:{user}".encode()).hexdigest()[:32]
+        return self.conversations / f"{key}.jsonl"
+
+    def history(self, channel: str, user: str, turns: int) -> list[dict[str, Any]]:
+        path = self._conversation(channel, user)
+        if turns <= 0 or not path.exists():
+            return []
+        lines = path.read_text(encoding="utf-8").splitlines()[-turns * 2:]
+        out = []
+        for line in lines:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # a torn last line after a crash is skipped, not fatal
+            if row.get("role") in ("user", "assistant") and isinstance(row.get("content"), str):
+                out.append({"role": row["role"], "content": row["content"]})
+        return out
+
+    def remember(self, channel: str, user: str, user_text: str, reply: str) -> None:
+        path = self._conversation(channel, user)
+        now = round(time.time(), 3)
+        rows = [{"role": "user", "content": user_text[:MAX_TURN_CHARS], "at": now},
+                {"role": "assistant", "content": reply[:MAX_TURN_CHARS], "at": now}]
+        with self._lock, open(path, "a", encoding="utf-8") as fh:
+            fh.write("".join(json.dumps(r) + "\n" for r in rows))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    # -- notes ------------------------------------------------------------------------
+    def _note(self, name: str) -> Path:
+        if not NOTE_NAME.fullmatch(name):
+            raise MemoryError_("note names are 1-64 lowercase letters, digits, '-' or '_'")
+        return self.notes / f"{name}.md"
+
+    def write_note(self, name: str, content: str) -> None:
+        if len(content) > MAX_NOTE_CHARS:
+            raise MemoryError_(f"a note holds at most {MAX_NOTE_CHARS} characters")
+        with self._lock:
+            _atomic_write(self._note(name), content)
+
+    def read_note(self, name: str) -> str | None:
+        path = self._note(name)
+        return path.read_text(encoding="utf-8") if path.exists() else None
+
+    def note_names(self) -> list[str]:
+        return sorted(p.stem for p in self.notes.glob("*.md"))
+
+    def search_notes(self, query: str, limit: int = 5) -> list[tuple[str, str]]:
+        words = {w for w in re.findall(r"\w+", query.lower()) if len(w) > 2}
+        scored = []
+        for name in self.note_names():
+            text = self.read_note(name) or ""
+            lower = text.lower()
+            score = sum(lower.count(w) for w in words) + 3 * sum(w in name for w in words)
+            if score:
+                scored.append((score, name, text))
+        scored.sort(key=lambda s: (-s[0], s[1]))
+        return [(name, text[:1000]) for _score, name, text in scored[:limit]]
