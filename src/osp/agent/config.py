@@ -71,11 +71,17 @@ class ToolSettings(_Strict):
     max_rounds: int = Field(default=5, ge=1, le=20)
 
 
+class ChannelSettings(_Strict):
+    slack_api_url: str = Field(default="https://slack.com/api", pattern=r"^https?://")
+    telegram_api_url: str = Field(default="https://api.telegram.org", pattern=r"^https?://")
+
+
 class AgentConfig(_Strict):
     model: ModelSettings = Field(default_factory=ModelSettings)
     policy: dict[str, Any] = Field(default_factory=lambda: {"preset": "lean"})
     flows: list[Flow] = Field(default_factory=list)
     tools: ToolSettings = Field(default_factory=ToolSettings)
+    channels: ChannelSettings = Field(default_factory=ChannelSettings)
     system_prompt: str = Field(default="You are a helpful assistant.", max_length=20_000)
     history_turns: int = Field(default=10, ge=0, le=100)
     knowledge_top_k: int = Field(default=3, ge=0, le=20)

@@ -142,7 +142,7 @@ class Agent:
                  provider_factory: ProviderFactory = default_provider,
                  host_alias: Mapping[str, str] | None = None) -> None:
         self.tenant = tenant
-        self._secrets = dict(secrets)
+        self.secrets = dict(secrets)
         self.provider_factory = provider_factory
         self.host_alias = dict(host_alias or {})
         self.memory = Memory(data_dir)
@@ -263,7 +263,7 @@ class Agent:
         registry = self.tools(config)
         allowed = self._allowed_tools(turn, skill)
         try:
-            provider = self.provider_factory(config, self._secrets)
+            provider = self.provider_factory(config, self.secrets)
         except ProviderError as exc:
             return Outcome("model_error", str(exc), error=str(exc))
         for _round in range(config.tools.max_rounds):

@@ -6,6 +6,7 @@ Routes (all POST, JSON, ``Authorization: Bearer <status key>``)::
     /v1/approvals/<id>      {decision: approved|denied|expired, config}      -> outcome
     /v1/knowledge           {name, content}                                  -> {chunks}
     /v1/skills              {name, content}                                  -> {name}
+    /v1/deliver             {reply_to, text, config}  send a reply to Slack/Telegram
 
 Only the control plane holds the key: it is derived per container instance from the runtime
 key and handed to the agent at the bootstrap exchange, so another tenant's container (which
@@ -26,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from osp.agent import main as agent_main
+from osp.agent.channels.send import ChannelError, deliver
 from osp.agent.config import ConfigError, parse_config
 from osp.agent.knowledge import KnowledgeError
 from osp.agent.loop import Agent, Request
@@ -69,6 +71,17 @@ def dispatch(agent: Agent, path: str, body: dict[str, Any]) -> dict[str, Any]:
             return agent.resume(path.removeprefix("/v1/approvals/"), decision, config).as_dict()
         except KeyError:
             raise LookupError("no such pending approval (already decided?)") from None
+    if path == "/v1/deliver":
+        config = parse_config(body.get("config") or {})
+        reply_to = body.get("reply_to")
+        if not isinstance(reply_to, dict):
+            raise BadRequest("reply_to must be an object")
+        urls = {"slack": config.channels.slack_api_url,
+                "telegram": config.channels.telegram_api_url}
+        try:
+            return {"channel": deliver(reply_to, _text(body, "text", 40_000), agent.secrets, urls)}
+        except ChannelError as exc:
+            raise BadRequest(str(exc)) from None
     if path == "/v1/knowledge":
         return {"chunks": agent.knowledge.add(_text(body, "name", 100),
                                               _text(body, "content", MAX_BODY))}

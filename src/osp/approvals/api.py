@@ -1,0 +1,41 @@
+"""Routes: list paused tool calls, approve or deny one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from osp.approvals.service import ApprovalService, parse_id
+from osp.errors import NotFound
+from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
+
+# Deciding is a privileged act (it lets the agent spend money, send mail, delete data).
+APPROVE_SCOPE = "approvals:write"
+
+
+def build_approvals_router(approvals: ApprovalService) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/tenants/{tenant}/approvals", tags=["approvals"])
+
+    @router.get("")
+    def list_approvals(tenant: str, platform: PlatformDep, principal: PrincipalDep,
+                       status: str | None = "pending") -> list[dict[str, Any]]:
+        principal.require("tenant:read")
+        tenant_of(platform, principal, tenant)
+        info = platform.tenants.get_by_id(principal.tenant_id)
+        wanted = None if status == "all" else status
+        return [a.as_dict() for a in approvals.list(info, wanted)]
+
+    @router.post("/{approval_id}/{decision}")
+    def decide(tenant: str, approval_id: str, decision: str, platform: PlatformDep,
+               principal: PrincipalDep) -> dict[str, Any]:
+        principal.require(APPROVE_SCOPE)
+        tenant_of(platform, principal, tenant)
+        if decision not in ("approve", "deny"):
+            raise NotFound(f"unknown decision {decision[:20]!r}: approve or deny")
+        info = platform.tenants.get_by_id(principal.tenant_id)
+        result = approvals.decide(info, parse_id(approval_id), decision == "approve",
+                                  principal.actor)
+        return result.as_dict()
+
+    return router

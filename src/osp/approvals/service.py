@@ -1,0 +1,145 @@
+"""The approval queue: a paused tool call waits here for a person's yes or no.
+
+A decision is recorded (and audited) before the agent hears of it, and is final: the row
+lock plus the ``pending`` check make a second decision a conflict, and the agent's own
+pending record is consumed by the first resume. A call is never run after its expiry,
+after a denial, or without a recorded approval.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from osp.approvals.models import Approval
+from osp.audit.service import AuditTrail
+from osp.db.session import Database
+from osp.errors import Conflict, InvalidInput, NotFound, OspError
+from osp.gateway.service import GatewayService, MessageResult
+from osp.tenancy.service import TenantInfo, TenantService
+
+STATUSES = ("pending", "approved", "denied", "expired")
+
+
+@dataclass(frozen=True)
+class ApprovalInfo:
+    id: uuid.UUID
+    message_id: uuid.UUID
+    tool: str
+    arguments: dict[str, Any]
+    status: str
+    created_at: datetime
+    expires_at: datetime
+    decided_by: str | None
+    result: str | None
+
+    @classmethod
+    def of(cls, a: Approval) -> ApprovalInfo:
+        return cls(a.id, a.message_id, a.tool, dict(a.arguments), a.status, a.created_at,
+                   a.expires_at, a.decided_by, a.result)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": str(self.id), "message_id": str(self.message_id), "tool": self.tool,
+                "arguments": self.arguments, "status": self.status,
+                "created_at": self.created_at.isoformat(),
+                "expires_at": self.expires_at.isoformat(), "decided_by": self.decided_by,
+                "result": self.result}
+
+
+def parse_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidInput("approval ids are UUIDs (see `osp approvals list`)") from None
+
+
+class ApprovalService:
+    def __init__(self, db: Database, tenants: TenantService, audit: AuditTrail,
+                 gateway: GatewayService) -> None:
+        self.db = db
+        self.tenants = tenants
+        self.audit = audit
+        self.gateway = gateway
+
+    def list(self, tenant: TenantInfo, status: str | None = "pending") -> list[ApprovalInfo]:
+        if status is not None and status not in STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
+        self.expire_due(tenant)
+        with self.db.tenant(tenant.id) as s:
+            q = select(Approval).order_by(Approval.created_at)
+            if status is not None:
+                q = q.where(Approval.status == status)
+            return [ApprovalInfo.of(a) for a in s.execute(q).scalars()]
+
+    def _expire(self, s: Session, tenant: TenantInfo, row: Approval) -> None:
+        row.status, row.decided_by, row.decided_at = "expired", "system:expiry", datetime.now(UTC)
+        self.audit.record(s, tenant.id, "system:expiry", "approval.expired",
+                          {"approval_id": str(row.id), "tool": row.tool})
+
+    def expire_due(self, tenant: TenantInfo) -> builtins.list[uuid.UUID]:
+        """Marks overdue approvals expired, then tells the agent so the person hears of it."""
+        with self.db.tenant(tenant.id) as s:
+            rows = [*s.execute(select(Approval).where(
+                Approval.status == "pending", Approval.expires_at <= datetime.now(UTC))
+                .with_for_update(skip_locked=True)).scalars()]
+            for row in rows:
+                self._expire(s, tenant, row)
+            expired = [(r.id, r.message_id) for r in rows]
+        for approval_id, message_id in expired:
+            # The expiry itself is recorded; a failed resume shows on the message.
+            with contextlib.suppress(OspError):
+                self._resume(tenant, approval_id, message_id, "expired")
+        return [a for a, _m in expired]
+
+    def decide(self, tenant: TenantInfo, approval_id: uuid.UUID, approve: bool,
+               actor: str) -> MessageResult:
+        decision = "approved" if approve else "denied"
+        expired = False
+        with self.db.tenant(tenant.id) as s:
+            row = s.get(Approval, approval_id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"no approval {approval_id}")
+            if row.status != "pending":
+                raise Conflict(f"approval {approval_id} is already {row.status}")
+            message_id = row.message_id
+            if datetime.now(UTC) >= row.expires_at:
+                self._expire(s, tenant, row)
+                expired = True
+            else:
+                row.status, row.decided_by, row.decided_at = decision, actor, datetime.now(UTC)
+                self.audit.record(s, tenant.id, actor, f"approval.{decision}",
+                                  {"approval_id": str(row.id), "tool": row.tool})
+        if expired:
+            with contextlib.suppress(OspError):
+                self._resume(tenant, approval_id, message_id, "expired")
+            raise Conflict(f"approval {approval_id} expired; the call was not run")
+        return self._resume(tenant, approval_id, message_id, decision)
+
+    def _resume(self, tenant: TenantInfo, approval_id: uuid.UUID, message_id: uuid.UUID,
+                decision: str) -> MessageResult:
+        config = self.gateway.settings.get(tenant.id)
+        outcome = self.gateway.call_agent(
+            tenant, message_id, f"/v1/approvals/{approval_id.hex}",
+            {"decision": decision, "config": config.model_dump(mode="json")})
+
+        def store_result(s: Session) -> None:
+            row = s.get(Approval, approval_id)
+            if row is not None:
+                row.result = str(outcome.get("reply", ""))[:4000]
+
+        return self.gateway.apply_outcome(tenant, message_id, outcome, config,
+                                          on_session=store_result)
+
+    def expire_all(self) -> int:
+        """For a periodic sweep in ``osp up``: every tenant's overdue approvals."""
+        count = 0
+        for tenant in self.tenants.list():
+            count += len(self.expire_due(tenant))
+        return count

@@ -1,0 +1,90 @@
+"""Routes: chat with a tenant's agent, read a message's status, manage the agent's settings
+and knowledge. Thin: parse, authorise, call the service."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from osp.gateway.service import GatewayService
+from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
+
+
+class MessageIn(BaseModel):
+    text: str = Field(min_length=1, max_length=32_000)
+    skill: str | None = Field(default=None, max_length=40)
+
+
+class ModelIn(BaseModel):
+    provider: str = Field(max_length=16)
+    base_url: str | None = Field(default=None, max_length=2000)
+    model: str = Field(min_length=1, max_length=200)
+
+
+class KnowledgeIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    content: str = Field(min_length=1, max_length=2 * 1024 * 1024)
+
+
+def build_gateway_router(gateway: GatewayService) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["agent"])
+
+    @router.post("/messages")
+    def send(tenant: str, body: MessageIn, platform: PlatformDep,
+             principal: PrincipalDep) -> dict[str, Any]:
+        principal.require("chat")
+        tenant_of(platform, principal, tenant)
+        info = platform.tenants.get_by_id(principal.tenant_id)
+        # Each user has their own conversation memory; a token acts as its creator.
+        user = str(principal.user_id) if principal.user_id else "token"
+        return gateway.send(info, "api", user, body.text, principal.actor,
+                            skill=body.skill).as_dict()
+
+    @router.get("/messages/{message_id}")
+    def show(tenant: str, message_id: uuid.UUID, platform: PlatformDep,
+             principal: PrincipalDep) -> dict[str, Any]:
+        principal.require("chat")
+        tenant_of(platform, principal, tenant)
+        info = platform.tenants.get_by_id(principal.tenant_id)
+        return gateway.get(info, message_id).as_dict()
+
+    @router.get("/agent/config")
+    def config(tenant: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
+        principal.require("tenant:read")
+        tenant_of(platform, principal, tenant)
+        return gateway.settings.get(principal.tenant_id).model_dump(mode="json")
+
+    @router.put("/agent/config")
+    def set_config(tenant: str, body: dict[str, Any], platform: PlatformDep,
+                   principal: PrincipalDep) -> dict[str, Any]:
+        principal.require("tenant:write")
+        tenant_of(platform, principal, tenant)
+        return gateway.settings.set_document(principal.tenant_id, body, principal.actor) \
+            .model_dump(mode="json")
+
+    @router.put("/agent/model")
+    def set_model(tenant: str, body: ModelIn, platform: PlatformDep,
+                  principal: PrincipalDep) -> dict[str, Any]:
+        principal.require("tenant:write")
+        tenant_of(platform, principal, tenant)
+        config = gateway.settings.set_model(principal.tenant_id, body.provider, body.base_url,
+                                            body.model, principal.actor)
+        return config.model.model_dump(mode="json")
+
+    @router.post("/knowledge", status_code=201)
+    def add_knowledge(tenant: str, body: KnowledgeIn, platform: PlatformDep,
+                      principal: PrincipalDep) -> dict[str, Any]:
+        principal.require("tenant:write")
+        tenant_of(platform, principal, tenant)
+        info = platform.tenants.get_by_id(principal.tenant_id)
+        result = gateway.agent_post(info, "/v1/knowledge",
+                                    {"name": body.name, "content": body.content})
+        with platform.db.tenant(info.id) as s:
+            platform.audit.record(s, info.id, principal.actor, "agent.knowledge_added",
+                                  {"document": body.name, "chunks": result.get("chunks")})
+        return {"name": body.name, "chunks": result.get("chunks")}
+
+    return router

@@ -1,0 +1,79 @@
+"""HTTP from the control plane to a tenant's agent, and a locator backed by the runtime.
+
+The address is the container's on that tenant's own bridge network; the bearer key is
+derived per container instance (``BootstrapService.status_key``), so a request can only be
+accepted by the instance it was meant for.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import httpx
+
+from osp.gateway.interfaces import AgentEndpoint, Rejected, Unreachable
+from osp.runtime.interfaces import RuntimeBackendError, State
+from osp.runtime.wiring import RuntimeParts
+
+
+class HttpTransport:
+    def __init__(self) -> None:
+        self._client = httpx.Client(trust_env=False)
+
+    def post(self, endpoint: AgentEndpoint, path: str, body: dict[str, Any],
+             timeout_s: float) -> dict[str, Any]:
+        try:
+            response = self._client.post(
+                endpoint.url + path, json=body, timeout=httpx.Timeout(timeout_s, connect=3.0),
+                headers={"Authorization": f"Bearer {endpoint.key}"})
+        except httpx.TimeoutException:
+            # Not retried: the agent may still be working on it, and a retry could act twice.
+            raise Rejected(504, f"the agent did not answer within {timeout_s:g}s") from None
+        except httpx.TransportError as exc:
+            raise Unreachable(type(exc).__name__) from None
+        if response.status_code == 401:
+            raise Unreachable("agent refused the key (a new instance?)")
+        try:
+            data = response.json()
+        except ValueError:
+            raise Rejected(502, "the agent sent an answer that is not JSON") from None
+        if response.status_code != 200 or not isinstance(data, dict):
+            error = data.get("error") if isinstance(data, dict) else None
+            raise Rejected(response.status_code, str(error or "agent error")[:300])
+        return data
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class RuntimeLocator:
+    """Asks the engine where a tenant's agent runs; caches it until a delivery fails
+    (asking the engine costs a process start, too slow for every message)."""
+
+    def __init__(self, parts: RuntimeParts) -> None:
+        self.parts = parts
+        self._cache: dict[str, AgentEndpoint] = {}
+        self._lock = threading.Lock()
+
+    def locate(self, tenant: str) -> AgentEndpoint | None:
+        with self._lock:
+            cached = self._cache.get(tenant)
+        if cached is not None:
+            return cached
+        try:
+            runtime = self.parts.backend.status(tenant)
+        except RuntimeBackendError:
+            return None
+        if runtime.state != State.RUNNING or not runtime.agent_url or not runtime.instance_id:
+            return None
+        endpoint = AgentEndpoint(runtime.agent_url,
+                                 self.parts.bootstrap.status_key(runtime.instance_id),
+                                 runtime.instance_id)
+        with self._lock:
+            self._cache[tenant] = endpoint
+        return endpoint
+
+    def forget(self, tenant: str) -> None:
+        with self._lock:
+            self._cache.pop(tenant, None)

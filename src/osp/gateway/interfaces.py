@@ -1,0 +1,38 @@
+"""What the gateway needs from the runtime: where a tenant's agent listens, and its key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class AgentEndpoint:
+    url: str  # http://<container address on the tenant's own network>:<port>
+    key: str = field(repr=False)  # per-instance key the agent got at its bootstrap exchange
+    instance_id: str
+
+
+class AgentLocator(Protocol):
+    def locate(self, tenant: str) -> AgentEndpoint | None:
+        """The running agent of ``tenant``, or None when it is not running."""
+
+    def forget(self, tenant: str) -> None:
+        """Drop any cached endpoint (after a failed delivery: the instance may be new)."""
+
+
+class AgentTransport(Protocol):
+    def post(self, endpoint: AgentEndpoint, path: str, body: dict[str, Any],
+             timeout_s: float) -> dict[str, Any]: ...
+
+
+class Unreachable(Exception):
+    """The agent could not be reached or dropped the connection; delivery may be retried."""
+
+
+class Rejected(Exception):
+    """The agent answered with an error; retrying the same request would not help."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status

@@ -1,0 +1,282 @@
+"""The chat gateway: persist a message, deliver it to *that* tenant's agent, record every
+governance decision in the tenant's audit trail, then hand back the reply.
+
+Order, and why:
+
+1. The message row is committed (``delivering``) before anything is sent, so a crash of the
+   control plane, the container or the network mid-message leaves evidence.
+2. Delivery is retried while the agent is unreachable (a restarting container) within a
+   bounded window; after that the row is marked ``failed`` with the reason and the caller
+   gets an error naming the message. Nothing is silently lost.
+3. The agent's decisions, the reply and any paused tool call are written in ONE transaction:
+   a reply whose decisions cannot be audited is never delivered (fail closed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from osp.agent.config import AgentConfig
+from osp.approvals.models import Approval
+from osp.audit.service import AuditTrail
+from osp.db.session import Database
+from osp.errors import InvalidInput, NotFound, OspError
+from osp.gateway.interfaces import AgentLocator, AgentTransport, Rejected, Unreachable
+from osp.gateway.models import AgentConfigRow, AgentMessage
+from osp.gateway.settings import AgentSettings, config_from_row
+from osp.logs import get_logger
+from osp.tenancy.service import TenantInfo
+
+log = get_logger("osp.gateway")
+MAX_TEXT = 32_000
+CHANNELS = ("api", "slack", "telegram")
+
+
+class DeliveryFailed(OspError):
+    status_code = 503
+
+
+class ModelFailed(OspError):
+    status_code = 502
+
+
+@dataclass
+class MessageResult:
+    message_id: uuid.UUID
+    status: str
+    reply: str | None
+    approval: dict[str, Any] | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"message_id": str(self.message_id), "status": self.status, "reply": self.reply,
+                "approval": self.approval, "error": self.error}
+
+
+@dataclass
+class GatewayOptions:
+    redeliver_window_s: float = 60.0  # how long a restarting agent is waited for
+    poll_s: float = 0.5
+    agent_timeout_s: float = 300.0
+
+
+def audit_events(records: Iterable[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Group consecutive decisions of one stage into one event; every decision is kept."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    for rec in records:
+        stage = str(rec.get("stage", "unknown"))[:40]
+        decision = {k: rec.get(k) for k in ("rail", "action", "reason", "scores", "latency_ms",
+                                             "content_hash", "result_hash", "changes",
+                                             "advisory", "failed_open", "tool", "approval_id",
+                                             "skill", "step", "detail") if rec.get(k) is not None}
+        if events and events[-1][0] == f"governance.{stage}" and \
+                events[-1][1]["request_id"] == rec.get("request_id"):
+            events[-1][1]["decisions"].append(decision)
+        else:
+            events.append((f"governance.{stage}", {
+                "request_id": rec.get("request_id"), "policy_version": rec.get("policy_version"),
+                "decisions": [decision]}))
+    for _kind, details in events:
+        actions = [d.get("action") for d in details["decisions"]]
+        details["action"] = ("reject" if "reject" in actions else
+                             "pause" if "pause" in actions else
+                             "alter" if "alter" in actions else "allow")
+    return events
+
+
+class GatewayService:
+    def __init__(self, db: Database, audit: AuditTrail, settings: AgentSettings,
+                 locator: AgentLocator, transport: AgentTransport,
+                 options: GatewayOptions | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.db = db
+        self.audit = audit
+        self.settings = settings
+        self.locator = locator
+        self.transport = transport
+        self.options = options or GatewayOptions()
+        self.sleep = sleep
+
+    # -- messages --------------------------------------------------------------------------
+    def send(self, tenant: TenantInfo, channel: str, user: str, text: str, actor: str, *,
+             skill: str | None = None, reply_to: dict[str, Any] | None = None) -> MessageResult:
+        message_id = self.enqueue(tenant, channel, user, text, actor, reply_to=reply_to)
+        return self.deliver(tenant, message_id, skill=skill)
+
+    def enqueue(self, tenant: TenantInfo, channel: str, user: str, text: str, actor: str, *,
+                reply_to: dict[str, Any] | None = None) -> uuid.UUID:
+        if channel not in CHANNELS:
+            raise InvalidInput(f"unknown channel {channel[:20]!r}")
+        if not text.strip():
+            raise InvalidInput("text is empty")
+        if len(text) > MAX_TEXT:
+            raise InvalidInput(f"text is longer than {MAX_TEXT} characters")
+        if tenant.state != "active":
+            raise DeliveryFailed(f"tenant {tenant.name!r} is suspended")
+        message = AgentMessage(id=uuid.uuid4(), tenant_id=tenant.id, channel=channel,
+                               channel_user=user[:200] or "anonymous", text=text,
+                               status="queued", reply_to=reply_to or {})
+        with self.db.tenant(tenant.id) as s:
+            s.add(message)
+            s.flush()
+            self.audit.record(s, tenant.id, actor, "agent.message_received",
+                              {"message_id": str(message.id), "channel": channel,
+                               "chars": len(text)})
+        return message.id
+
+    def _set(self, tenant: TenantInfo, message_id: uuid.UUID, **values: Any) -> None:
+        with self.db.tenant(tenant.id) as s:
+            row = s.get(AgentMessage, message_id, with_for_update=True)
+            if row is None:
+                raise NotFound("unknown message")
+            for k, v in values.items():
+                setattr(row, k, v)
+            if values.get("status") == "delivering":
+                row.attempts += 1
+
+    def _fail(self, tenant: TenantInfo, message_id: uuid.UUID, reason: str) -> DeliveryFailed:
+        with self.db.tenant(tenant.id) as s:
+            row = s.get(AgentMessage, message_id, with_for_update=True)
+            if row is not None:
+                row.status, row.error = "failed", reason[:500]
+            self.audit.record(s, tenant.id, "system:gateway", "agent.message_failed",
+                              {"message_id": str(message_id), "reason": reason[:200]})
+        log.warning("message_failed", tenant=tenant.name, message_id=str(message_id),
+                    reason=reason)
+        return DeliveryFailed(f"message {message_id} failed: {reason}")
+
+    def call_agent(self, tenant: TenantInfo, message_id: uuid.UUID, path: str,
+                   body: dict[str, Any]) -> dict[str, Any]:
+        """POST to the tenant's agent, waiting out a restart within the redelivery window."""
+        deadline = time.monotonic() + self.options.redeliver_window_s
+        last = "the agent is not running"
+        first = True
+        while True:
+            endpoint = self.locator.locate(tenant.name)
+            if endpoint is not None:
+                if not first:  # the first attempt was counted when the message was read
+                    self._set(tenant, message_id, status="delivering")
+                first = False
+                try:
+                    return self.transport.post(endpoint, path, body,
+                                               self.options.agent_timeout_s)
+                except Unreachable as exc:
+                    last = f"the agent is unreachable ({exc})"
+                    self.locator.forget(tenant.name)
+                except Rejected as exc:
+                    raise self._fail(tenant, message_id, f"agent error: {exc}") from None
+            if time.monotonic() >= deadline:
+                raise self._fail(tenant, message_id, last)
+            self.sleep(self.options.poll_s)
+
+    def deliver(self, tenant: TenantInfo, message_id: uuid.UUID, *,
+                skill: str | None = None) -> MessageResult:
+        with self.db.tenant(tenant.id) as s:
+            row = s.get(AgentMessage, message_id, with_for_update=True)
+            if row is None:
+                raise NotFound("unknown message")
+            row.status, row.attempts = "delivering", row.attempts + 1
+            channel, user, text = row.channel, row.channel_user, row.text
+            config = config_from_row(s.get(AgentConfigRow, tenant.id))
+        body: dict[str, Any] = {"message_id": str(message_id), "channel": channel,
+                                "user": user, "text": text,
+                                "config": config.model_dump(mode="json")}
+        if skill:
+            body["skill"] = skill
+        outcome = self.call_agent(tenant, message_id, "/v1/messages", body)
+        return self.apply_outcome(tenant, message_id, outcome, config)
+
+    def apply_outcome(self, tenant: TenantInfo, message_id: uuid.UUID,
+                      outcome: dict[str, Any], config: AgentConfig,
+                      on_session: Callable[[Session], None] | None = None) -> MessageResult:
+        status = str(outcome.get("status", ""))
+        reply = outcome.get("reply")
+        if status not in ("answered", "refused", "awaiting_approval", "model_error") or \
+                not isinstance(reply, str):
+            raise self._fail(tenant, message_id, "the agent sent a malformed outcome")
+        approval = outcome.get("approval") if status == "awaiting_approval" else None
+        try:
+            with self.db.tenant(tenant.id) as s:
+                actor = f"agent:{tenant.name}"
+                for kind, details in audit_events(outcome.get("audit") or []):
+                    details["message_id"] = str(message_id)
+                    self.audit.record(s, tenant.id, actor, kind, details)
+                row = s.get(AgentMessage, message_id, with_for_update=True)
+                if row is None:
+                    raise NotFound("unknown message")
+                row.reply = reply
+                row.status = {"awaiting_approval": "awaiting_approval",
+                              "model_error": "failed"}.get(status, "answered")
+                row.error = str(outcome.get("error"))[:500] if status == "model_error" else None
+                if isinstance(approval, dict):
+                    self._add_approval(s, tenant, message_id, approval)
+                if on_session is not None:
+                    on_session(s)
+                self.audit.record(s, tenant.id, actor, f"agent.message_{row.status}",
+                                  {"message_id": str(message_id), "outcome": status})
+        except OspError:
+            raise
+        except Exception as exc:
+            # The decisions could not be recorded: the reply is withheld (fail closed).
+            raise self._fail(tenant, message_id,
+                             f"could not record the decisions ({type(exc).__name__})") from None
+        if status == "model_error":
+            raise ModelFailed(reply)
+        return MessageResult(message_id, status, reply, approval)
+
+    def _add_approval(self, s: Session, tenant: TenantInfo, message_id: uuid.UUID,
+                      approval: dict[str, Any]) -> None:
+        now = datetime.now(UTC)
+        expires = datetime.fromtimestamp(float(approval["expires_at"]), UTC)
+        # The control plane's own ceiling on how long a call may wait, whatever the agent says.
+        expires = min(expires, now + timedelta(days=7))
+        s.add(Approval(id=uuid.UUID(hex=str(approval["id"])), tenant_id=tenant.id,
+                       message_id=message_id, tool=str(approval["tool"])[:100],
+                       arguments=dict(approval.get("arguments") or {}), status="pending",
+                       created_at=now, expires_at=max(expires, now + timedelta(seconds=1))))
+        self.audit.record(s, tenant.id, f"agent:{tenant.name}", "approval.requested",
+                          {"approval_id": str(approval["id"]), "tool": approval["tool"],
+                           "message_id": str(message_id)})
+
+    def get(self, tenant: TenantInfo, message_id: uuid.UUID) -> MessageResult:
+        with self.db.tenant(tenant.id) as s:
+            row = s.get(AgentMessage, message_id)
+            if row is None:
+                raise NotFound("unknown message")
+            return MessageResult(row.id, row.status, row.reply, None, row.error)
+
+    def recover(self, tenant: TenantInfo) -> list[uuid.UUID]:
+        """Messages left queued or mid-delivery (e.g. by a control-plane crash): deliver
+        them again; each ends answered or visibly failed."""
+        with self.db.tenant(tenant.id) as s:
+            ids = list(s.execute(select(AgentMessage.id).where(
+                AgentMessage.status.in_(("queued", "delivering")))).scalars())
+        for message_id in ids:
+            # A failure is already recorded on the row, with its reason.
+            with contextlib.suppress(OspError):
+                self.deliver(tenant, message_id)
+        return ids
+
+    def agent_post(self, tenant: TenantInfo, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A management call to the agent (knowledge, skills); no message is involved."""
+        endpoint = self.locator.locate(tenant.name)
+        if endpoint is None:
+            raise DeliveryFailed(f"the agent of {tenant.name!r} is not running: "
+                                 f"`osp tenant start {tenant.name}`")
+        try:
+            return self.transport.post(endpoint, path, body, 60.0)
+        except Unreachable as exc:
+            self.locator.forget(tenant.name)
+            raise DeliveryFailed(f"the agent of {tenant.name!r} is unreachable ({exc})") \
+                from None
+        except Rejected as exc:
+            raise InvalidInput(str(exc)) from None

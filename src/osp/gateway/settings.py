@@ -1,0 +1,76 @@
+"""Per-tenant agent settings: the model (provider, base URL, model name) and the rest of the
+agent configuration document (governance policy, flows, tools, system prompt)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from osp.agent.config import AgentConfig, ConfigError, parse_config
+from osp.audit.service import AuditTrail
+from osp.db.session import Database
+from osp.errors import InvalidInput
+from osp.gateway.models import AgentConfigRow
+
+PROVIDERS = ("openai", "anthropic")
+
+
+def config_from_row(row: AgentConfigRow | None) -> AgentConfig:
+    document = dict(row.document) if row is not None else {}
+    if row is not None and row.provider:
+        document["model"] = {**document.get("model", {}), "provider": row.provider,
+                             "base_url": row.base_url, "model": row.model}
+    return parse_config(document)
+
+
+class AgentSettings:
+    def __init__(self, db: Database, audit: AuditTrail) -> None:
+        self.db = db
+        self.audit = audit
+
+    def get(self, tenant_id: uuid.UUID) -> AgentConfig:
+        with self.db.tenant(tenant_id) as s:
+            return config_from_row(s.get(AgentConfigRow, tenant_id))
+
+    def set_model(self, tenant_id: uuid.UUID, provider: str, base_url: str | None,
+                  model: str, actor: str) -> AgentConfig:
+        if provider not in PROVIDERS:
+            raise InvalidInput(f"provider must be one of {', '.join(PROVIDERS)}")
+        if provider == "openai" and not base_url:
+            raise InvalidInput("an OpenAI-compatible provider needs --base-url "
+                               "(e.g. https://api.openai.com/v1 or http://osp-host:11434/v1)")
+        try:
+            parse_config({"model": {"provider": provider, "base_url": base_url,
+                                    "model": model}})
+        except ConfigError as exc:
+            raise InvalidInput(str(exc).replace("\n", "; ")) from None
+        with self.db.tenant(tenant_id) as s:
+            row = s.get(AgentConfigRow, tenant_id, with_for_update=True)
+            if row is None:
+                row = AgentConfigRow(tenant_id=tenant_id, document={})
+                s.add(row)
+            row.provider, row.base_url, row.model = provider, base_url, model
+            s.flush()
+            self.audit.record(s, tenant_id, actor, "agent.model_set",
+                              {"provider": provider, "base_url": base_url, "model": model})
+            return config_from_row(row)
+
+    def set_document(self, tenant_id: uuid.UUID, document: dict[str, Any],
+                     actor: str) -> AgentConfig:
+        """Replaces policy, flows, tools and prompt; the model is set with ``set_model``."""
+        document = {k: v for k, v in document.items() if k != "model"}
+        try:
+            config = parse_config(document)
+        except ConfigError as exc:
+            raise InvalidInput(str(exc).replace("\n", "; ")) from None
+        with self.db.tenant(tenant_id) as s:
+            row = s.get(AgentConfigRow, tenant_id, with_for_update=True)
+            if row is None:
+                row = AgentConfigRow(tenant_id=tenant_id, document={})
+                s.add(row)
+            row.document = document
+            s.flush()
+            self.audit.record(s, tenant_id, actor, "agent.config_set",
+                              {"digest": config.digest(), "flows": len(config.flows),
+                               "tools_allowed": list(config.governance_policy().tools.allowed)})
+            return config_from_row(row)

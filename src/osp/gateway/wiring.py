@@ -1,0 +1,57 @@
+"""Wire the agent features into the control plane, in one place.
+
+What ``osp up`` does with it (beside the runtime's wiring)::
+
+    runtime = build_runtime(platform)
+    agent = build_agent(platform, runtime)
+    app = create_app(platform, extra_routers=[..., *agent_routers(agent)])
+    # optional background work: agent.approvals.expire_all() every minute,
+    # and agent.gateway.recover(tenant) for each tenant once at start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+
+from osp.approvals.api import build_approvals_router
+from osp.approvals.service import ApprovalService
+from osp.channels.api import build_channels_router
+from osp.channels.service import ChannelService
+from osp.gateway.api import build_gateway_router
+from osp.gateway.client import HttpTransport, RuntimeLocator
+from osp.gateway.interfaces import AgentLocator, AgentTransport
+from osp.gateway.service import GatewayOptions, GatewayService
+from osp.gateway.settings import AgentSettings
+from osp.platform import Platform
+from osp.runtime.wiring import RuntimeParts
+
+
+@dataclass
+class AgentParts:
+    settings: AgentSettings
+    gateway: GatewayService
+    approvals: ApprovalService
+    channels: ChannelService
+
+
+def build_agent(platform: Platform, runtime: RuntimeParts | None = None, *,
+                locator: AgentLocator | None = None, transport: AgentTransport | None = None,
+                options: GatewayOptions | None = None) -> AgentParts:
+    if locator is None:
+        if runtime is None:
+            raise ValueError("build_agent needs the runtime parts or a locator")
+        locator = RuntimeLocator(runtime)
+    settings = AgentSettings(platform.db, platform.audit)
+    gateway = GatewayService(platform.db, platform.audit, settings, locator,
+                             transport or HttpTransport(), options)
+    approvals = ApprovalService(platform.db, platform.tenants, platform.audit, gateway)
+    channels = ChannelService(platform.db, platform.tenants, platform.vault, platform.audit,
+                              gateway)
+    return AgentParts(settings, gateway, approvals, channels)
+
+
+def agent_routers(parts: AgentParts) -> list[APIRouter]:
+    return [build_gateway_router(parts.gateway), build_approvals_router(parts.approvals),
+            build_channels_router(parts.channels)]
