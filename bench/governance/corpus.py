@@ -69,6 +69,7 @@ BENIGN_SOURCES = (
     "dev:alpaca",
     "dev:bipia_email",
     "osp:tasks",
+    "osp:persona",
     "osp:chat",
     "osp:support",
     "osp:code",
@@ -76,7 +77,10 @@ BENIGN_SOURCES = (
     "osp:email",
     "osp:docs",
 )
-INJECTION_SOURCES = ("dev:jailbreak_wild", "osp:injection", "osp:indirect")
+INJECTION_SOURCES = ("dev:jailbreak_wild", "osp:injection")
+# osp:indirect (instructions planted in documents) is evaluation-only: it has only eight distinct
+# planted sentences, and training on it taught the model "e-mail = attack".
+RETRIEVAL_ATTACK_SOURCES = ("osp:indirect",)
 HARMFUL_SOURCES = ("dev:advbench", "dev:harmbench")
 
 

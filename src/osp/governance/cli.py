@@ -96,7 +96,9 @@ def run_guard(
             "scores": dict(result.scores),
             "latency_ms": round(result.latency_ms, 3),
         }
-        sink.write(json.dumps(out, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n")
+        # A lone surrogate cannot be UTF-8; written as a JSON \u escape it still round-trips.
+        line = json.dumps(out, ensure_ascii=False).encode("utf-8", "backslashreplace")
+        sink.write(line + b"\n")
     return bad
 
 

@@ -124,8 +124,12 @@ def _default_output_pii() -> dict[PiiEntity, PiiAction]:
 
 
 def _default_input_pii() -> dict[PiiEntity, PiiAction]:
-    # An IP address in a user's own message is usually a support detail, not a leak.
-    return {**_default_output_pii(), "IP_ADDRESS": "allow"}
+    # A user's own e-mail, phone or IP address is often what the agent needs to act on ("e-mail
+    # bob@..."), so input keeps them; numbers that are only ever sensitive are masked.
+    return {
+        **_default_output_pii(), "EMAIL_ADDRESS": "allow", "PHONE_NUMBER": "allow",
+        "IP_ADDRESS": "allow",
+    }  # fmt: skip
 
 
 class PiiPolicy(_Strict):

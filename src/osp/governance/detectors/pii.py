@@ -29,8 +29,8 @@ class Finding:
 # Lower number wins when two findings overlap.
 _PRIORITY = {
     "SECRET": 0,
-    "CREDIT_CARD": 1,
-    "IBAN_CODE": 2,
+    "IBAN_CODE": 1,  # mod-97 over 15-34 characters is stronger evidence than a Luhn digit
+    "CREDIT_CARD": 2,
     "US_SSN": 3,
     "EMAIL_ADDRESS": 4,
     "PHONE_NUMBER": 5,
@@ -43,7 +43,9 @@ _EMAIL = re.compile(
 )
 _SSN = re.compile(r"(?<![\w-])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\w-])")
 _SSN_CONTEXT = re.compile(r"(?i)\b(?:ssn|social security|ss#|tax id|itin)\b")
-_CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){11,18}(?![\w-])")
+_CARD = re.compile(r"(?<![\w+-])\d(?:[ -]?\d){11,18}(?![\w-])")
+# Issuer prefixes outside 2-6: JCB's 15-digit 1800/2131 and the 0604 range Faker uses for Maestro.
+_CARD_OTHER_PREFIXES = ("1800", "2131", "0604")
 _IBAN = re.compile(r"(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![\w])")
 _IPV4 = re.compile(
     r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
@@ -55,7 +57,7 @@ _IPV6 = re.compile(
 _VERSION_BEFORE = re.compile(r"(?i)(?:\bv|version\s*)$")
 _PHONE = re.compile(
     r"(?<![\w@/.+-])(?:(?:\+|00)\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?"
-    r"(?:\d{7,15}|\d{1,5}(?:[\s.-]\d{1,5}){0,5})"
+    r"\d{1,15}(?:[\s.-]\d{1,15}){0,5}"
     r"(?:\s?(?:x|ext\.?|#)\s?\d{1,6})?(?![\w@/-]|\.\d)"
 )
 _PHONE_EXT = re.compile(r"\s?(?:x|ext\.?|#)\s?\d{1,6}$")
@@ -169,7 +171,9 @@ def _cards(text: str) -> Iterator[Finding]:
         raw = m.group()
         digits = re.sub(r"\D", "", raw)
         seps = set(re.findall(r"[ -]", raw))
-        if len(seps) > 1 or not 12 <= len(digits) <= 19 or digits[0] not in "23456":
+        if len(seps) > 1 or not 12 <= len(digits) <= 19:
+            continue
+        if digits[0] not in "23456" and not digits.startswith(_CARD_OTHER_PREFIXES):
             continue
         if luhn_ok(digits):
             yield Finding("CREDIT_CARD", m.start(), m.end(), "card")

@@ -1,0 +1,149 @@
+"""Detection quality, evaluated by holding out whole sources.
+
+    python bench/governance/bench_detection.py
+
+For every source, a model is trained on all *other* sources (train_detectors.fit) and scores the
+held-out one, so no number below comes from a source the scoring model saw. The shipped rules are
+then combined as in the rails (score = max(model, rule)). Threshold 0.5 is the lean default.
+
+Prints: per-source flag rates; TPR at 1% FPR; balanced accuracy; false-positive rate on ordinary
+chat and on hard negatives; the retrieval rail on planted instructions.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+
+import numpy as np
+from corpus import HERE, RETRIEVAL_ATTACK_SOURCES, Row, load_all, task_rows
+from train_detectors import doc_scores, fit, tpr_at_fpr
+
+from osp.governance.detectors.classify import Classifier
+from osp.governance.detectors.linear import ModelStore
+from osp.governance.detectors.normalize import normalize
+from osp.governance.detectors.rules import HARM_RULES, INJECTION_RULES, RETRIEVAL_RULES, Rule, best
+
+CHAT_SOURCES = ("dev:alpaca", "osp:chat", "osp:support", "osp:tasks", "osp:code")
+HARD_SOURCES = ("osp:hardneg", "osp:persona")
+CACHE = HERE / ".loso_scores.json"
+
+
+def loso_scores(task: str, rows: list[tuple[Row, int]]) -> np.ndarray:
+    by_source: dict[str, list[int]] = defaultdict(list)
+    for i, (r, _) in enumerate(rows):
+        by_source[r.source].append(i)
+    scores = np.zeros(len(rows))
+    for source, idx in sorted(by_source.items()):
+        train = [rows[i] for i in range(len(rows)) if rows[i][0].source != source]
+        clf = fit(task, train)
+        scores[idx] = doc_scores(clf, [rows[i] for i in idx])
+        print(f"  [{task}] scored held-out {source} ({len(idx)})", file=sys.stderr, flush=True)
+    return scores
+
+
+def rule_scores(rows: list[tuple[Row, int]], rules: tuple[Rule, ...]) -> np.ndarray:
+    return np.array([best(rules, normalize(r.text).text)[0] for r, _ in rows])
+
+
+def report(task: str, rows: list[tuple[Row, int]], model: np.ndarray, rules: np.ndarray) -> None:
+    y = np.array([lab for _, lab in rows])
+    combined = np.maximum(model, rules)
+    sources = sorted(
+        {r.source for r, _ in rows},
+        key=lambda s: (-max(lab for r, lab in rows if r.source == s), s),
+    )
+    print(f"\n### {task}: per held-out source (flagged at 0.5)\n")
+    print("| source | label | n | model only | model + rules |")
+    print("|---|---|---:|---:|---:|")
+    for s in sources:
+        m = np.array([r.source == s for r, _ in rows])
+        label = "attack" if y[m][0] == 1 else "benign"
+        print(
+            f"| {s} | {label} | {m.sum()} | {(model[m] >= 0.5).mean():.3f} | "
+            f"{(combined[m] >= 0.5).mean():.3f} |"
+        )
+    print(f"\n### {task}: pooled over held-out sources\n")
+    print("| metric | model only | model + rules |")
+    print("|---|---:|---:|")
+    tpr_m, _t = tpr_at_fpr(y, model)
+    tpr_c, _t = tpr_at_fpr(y, combined)
+    print(f"| TPR at 1% FPR | {tpr_m:.3f} | {tpr_c:.3f} |")
+
+    def bal(s: np.ndarray) -> float:
+        return float(((s[y == 1] >= 0.5).mean() + (s[y == 0] < 0.5).mean()) / 2)
+
+    def macro(s: np.ndarray) -> float:
+        # Mean of per-source accuracies: each source counts once, whatever its size.
+        accs = []
+        for src in sources:
+            m = np.array([r.source == src for r, _ in rows])
+            accs.append(((s[m] >= 0.5) == (y[m] == 1)).mean())
+        return float(np.mean(accs))
+
+    print(f"| balanced accuracy (rows) | {bal(model):.3f} | {bal(combined):.3f} |")
+    print(f"| accuracy, mean over sources | {macro(model):.3f} | {macro(combined):.3f} |")
+    for label, group in (("ordinary chat", CHAT_SOURCES), ("hard negatives", HARD_SOURCES)):
+        m = np.array([r.source in group for r, _ in rows])
+        if m.any():
+            print(
+                f"| FPR on {label} ({', '.join(group)}) | {(model[m] >= 0.5).mean():.3f} | "
+                f"{(combined[m] >= 0.5).mean():.3f} |"
+            )
+
+
+def retrieval_report(rows: list[Row]) -> None:
+    clf = Classifier(ModelStore(), "injection", RETRIEVAL_RULES)
+    print("\n### retrieval rail (shipped model + retrieval rules), flagged at 0.5\n")
+    print("| set | label | n | flagged |")
+    print("|---|---|---:|---:|")
+    groups = {
+        "osp:indirect (instruction planted in a document)": [
+            r for r in rows if r.source in RETRIEVAL_ATTACK_SOURCES
+        ],
+        "dev:bipia_attack planted in BIPIA e-mails": _bipia_planted(rows),
+        "dev:bipia_email (clean)": [r for r in rows if r.source == "dev:bipia_email"],
+        "osp:email (clean)": [r for r in rows if r.source == "osp:email"],
+        "osp:docs (clean)": [r for r in rows if r.source == "osp:docs"],
+    }
+    for name, group in groups.items():
+        if not group:
+            continue
+        flagged = np.mean([clf.classify(r.text).score >= 0.5 for r in group])
+        print(f"| {name} | {group[0].label} | {len(group)} | {flagged:.3f} |")
+    print(
+        "\n(clean sets above were in the shipped model's training data; osp:indirect and the "
+        "planted BIPIA attacks were not)"
+    )
+
+
+def _bipia_planted(rows: list[Row]) -> list[Row]:
+    emails = [r.text for r in rows if r.source == "dev:bipia_email"]
+    attacks = [r.text for r in rows if r.source == "dev:bipia_attack"]
+    out = []
+    for i, a in enumerate(attacks):
+        host = emails[i % len(emails)] if emails else ""
+        mid = len(host) // 2
+        out.append(Row(host[:mid] + "\n" + a + "\n" + host[mid:], "attack", "bipia_planted", ""))
+    return out
+
+
+def main() -> int:
+    rows = load_all()
+    cache: dict[str, list[float]] = {}
+    if CACHE.exists() and "--fresh" not in sys.argv:
+        cache = json.loads(CACHE.read_text())
+    for task, rules in (("injection", INJECTION_RULES), ("harmful", HARM_RULES)):
+        tr = task_rows(task, rows)
+        key = f"{task}:{len(tr)}"
+        if key not in cache:
+            cache[key] = loso_scores(task, tr).tolist()
+            CACHE.write_text(json.dumps(cache))
+        report(task, tr, np.array(cache[key]), rule_scores(tr, rules))
+    retrieval_report(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
