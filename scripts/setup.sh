@@ -10,7 +10,7 @@ ROOT="$(pwd)"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-APT_PACKAGES=(podman runc debootstrap iproute2 iptables uidmap fuse-overlayfs
+APT_PACKAGES=(podman runc debootstrap iproute2 iptables nftables uidmap fuse-overlayfs
               python3 python3-venv python3-dev gcc nodejs npm)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

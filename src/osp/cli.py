@@ -27,8 +27,11 @@ user_app = typer.Typer(help="Users of a tenant.", no_args_is_help=True)
 secret_app = typer.Typer(help="Tenant secrets (values are never printed).", no_args_is_help=True)
 vault_app = typer.Typer(help="Vault key management.", no_args_is_help=True)
 audit_app = typer.Typer(help="The per-tenant audit trail.", no_args_is_help=True)
+image_app = typer.Typer(help="Agent images.", no_args_is_help=True)
+billing_app = typer.Typer(help="Billing provider integration.", no_args_is_help=True)
 for sub, name in ((db_app, "db"), (tenant_app, "tenant"), (user_app, "user"),
-                  (secret_app, "secret"), (vault_app, "vault"), (audit_app, "audit")):
+                  (secret_app, "secret"), (vault_app, "vault"), (audit_app, "audit"),
+                  (image_app, "image"), (billing_app, "billing")):
     app.add_typer(sub, name=name)
 
 out = Console()
@@ -242,6 +245,20 @@ def audit_verify(tenant: str) -> None:
             print(f"audit trail of {tenant}: {problem}", file=sys.stderr)
         raise typer.Exit(1)
     out.print(f"audit trail of {tenant} intact ({r.checked} events)")
+
+
+def _register_features() -> None:
+    """Feature packages add their commands here, explicitly and in a fixed order."""
+    from osp.governance import cli as governance_cli
+    from osp.oauth import cli as oauth_cli
+    from osp.runtime import cli as runtime_cli
+
+    runtime_cli.register(tenant_app, image_app, platform, billing_app)
+    governance_cli.register(app)
+    oauth_cli.register(app)
+
+
+_register_features()
 
 
 def main() -> None:

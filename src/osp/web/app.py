@@ -14,13 +14,14 @@ from osp.audit.api import router as audit_router
 from osp.errors import OspError
 from osp.identity.api import router as identity_router
 from osp.logs import get_logger
+from osp.oauth.api import router as oauth_router
 from osp.platform import Platform
 from osp.tenancy.api import router as tenancy_router
 from osp.vault.api import router as vault_router
 
 log = get_logger("osp.web")
 
-CORE_ROUTERS = (identity_router, tenancy_router, vault_router, audit_router)
+CORE_ROUTERS = (identity_router, tenancy_router, vault_router, audit_router, oauth_router)
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
     "x-content-type-options": "nosniff",
