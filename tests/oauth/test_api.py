@@ -10,8 +10,9 @@ from fastapi import Request
 from fastapi.testclient import TestClient
 
 from osp.errors import Unauthorized
-from osp.oauth.api import BINDING_COOKIE, build_agent_router, make_broker, router
+from osp.oauth.api import BINDING_COOKIE, build_agent_router, router
 from osp.oauth.service import OAuthBroker
+from osp.oauth.wiring import make_broker
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
 from osp.web.app import create_app, install_error_handlers
@@ -139,3 +140,7 @@ def test_agent_route_hands_out_access_tokens_only(
         r = c.post("/internal/v1/oauth/token", headers=auth,
                    json={"connection_id": str(conn.id), "scope": "mail.send"})
         assert r.status_code == 403
+        listed = c.get("/internal/v1/oauth/connections", headers=auth).json()
+        assert listed == [{"id": str(conn.id), "provider": "idp", "status": "active",
+                           "scopes": ["calendar.read", "openid"]}]
+        assert c.get("/internal/v1/oauth/connections").status_code == 401

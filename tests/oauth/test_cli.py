@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-import osp.cli
+from osp.config import Settings
 from osp.oauth.cli import register
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
@@ -19,12 +21,26 @@ from tests.oauth.conftest import OidcServer, follow
 
 
 @pytest.fixture
-def cli(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+def cli(platform: Platform, settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """The verbs on a bare Typer app, with osp.cli's helpers bound to the test platform.
+
+    A stand-in osp.cli module keeps this test about the oauth verbs: the real module also
+    imports every other feature's commands (and their dependencies)."""
+
     @contextmanager
     def same_platform(**_kw: Any) -> Iterator[Platform]:
         yield platform
 
-    monkeypatch.setattr(osp.cli, "platform", same_platform)
+    def read_secret_stdin(_prompt: str) -> bytes:
+        return sys.stdin.read().removesuffix("\n").encode()
+
+    root = types.ModuleType("osp.cli")
+    root.platform = same_platform  # type: ignore[attr-defined]
+    root.settings = lambda **_kw: settings  # type: ignore[attr-defined]
+    root.read_secret_stdin = read_secret_stdin  # type: ignore[attr-defined]
+    root.CLI_ACTOR = "cli:operator"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "osp.cli", root)
     app = typer.Typer()
     register(app)
     runner = CliRunner()
@@ -50,7 +66,7 @@ def test_provider_connect_list_and_revoke(cli: Callable[..., Any], oidc: OidcSer
     r = cli("connect", t.name, "idp", "--scopes", "calendar.read")
     assert r.exit_code == 0, r.output
     url = next(line for line in r.output.splitlines() if line.startswith(oidc.issuer))
-    from osp.oauth.api import make_broker
+    from osp.oauth.wiring import make_broker
 
     broker = make_broker(platform)
     try:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from osp.oauth.catalog import load_catalog
 from osp.oauth.refresh import access_token
 from osp.oauth.schemas import (
+    AgentConnectionOut,
     AgentTokenIn,
     AgentTokenOut,
     CatalogOut,
@@ -23,16 +24,12 @@ from osp.oauth.schemas import (
     RevokeOut,
 )
 from osp.oauth.service import OAuthBroker
-from osp.platform import Platform
+from osp.oauth.wiring import make_broker
 from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
 
 router = APIRouter(prefix="/api/v1", tags=["oauth"])
 CALLBACK_PATH = "/api/v1/oauth/callback"
 BINDING_COOKIE = "osp_oauth_binding"
-
-
-def make_broker(platform: Platform) -> OAuthBroker:
-    return OAuthBroker(platform.db, platform.vault, platform.audit)
 
 
 def get_broker(platform: PlatformDep) -> Iterator[OAuthBroker]:
@@ -140,6 +137,14 @@ def build_agent_router(new_broker: Callable[[], OAuthBroker],
             yield broker
         finally:
             broker.close()
+
+    @agent.get("/oauth/connections", response_model=list[AgentConnectionOut])
+    def agent_connections(tenant_id: uuid.UUID = Depends(tenant_dep),  # noqa: B008
+                          broker: OAuthBroker = Depends(broker_dep),  # noqa: B008
+                          ) -> list[AgentConnectionOut]:
+        return [AgentConnectionOut(id=c.id, provider=c.provider, status=c.status,
+                                   scopes=c.granted_scopes)
+                for c in broker.list_connections(tenant_id)]
 
     @agent.post("/oauth/token", response_model=AgentTokenOut)
     # Defaults rather than Annotated[...]: the dependencies are local to this builder, and

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from osp.oauth.catalog import load_catalog
 from osp.oauth.service import OAuthBroker
+from osp.oauth.wiring import make_broker
 from osp.platform import Platform
 
 out = Console()
@@ -28,7 +29,7 @@ def _broker() -> Iterator[tuple[Platform, OAuthBroker]]:
     from osp.cli import platform
 
     with platform() as p:
-        broker = OAuthBroker(p.db, p.vault, p.audit)
+        broker = make_broker(p)
         try:
             yield p, broker
         finally:

@@ -75,6 +75,13 @@ class CatalogOut(BaseModel):
     integrations: list[IntegrationOut]
 
 
+class AgentConnectionOut(BaseModel):
+    id: uuid.UUID
+    provider: str
+    status: str
+    scopes: list[str]
+
+
 class AgentTokenIn(BaseModel):
     connection_id: uuid.UUID
     scope: str = Field(max_length=500)

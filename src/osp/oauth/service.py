@@ -351,6 +351,8 @@ class OAuthBroker:
                 conn = OAuthConnection(id=uuid.uuid4(), tenant_id=attempt.tenant_id,
                                        provider_id=provider.id, created_at=now)
                 s.add(conn)
+            # A reconnect that signs in as another account is allowed, but said out loud.
+            subject_changed = conn.subject is not None and conn.subject != subject
             conn.user_id, conn.subject = attempt.user_id, subject
             conn.requested_scopes, conn.granted_scopes = list(attempt.scopes), granted
             conn.status, conn.status_reason, conn.updated_at = "active", None, now
@@ -366,7 +368,7 @@ class OAuthBroker:
             self.audit.record(s, attempt.tenant_id, attempt.actor, "oauth.connected", {
                 "provider": provider.name, "connection_id": str(conn.id),
                 "requested_scopes": list(attempt.scopes), "granted_scopes": granted,
-                "refreshable": conn.has_refresh_token})
+                "refreshable": conn.has_refresh_token, "subject_changed": subject_changed})
             return ConnectionInfo.of(conn, provider.name)
 
     # -- connections -----------------------------------------------------------------------
