@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from osp.oauth.service import OAuthBroker, ProviderInfo
+from osp.oauth.wiring import ALLOW_LOOPBACK_ENV
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
 
@@ -109,9 +110,15 @@ def follow(authorization_url: str, *, hint: str | None = None,
     raise AssertionError("too many redirects")
 
 
+@pytest.fixture(autouse=True)
+def _loopback_servers_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The test provider listens on 127.0.0.1 over http: allowed only when asked for.
+    monkeypatch.setenv(ALLOW_LOOPBACK_ENV, "1")
+
+
 @pytest.fixture
 def broker(platform: Platform) -> Iterator[OAuthBroker]:
-    b = OAuthBroker(platform.db, platform.vault, platform.audit)
+    b = OAuthBroker(platform.db, platform.vault, platform.audit, allow_loopback=True)
     yield b
     b.close()
 

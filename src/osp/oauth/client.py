@@ -81,24 +81,37 @@ class ClientCredentials:
     auth_method: str = "client_secret_basic"
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return False
+        return None
 
 
-def check_endpoint(url: str, what: str) -> str:
-    """https only; plain http is accepted for loopback hosts (local development and tests)."""
+def is_loopback(host: str) -> bool:
+    ip = _ip(host)
+    return host == "localhost" or (ip is not None and ip.is_loopback)
+
+
+def check_endpoint(url: str, what: str, *, allow_loopback: bool) -> str:
+    """https only. Plain http, and loopback hosts at all, only when ``allow_loopback``
+    (local development and tests): tenant admins register servers, and the control plane
+    then sends requests there, so loopback and private addresses would be an SSRF hole."""
     parts = urlsplit(url or "")
-    if parts.scheme == "https" and parts.hostname:
-        ok = True
+    host = parts.hostname or ""
+    loopback = is_loopback(host)
+    if parts.scheme == "https" and host:
+        ok = allow_loopback or not loopback
     else:
-        ok = parts.scheme == "http" and bool(parts.hostname) and is_loopback(parts.hostname or "")
-    if not ok or parts.fragment or len(url) > 2000:
-        raise InvalidInput(f"{what} must be an https URL without fragment (http only on loopback)")
+        ok = parts.scheme == "http" and loopback and allow_loopback
+    ip = _ip(host)
+    # Literal private, link-local (cloud metadata) or reserved addresses are never servers
+    # we call; names that resolve there are not caught here (see docs/oauth.md).
+    if ip is not None and not ip.is_loopback and not ip.is_global:
+        ok = False
+    if not ok or parts.fragment or parts.username or len(url) > 2000:
+        raise InvalidInput(f"{what} must be an https URL without fragment or user info "
+                           "(http and loopback only where allowed)")
     return url
 
 
@@ -132,8 +145,12 @@ def discovery_urls(issuer: str) -> list[str]:
             f"{origin}/.well-known/oauth-authorization-server{path}"]
 
 
-def discover(http: httpx.Client, issuer: str) -> ServerMetadata:
-    check_endpoint(issuer, "issuer")
+def discover(http: httpx.Client, issuer: str, *, allow_loopback: bool = False
+             ) -> ServerMetadata:
+    def check(url: str, what: str) -> str:
+        return check_endpoint(url, what, allow_loopback=allow_loopback)
+
+    check(issuer, "issuer")
     if urlsplit(issuer).query:
         raise InvalidInput("an issuer URL has no query")
     data: dict[str, Any] | None = None
@@ -164,12 +181,11 @@ def discover(http: httpx.Client, issuer: str) -> ServerMetadata:
     openid = "jwks_uri" in data and "openid" in (data.get("scopes_supported") or ["openid"])
     meta = ServerMetadata(
         issuer=issuer,
-        authorization_endpoint=check_endpoint(data["authorization_endpoint"],
-                                              "authorization_endpoint"),
-        token_endpoint=check_endpoint(data["token_endpoint"], "token_endpoint"),
-        revocation_endpoint=(check_endpoint(data["revocation_endpoint"], "revocation_endpoint")
+        authorization_endpoint=check(data["authorization_endpoint"], "authorization_endpoint"),
+        token_endpoint=check(data["token_endpoint"], "token_endpoint"),
+        revocation_endpoint=(check(data["revocation_endpoint"], "revocation_endpoint")
                              if isinstance(data.get("revocation_endpoint"), str) else None),
-        jwks_uri=(check_endpoint(data["jwks_uri"], "jwks_uri")
+        jwks_uri=(check(data["jwks_uri"], "jwks_uri")
                   if isinstance(data.get("jwks_uri"), str) else None),
         openid=openid,
         iss_parameter_supported=data.get("authorization_response_iss_parameter_supported") is True,

@@ -117,7 +117,8 @@ def validate_scopes(scopes: list[str]) -> list[str]:
 
 
 def validate_redirect_uri(uri: str) -> str:
-    oauth_client.check_endpoint(uri, "redirect URI")
+    # The broker never calls the redirect URI; a loopback one is fine (local console).
+    oauth_client.check_endpoint(uri, "redirect URI", allow_loopback=True)
     if urlsplit(uri).query:
         # Compared exactly at the callback; a query would make "exact" ambiguous.
         raise InvalidInput("the redirect URI must not have a query")
@@ -128,12 +129,14 @@ class OAuthBroker:
     def __init__(self, db: Database, vault: Vault, audit: AuditTrail, *,
                  http: httpx.Client | None = None,
                  refresh_ahead: timedelta = timedelta(minutes=5),
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 allow_loopback: bool = False) -> None:
         self.db, self.audit = db, audit
         self.store = SealedStore(vault)
         self.http = http or httpx.Client()
         self.refresh_ahead = refresh_ahead
         self.now = clock
+        self.allow_loopback = allow_loopback
 
     def close(self) -> None:
         self.http.close()
@@ -165,7 +168,8 @@ class OAuthBroker:
             row.authorize_params = dict(entry.authorize_params)
             row.iss_parameter_supported = False
         else:
-            meta = oauth_client.discover(self.http, issuer or "")
+            meta = oauth_client.discover(self.http, issuer or "",
+                                         allow_loopback=self.allow_loopback)
             row.issuer, row.openid, row.jwks_uri = meta.issuer, meta.openid, meta.jwks_uri
             row.authorization_endpoint = meta.authorization_endpoint
             row.token_endpoint = meta.token_endpoint

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 
@@ -12,8 +13,14 @@ from osp.platform import Platform
 REFRESH_INTERVAL = 60.0
 
 
+# Development and tests only: lets operators register authorization servers on loopback
+# (plain http included). Off by default, because the control plane calls those servers.
+ALLOW_LOOPBACK_ENV = "OSP_OAUTH_ALLOW_LOOPBACK"
+
+
 def make_broker(platform: Platform) -> OAuthBroker:
-    return OAuthBroker(platform.db, platform.vault, platform.audit)
+    return OAuthBroker(platform.db, platform.vault, platform.audit,
+                       allow_loopback=os.environ.get(ALLOW_LOOPBACK_ENV) == "1")
 
 
 def refresh_job_hook(platform: Platform, *, interval: float = REFRESH_INTERVAL
