@@ -98,3 +98,36 @@ def test_broker_refuses_loopback_servers_by_default(
                                 redirect_uri=oidc.redirect_uri, actor="t")
     finally:
         strict.close()
+
+
+@pytest.mark.parametrize(("status", "body", "error"), [
+    (400, {"error": "invalid_grant", "error_description": "code expired"}, "invalid_grant"),
+    (200, {"ok": False, "error": "invalid_code"}, "invalid_code"),  # Slack style
+    (200, {"token_type": "Bearer"}, "invalid_response"),
+    (200, {"access_token": "a", "token_type": "DPoP"}, "invalid_response"),
+    (200, {"access_token": "a", "token_type": "Bearer", "expires_in": -5}, "invalid_response"),
+    (200, {"access_token": "a", "token_type": "Bearer", "expires_in": "soon"},
+     "invalid_response"),
+])
+def test_token_endpoint_answers_are_classified(status: int, body: dict[str, object],
+                                               error: str) -> None:
+    from osp.oauth.client import ClientCredentials, token_request
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json=body)
+
+    with httpx.Client(transport=httpx.MockTransport(serve)) as http, \
+            pytest.raises(ProviderError) as info:
+        token_request(http, "https://as.example/token", ClientCredentials("c", "s"), {})
+    assert info.value.error == error
+
+
+def test_server_failures_are_unavailable_not_refusals() -> None:
+    from osp.oauth.client import ClientCredentials, ProviderUnavailable, token_request
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, text="maintenance")
+
+    with httpx.Client(transport=httpx.MockTransport(serve)) as http, \
+            pytest.raises(ProviderUnavailable):
+        token_request(http, "https://as.example/token", ClientCredentials("c", "s"), {})

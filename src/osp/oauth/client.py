@@ -226,6 +226,8 @@ def token_request(http: httpx.Client, endpoint: str, creds: ClientCredentials,
         expires_in = int(expires) if expires is not None else None
     except (TypeError, ValueError):
         raise ProviderError("invalid_response", "expires_in is not a number") from None
+    if expires_in is not None and not 0 <= expires_in <= 10 * 365 * 86400:
+        raise ProviderError("invalid_response", "expires_in is out of range")
     scope = data.get("scope")
     refresh = data.get("refresh_token")
     return TokenSet(
