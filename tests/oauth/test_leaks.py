@@ -46,6 +46,10 @@ def test_no_token_value_in_pg_dump_logs_or_audit(
         start = broker.start(tid, "idp", scopes=["calendar.read"], actor="t")
         broker.complete(follow(start.authorization_url))  # reconnect: tokens replaced
         dump_live = _pg_dump(platform)
+        with platform.db.tenant(tid) as s:
+            # What a tenant container receives at boot: the tenant's vault secrets. OAuth
+            # tokens are kept apart, so none of them can ride along.
+            boot_secrets = b"".join(platform.vault.get_all(s, tid).values()).decode()
         broker.revoke(tid, "idp", "t")
     finally:
         broker.close()
@@ -62,6 +66,7 @@ def test_no_token_value_in_pg_dump_logs_or_audit(
     captured = logs.getvalue() + caplog.text
     assert "oauth_refreshed" in captured
     for value in secrets:
+        assert value not in boot_secrets
         assert value not in dump
         assert value not in trail
         assert value not in captured

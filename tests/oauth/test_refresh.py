@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from osp.db.session import Database
 from osp.errors import Forbidden
 from osp.oauth.refresh import NeedsReauth, access_token, refresh_due
 from osp.oauth.service import ConnectionInfo, OAuthBroker
@@ -76,14 +77,18 @@ def test_refresh_ahead_on_use(platform: Platform, connected_tenant: Setup) -> No
 
 
 def test_concurrent_users_share_one_refresh(platform: Platform, connected_tenant: Setup) -> None:
-    brokers = [OAuthBroker(platform.db, platform.vault, platform.audit,
-                           refresh_ahead=timedelta(minutes=15)) for _ in range(2)]
+    # Two engines stand for two control-plane processes: only the database lock is shared.
+    databases = [platform.db, Database(platform.db.url)]
+    brokers = [OAuthBroker(db, platform.vault, platform.audit,
+                           refresh_ahead=timedelta(minutes=15)) for db in databases]
     conn = connect(brokers[0], connected_tenant)
     results: list[str] = []
     errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
 
     def use(b: OAuthBroker) -> None:
         try:
+            barrier.wait(10)
             results.append(access_token(b, connected_tenant.tenant_id, conn.id,
                                         "calendar.read", "agent").access_token)
         except BaseException as exc:
@@ -102,6 +107,7 @@ def test_concurrent_users_share_one_refresh(platform: Platform, connected_tenant
         t.join(30)
     for b in brokers:
         b.close()
+    databases[1].dispose()
     assert errors == []
     # Both got the same fresh token; exactly one refresh spent the (rotating) refresh token.
     assert len(set(results)) == 1

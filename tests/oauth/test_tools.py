@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from osp.errors import Forbidden, InvalidInput
+from osp.errors import Forbidden, InvalidInput, NotFound
 from osp.oauth.refresh import NeedsReauth, access_token
 from osp.oauth.service import OAuthBroker
-from osp.oauth.tools import ToolExecutor, load_tools
+from osp.oauth.tools import ToolExecutor, load_tools, tool_policy
 from tests.oauth.conftest import OidcServer, Setup, follow
 
 CALENDAR = "https://www.googleapis.com/auth/calendar.events.readonly"
@@ -51,6 +51,15 @@ def test_tools_are_data_with_narrow_scopes() -> None:
     assert tools["google.calendar.list_events"].scope == CALENDAR
     assert not tools["google.calendar.list_events"].approval
     assert tools["google.gmail.send"].approval
+
+
+def test_policy_fragment_gates_mail_send_behind_approval() -> None:
+    policy = tool_policy(["google.calendar.list_events", "google.gmail.send"])
+    assert policy["approval_required"] == ["google.gmail.send"]
+    assert policy["arguments"]["google.gmail.send"]["to"]["required"] is True
+    assert policy["allow_unknown_arguments"] is False
+    with pytest.raises(NotFound):
+        tool_policy(["google.drive.delete_everything"])
 
 
 def test_calendar_read_runs_with_the_calendar_scope(

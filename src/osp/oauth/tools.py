@@ -86,6 +86,19 @@ def load_tools() -> dict[str, ToolSpec]:
     return {name: _spec(name, t) for name, t in sorted(raw["tools"].items())}
 
 
+def tool_policy(names: list[str]) -> dict[str, Any]:
+    """The governance tool-policy fragment for these tools (allow-list, approvals, argument
+    rules), so a tenant policy enables a connected-app tool with its guard rails attached."""
+    tools = load_tools()
+    unknown = [n for n in names if n not in tools]
+    if unknown:
+        raise NotFound(f"no connected-app tool named {unknown[0][:80]!r}")
+    return {"allowed": list(names),
+            "approval_required": [n for n in names if tools[n].approval],
+            "arguments": {n: tools[n].arguments for n in names},
+            "allow_unknown_arguments": False}
+
+
 def argument_problems(spec: ToolSpec, args: dict[str, Any]) -> list[str]:
     problems = [f"{n}: not an allowed argument" for n in args if n not in spec.arguments]
     for name, rule in spec.arguments.items():
