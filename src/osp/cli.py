@@ -204,12 +204,13 @@ def secret_delete(tenant: str, name: str) -> None:
 @vault_app.command("rotate-kek")
 def vault_rotate_kek() -> None:
     """Re-wrap every data key under a new KEK version; secrets stay readable throughout."""
+    from osp.platform import kek_rewrappers
     from osp.vault.rotation import rotate_kek
 
     with platform() as p:
-        r = rotate_kek(p.db, p.vault, p.tenants, p.identity, p.audit, CLI_ACTOR)
-    out.print(f"KEK rotated {r.old_version} -> {r.new_version}: {r.secrets_rewrapped} secret "
-              f"version(s) and {r.totp_rewrapped} 2FA seed(s) re-wrapped in {r.tenants} tenant(s)")
+        r = rotate_kek(p.db, p.vault, p.tenants, p.audit, CLI_ACTOR, kek_rewrappers(p))
+    out.print(f"KEK rotated {r.old_version} -> {r.new_version}: {r.rewrapped} sealed value(s) "
+              f"re-wrapped in {r.tenants} tenant(s)")
 
 
 # -- audit ---------------------------------------------------------------------------------

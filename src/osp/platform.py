@@ -18,6 +18,7 @@ from osp.identity.service import IdentityService
 from osp.tenancy.service import TenantService
 from osp.vault.interfaces import KekProvider
 from osp.vault.kek import LocalFileKek, TransitKek
+from osp.vault.rotation import Rewrapper
 from osp.vault.service import Vault
 
 
@@ -30,6 +31,13 @@ class Platform:
     tenants: TenantService
     identity: IdentityService
     admin_url: str
+
+
+def kek_rewrappers(platform: Platform) -> list[Rewrapper]:
+    """Everything sealed under the KEK outside ``secret_versions``, re-sealed on rotation."""
+    from osp.oauth.store import SealedStore
+
+    return [platform.identity.rewrap_totp, SealedStore(platform.vault).rewrap_tenant]
 
 
 def make_kek(settings: Settings) -> KekProvider:

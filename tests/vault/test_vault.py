@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from osp.errors import IntegrityFailure, InvalidInput, NotFound
-from osp.platform import Platform
+from osp.platform import Platform, kek_rewrappers
 from osp.tenancy.service import TenantInfo
 from osp.vault.kek import LocalFileKek
 from osp.vault.rotation import rotate_kek
@@ -112,9 +112,9 @@ def test_rotate_kek_keeps_every_secret_readable(platform: Platform,
         _put(platform, t, "A", f"a{i}-v2".encode())
         _put(platform, t, "B", f"b{i}".encode())
     before = platform.vault.kek.current_version()
-    report = rotate_kek(platform.db, platform.vault, platform.tenants, platform.identity,
-                        platform.audit, "test")
-    assert report.new_version != before and report.secrets_rewrapped >= 9
+    report = rotate_kek(platform.db, platform.vault, platform.tenants, platform.audit, "test",
+                        kek_rewrappers(platform))
+    assert report.new_version != before and report.rewrapped >= 9
     kek_file = json.loads(platform.settings.kek_file.read_text())
     assert list(kek_file["keys"]) == [report.new_version]  # old KEK retired
     for i, t in enumerate(tenants):

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
 
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
 from osp.errors import IntegrityFailure
-from osp.identity.service import IdentityService
 from osp.tenancy.service import TenantService
 from osp.vault.service import Vault
+
+# Anything else sealed under the KEK (TOTP seeds, OAuth tokens …) registers one of these:
+# it re-seals one tenant's values inside the given transaction and returns how many.
+Rewrapper = Callable[[Session, uuid.UUID], int]
 
 
 @dataclass(frozen=True)
@@ -18,34 +24,26 @@ class RotationReport:
     old_version: str
     new_version: str
     tenants: int
-    secrets_rewrapped: int
-    totp_rewrapped: int
+    rewrapped: int
 
 
-def rotate_kek(db: Database, vault: Vault, tenants: TenantService, identity: IdentityService,
-               audit: AuditTrail, actor: str) -> RotationReport:
+def rotate_kek(db: Database, vault: Vault, tenants: TenantService, audit: AuditTrail,
+               actor: str, rewrappers: Sequence[Rewrapper] = ()) -> RotationReport:
     old = vault.kek.current_version()
     new = vault.kek.rotate()
-    secrets = totp = 0
+    total = 0
     all_tenants = tenants.list()
     for t in all_tenants:
         # One transaction per tenant: a crash part-way leaves every row readable, because
         # old KEK versions are only retired after every tenant has been re-wrapped.
         try:
-            n_secrets, n_totp = _rewrap(db, vault, identity, audit, actor, t.id, old, new)
+            with db.tenant(t.id) as s:
+                n = vault.rewrap_tenant(s, t.id) + sum(r(s, t.id) for r in rewrappers)
+                audit.record(s, t.id, actor, "kek.rotated",
+                             {"from_version": old, "to_version": new, "rewrapped": n})
         except IntegrityFailure as exc:
             raise IntegrityFailure(f"tenant {t.name}: {exc.message}; rotation stopped, every "
                                    "KEK version is kept so nothing becomes unreadable") from None
-        secrets, totp = secrets + n_secrets, totp + n_totp
+        total += n
     vault.kek.retire(new)
-    return RotationReport(old, new, len(all_tenants), secrets, totp)
-
-
-def _rewrap(db: Database, vault: Vault, identity: IdentityService, audit: AuditTrail,
-            actor: str, tenant_id: uuid.UUID, old: str, new: str) -> tuple[int, int]:
-    with db.tenant(tenant_id) as s:
-        n_secrets = vault.rewrap_tenant(s, tenant_id)
-        n_totp = identity.rewrap_totp(s, tenant_id)
-        audit.record(s, tenant_id, actor, "kek.rotated",
-                     {"from_version": old, "to_version": new, "rewrapped": n_secrets + n_totp})
-    return n_secrets, n_totp
+    return RotationReport(old, new, len(all_tenants), total)

@@ -8,6 +8,7 @@ import contextlib
 import uvicorn
 
 from osp.logs import get_logger
+from osp.oauth.wiring import refresh_job_hook
 from osp.platform import Platform
 from osp.runtime.service import EngineError
 from osp.runtime.wiring import billing_router, build_runtime, internal_app, tenant_router
@@ -41,7 +42,9 @@ def serve(platform: Platform) -> None:
         # The admin API stays useful without a container engine; tenants just do not run.
         print(f"warning: container engine unavailable, tenants are not running: {exc.message}",
               flush=True)
-    admin = create_app(platform, extra_routers=[billing_router(parts), tenant_router(parts)])
+    start_refresh, stop_refresh = refresh_job_hook(platform)
+    admin = create_app(platform, extra_routers=[billing_router(parts), tenant_router(parts)],
+                       on_startup=[start_refresh])
     servers = [_server(admin, cfg.host, cfg.port),
                _server(internal_app(parts), INTERNAL_HOST, cfg.internal_port)]
     print(f"OSP control plane on http://{cfg.host}:{cfg.port} (data dir {cfg.data_dir}); "
@@ -53,4 +56,5 @@ def serve(platform: Platform) -> None:
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_all())
+    stop_refresh()
     log.info("stopped")
