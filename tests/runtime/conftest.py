@@ -6,6 +6,7 @@ so a developer's running installation (prefix ``osp``) is never touched.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -22,16 +23,15 @@ import httpx
 import pytest
 import uvicorn
 
-from osp.release.build import BuiltImage, ImageBuilder
+from osp.release.build import BuiltImage
 from osp.runtime.api import create_internal_app
 from osp.runtime.bootstrap import BootstrapService, MemoryTokenStore
 from osp.runtime.interfaces import BackendUnavailable, ContainerSpec, Limits, State, TenantRuntime
 from osp.runtime.podman import PodmanBackend, PodmanSettings
 from osp.runtime.service import FixedImage
-from osp.runtime.wiring import RuntimeParts, build_runtime, internal_app
+from osp.runtime.wiring import RuntimeParts, agent_image_builder, build_runtime, internal_app
 
-TEST_PREFIX = "osq"
-TEST_POOL = "10.214.0.0/16"
+SLOTS = 16  # concurrent test sessions on one host, each with its own prefix, pool and table
 CACHE_DIR = Path(os.environ.get("OSP_TEST_CACHE", "/var/tmp/osp-test-cache"))
 
 
@@ -84,7 +84,7 @@ class InternalApi:
 def agent_image() -> BuiltImage:
     if not podman_usable():
         pytest.skip("needs root, podman, debootstrap and nft")
-    return ImageBuilder(cache_dir=CACHE_DIR).build()
+    return agent_image_builder(CACHE_DIR).build(reuse=True)
 
 
 @pytest.fixture(scope="session")
@@ -133,26 +133,51 @@ def internal_api() -> Iterator[InternalApi]:
     thread.join(timeout=5)
 
 
+def claim_slot() -> tuple[str, str, Any]:
+    """A prefix and /20 of 10.214.0.0/16 no other live test session holds (flock'd)."""
+    for k in range(SLOTS):
+        handle = open(f"/run/lock/osq{k}.lock", "w")  # noqa: SIM115 - held for the session
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        return f"osq{k}", f"10.214.{16 * k}.0/20", handle
+    raise RuntimeError("no free test slot")
+
+
+def purge(backend: PodmanBackend) -> None:
+    """Remove everything of this prefix (also what a crashed earlier session left)."""
+    prefix = backend.settings.prefix
+    for row in backend._json("ps", "-a", "--format", "json",
+                             "--filter", f"label=osp.installation={prefix}") or []:
+        backend._podman("rm", "-f", "--time", "1", row["Id"], check=False)
+    for net in backend._networks():
+        if (net.get("labels") or {}).get("osp.installation") == prefix:
+            backend._podman("network", "rm", "-f", net["name"], check=False)
+    backend._podman("volume", "prune", "-f", "--filter", f"label=osp.installation={prefix}",
+                    check=False)
+    backend.firewall.remove(backend.table)
+
+
 @pytest.fixture(scope="session")
 def backend(internal_api: InternalApi, model_port: int) -> Iterator[PodmanBackend]:
     if not podman_usable():
         pytest.skip("needs root, podman, debootstrap and nft")
+    prefix, pool, lock = claim_slot()
     settings = PodmanSettings(
-        prefix=TEST_PREFIX,
-        pool=TEST_POOL,
+        prefix=prefix,
+        pool=pool,
         internal_api_port=internal_api.port,
         host_ports={"alpha": (model_port,)},
     )
     backend = PodmanBackend(settings)
+    purge(backend)
+    backend.prepare()
     internal_api.holder["backend"] = backend
     yield backend
-    for rt in backend.list_tenants():
-        backend.remove(rt.tenant, purge_data=True)
-    for net in backend._networks():
-        if (net.get("labels") or {}).get("osp.installation") == TEST_PREFIX:
-            backend._podman("network", "rm", "-f", net["name"])
-    backend._podman("volume", "prune", "-f", "--filter", f"label=osp.installation={TEST_PREFIX}")
-    backend.firewall.remove(backend.table)
+    purge(backend)
+    lock.close()
 
 
 @dataclass

@@ -17,6 +17,7 @@ class ImageInfo:
     size: int
     osp_version: str
     governance_version: str
+    source: str = ""
 
 
 def list_images(podman_bin: str = "podman") -> list[ImageInfo]:
@@ -40,6 +41,7 @@ def list_images(podman_bin: str = "podman") -> list[ImageInfo]:
             size=int(row.get("Size", 0)),
             osp_version=str(labels.get("osp.version", "")),
             governance_version=str(labels.get("osp.governance.version", "")),
+            source=str(labels.get("osp.source", "")),
         ))
     images.sort(key=lambda i: i.created, reverse=True)
     return images

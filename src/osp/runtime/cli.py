@@ -22,11 +22,11 @@ from rich.table import Table
 
 from osp.errors import OspError
 from osp.platform import Platform
-from osp.release.build import BuildError, ImageBuilder
+from osp.release.build import BuildError
 from osp.release.images import list_images
 from osp.runtime.billing import KEY_NAME
 from osp.runtime.service import TenantStatus
-from osp.runtime.wiring import RuntimeParts, build_runtime
+from osp.runtime.wiring import RuntimeParts, agent_image_builder, build_runtime
 
 OpenPlatform = Callable[[], AbstractContextManager[Platform]]
 ACTOR = "cli:operator"
@@ -151,7 +151,7 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_platform: Ope
             raise OspError(f"no such wheel: {wheel}")
         try:
             with _progress() as report:
-                built = ImageBuilder(cache).build(report, wheel=wheel)
+                built = agent_image_builder(cache).build(report, wheel=wheel)
         except BuildError as exc:
             raise OspError(str(exc)) from None
         out.print(f"built {built.tag} ({built.image_id})")

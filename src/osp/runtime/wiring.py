@@ -39,7 +39,7 @@ RUNTIME_KEY = "runtime_key"
 
 @dataclass
 class LocalImages:
-    """The newest local image for this OSP version; built (with progress) when there is none."""
+    """The image built from exactly this OSP code; built (with progress) when there is none."""
 
     cache_dir: Path
     podman_bin: str = "podman"
@@ -47,13 +47,23 @@ class LocalImages:
 
     def resolve(self) -> tuple[str, str]:
         try:
-            found = latest_image(osp.__version__, self.podman_bin)
-            if found is not None:
-                return found.image_id, found.governance_version
-            built = ImageBuilder(self.cache_dir, self.podman_bin).build(self.progress)
+            built = agent_image_builder(self.cache_dir, self.podman_bin).build(self.progress,
+                                                                               reuse=True)
         except BuildError as exc:
-            raise OspError(f"agent image unavailable: {exc}") from None
+            # Cannot build here (not root, no debootstrap): an image of this version will do.
+            found = latest_image(osp.__version__, self.podman_bin)
+            if found is None:
+                raise OspError(f"agent image unavailable: {exc}") from None
+            return found.image_id, found.governance_version
         return built.image_id, built.governance_version
+
+
+def agent_image_builder(cache_dir: Path, podman_bin: str = "podman") -> ImageBuilder:
+    """The builder every default path uses (``osp image build``, ``tenant start``, tests):
+    the governed agent's run-time dependencies go in through their release hook."""
+    from osp.agent.imagedeps import InstallAgentDeps
+
+    return ImageBuilder(cache_dir, podman_bin, hooks=(InstallAgentDeps(cache_dir),))
 
 
 def blocked_destinations(*urls: str | None) -> tuple[BlockedDestination, ...]:
