@@ -23,7 +23,15 @@ from train_detectors import doc_scores, fit, tpr_at_fpr
 from osp.governance.detectors.classify import Classifier
 from osp.governance.detectors.linear import ModelStore
 from osp.governance.detectors.normalize import normalize
-from osp.governance.detectors.rules import HARM_RULES, INJECTION_RULES, RETRIEVAL_RULES, Rule, best
+from osp.governance.detectors.rules import (
+    ATTACK_EVIDENCE,
+    HARM_RULES,
+    INJECTION_RULES,
+    RETRIEVAL_RULES,
+    Rule,
+    best,
+    evidence,
+)
 
 CHAT_SOURCES = ("dev:alpaca", "osp:chat", "osp:support", "osp:tasks", "osp:code")
 HARD_SOURCES = ("osp:hardneg", "osp:persona")
@@ -47,29 +55,44 @@ def rule_scores(rows: list[tuple[Row, int]], rules: tuple[Rule, ...]) -> np.ndar
     return np.array([best(rules, normalize(r.text).text)[0] for r, _ in rows])
 
 
-def report(task: str, rows: list[tuple[Row, int]], model: np.ndarray, rules: np.ndarray) -> None:
+def cv_scores(task: str, rows: list[tuple[Row, int]], folds: int = 5) -> np.ndarray:
+    """Random-row 5-fold cross-validation: the in-distribution figure, for contrast only."""
+    order = np.random.default_rng(0).permutation(len(rows))
+    scores = np.zeros(len(rows))
+    for k in range(folds):
+        test = set(order[k::folds].tolist())
+        clf = fit(task, [rows[i] for i in range(len(rows)) if i not in test])
+        idx = sorted(test)
+        scores[idx] = doc_scores(clf, [rows[i] for i in idx])
+        print(f"  [{task}] cv fold {k}", file=sys.stderr, flush=True)
+    return scores
+
+
+def gate(rows: list[tuple[Row, int]], task: str) -> np.ndarray:
+    if task != "injection":
+        return np.ones(len(rows), dtype=bool)
+    return np.array([evidence(normalize(r.text).text, ATTACK_EVIDENCE) >= 2 for r, _ in rows])
+
+
+def report(
+    task: str, rows: list[tuple[Row, int]], model: np.ndarray, rules: np.ndarray, cv: np.ndarray
+) -> None:
     y = np.array([lab for _, lab in rows])
-    combined = np.maximum(model, rules)
-    sources = sorted(
-        {r.source for r, _ in rows},
-        key=lambda s: (-max(lab for r, lab in rows if r.source == s), s),
-    )
-    print(f"\n### {task}: per held-out source (flagged at 0.5)\n")
-    print("| source | label | n | model only | model + rules |")
-    print("|---|---|---:|---:|---:|")
-    for s in sources:
-        m = np.array([r.source == s for r, _ in rows])
-        label = "attack" if y[m][0] == 1 else "benign"
-        print(
-            f"| {s} | {label} | {m.sum()} | {(model[m] >= 0.5).mean():.3f} | "
-            f"{(combined[m] >= 0.5).mean():.3f} |"
-        )
-    print(f"\n### {task}: pooled over held-out sources\n")
-    print("| metric | model only | model + rules |")
-    print("|---|---:|---:|")
-    tpr_m, _t = tpr_at_fpr(y, model)
-    tpr_c, _t = tpr_at_fpr(y, combined)
-    print(f"| TPR at 1% FPR | {tpr_m:.3f} | {tpr_c:.3f} |")
+    gates = gate(rows, task)
+    shipped = np.maximum(np.where(gates, model, 0.0), rules)
+    cv_shipped = np.maximum(np.where(gates, cv, 0.0), rules)
+    trio = (model, shipped, cv_shipped)
+    label_of = {r.source: lab for r, lab in rows}
+    sources = sorted(label_of, key=lambda s: (-label_of[s], s))
+    head = "| model only, held out | as shipped, held out | as shipped, random-row CV |"
+    print(f"\n### {task}: flagged at 0.5, per source\n")
+    print(f"| source | label | n {head}")
+    print("|---|---|---:|---:|---:|---:|")
+    for src in sources:
+        m = np.array([r.source == src for r, _ in rows])
+        label = "attack" if label_of[src] == 1 else "benign"
+        rates = " | ".join(f"{(s[m] >= 0.5).mean():.3f}" for s in trio)
+        print(f"| {src} | {label} | {m.sum()} | {rates} |")
 
     def bal(s: np.ndarray) -> float:
         return float(((s[y == 1] >= 0.5).mean() + (s[y == 0] < 0.5).mean()) / 2)
@@ -82,15 +105,17 @@ def report(task: str, rows: list[tuple[Row, int]], model: np.ndarray, rules: np.
             accs.append(((s[m] >= 0.5) == (y[m] == 1)).mean())
         return float(np.mean(accs))
 
-    print(f"| balanced accuracy (rows) | {bal(model):.3f} | {bal(combined):.3f} |")
-    print(f"| accuracy, mean over sources | {macro(model):.3f} | {macro(combined):.3f} |")
+    print(f"\n### {task}: pooled\n")
+    print(f"| metric {head}")
+    print("|---|---:|---:|---:|")
+    print(f"| TPR at 1% FPR | {' | '.join(f'{tpr_at_fpr(y, s)[0]:.3f}' for s in trio)} |")
+    print(f"| balanced accuracy at 0.5 | {' | '.join(f'{bal(s):.3f}' for s in trio)} |")
+    print(f"| accuracy, mean over sources | {' | '.join(f'{macro(s):.3f}' for s in trio)} |")
     for label, group in (("ordinary chat", CHAT_SOURCES), ("hard negatives", HARD_SOURCES)):
         m = np.array([r.source in group for r, _ in rows])
         if m.any():
-            print(
-                f"| FPR on {label} ({', '.join(group)}) | {(model[m] >= 0.5).mean():.3f} | "
-                f"{(combined[m] >= 0.5).mean():.3f} |"
-            )
+            rates = " | ".join(f"{(s[m] >= 0.5).mean():.3f}" for s in trio)
+            print(f"| FPR on {label} ({', '.join(group)}) | {rates} |")
 
 
 def retrieval_report(rows: list[Row]) -> None:

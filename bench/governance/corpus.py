@@ -70,6 +70,8 @@ BENIGN_SOURCES = (
     "dev:bipia_email",
     "osp:tasks",
     "osp:persona",
+    "osp:pydoc",
+    "osp:longchat",
     "osp:chat",
     "osp:support",
     "osp:code",

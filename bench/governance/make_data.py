@@ -335,6 +335,36 @@ def build() -> dict[str, list[dict[str, str]]]:
     docs = _docs()
     for d in docs:
         add("osp:docs", d, "benign")
+    from pydoc_data.topics import topics
+
+    for name in sorted(topics):
+        body = topics[name]
+        for i in range(0, min(len(body), 12000), 3000):
+            if len(body[i : i + 3000]) > 400:
+                add("osp:pydoc", body[i : i + 3000], "benign")
+    # Long benign texts in conversational style: transcripts and message digests, so that
+    # "long" alone never looks like an attack.
+    short = [
+        r["text"]
+        for s in ("osp:chat", "osp:support", "osp:code", "osp:hardneg", "osp:tasks")
+        for r in rows.get(s, [])
+    ]
+    agent_lines = [
+        "Thanks for reaching out! Let me check that for you.",
+        "I've looked into your account and can see the issue.",
+        "Could you confirm the email address on the account?",
+        "I'm sorry about the trouble. I've escalated this to our billing team.",
+        "That should be fixed now; please try again and let me know.",
+        "Is there anything else I can help you with today?",
+    ]
+    for _ in range(150):
+        turns = []
+        for _ in range(rng.randint(4, 12)):
+            turns.append("Customer: " + rng.choice(short))
+            turns.append(f"Agent ({fake.first_name()}): " + rng.choice(agent_lines))
+        add("osp:longchat", "\n".join(turns), "benign")
+    for _ in range(150):
+        add("osp:longchat", "\n\n".join(rng.sample(short, rng.randint(6, 20))), "benign")
     for _ in range(700):
         inj = f"{rng.choice(_VERBS)} {rng.choice(_SCOPES)} {rng.choice(_PAYLOADS)}"
         add("osp:injection", rng.choice(_WRAPS).format(inj=inj, benign=rng.choice(CHAT)), "attack")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from osp.governance.detectors.linear import ModelStore
 from osp.governance.detectors.normalize import Normalized, normalize
-from osp.governance.detectors.rules import Rule, best
+from osp.governance.detectors.rules import Rule, best, evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +27,23 @@ class Verdict:
 
 
 class Classifier:
-    """score = max(model probability, best rule score). The model is loaded on first use."""
+    """score = max(gated model probability, best rule score). The model loads on first use.
 
-    def __init__(self, models: ModelStore, model_name: str, rules: tuple[Rule, ...]) -> None:
+    With an evidence pattern, the model's probability only counts when the text has at least
+    two evidence words (see rules.ATTACK_EVIDENCE for why).
+    """
+
+    def __init__(
+        self,
+        models: ModelStore,
+        model_name: str,
+        rules: tuple[Rule, ...],
+        evidence_pattern: re.Pattern[str] | None = None,
+    ) -> None:
         self._models = models
         self._name = model_name
         self._rules = rules
+        self._evidence = evidence_pattern
 
     def warm(self) -> None:
         self._models.get(self._name)
@@ -39,7 +51,9 @@ class Classifier:
     def classify(self, text: str, normalized: Normalized | None = None) -> Verdict:
         norm = normalized or normalize(text)
         model = self._models.get(self._name).score(norm.text)
+        gated = model
+        if self._evidence is not None and evidence(norm.text, self._evidence) < 2:
+            gated = 0.0
         rule_score, rule = best(self._rules, norm.text)
-        return Verdict(
-            max(model, rule_score), model, rule_score, rule.category if rule else None, norm
-        )
+        category = rule.category if rule else None
+        return Verdict(max(gated, rule_score), model, rule_score, category, norm)

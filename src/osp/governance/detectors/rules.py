@@ -202,6 +202,31 @@ HARM_RULES: tuple[Rule, ...] = (
 )
 
 
+# Words an attack on the assistant's instructions almost always uses. The injection model only
+# counts when a text has at least two of them: on held-out sources the model alone flagged
+# whole unseen benign styles (persona prompts, transactional e-mails) for their style, and
+# this evidence gate removed those false positives while keeping ~99% of its true positives
+# (bench/governance/bench_detection.py).
+ATTACK_EVIDENCE = re.compile(
+    r"\b(?:ignore|ignoring|disregard|forget|bypass|override|instructions?|rules|restrictions?|"
+    r"restricted|filters?|filtered|censor\w*|polic(?:y|ies)|guidelines|jailbr\w*|dan|unfiltered|"
+    r"uncensored|unrestricted|limits?|limitations|anything now|pretend|role-?play|in character|"
+    r"persona|developer mode|illegal|unethical|immoral|amoral|ethics|ethical|morals?|not bound|"
+    r"system prompt|prompt|openai|chatgpt|gpt|ai|language model|assistant|refuse|refusal|decline|"
+    r"apolog\w*|simulate|hypothetical\w*|evil|hack\w*|password|secret|reveal|confidential)\b"
+)
+
+
+def evidence(text: str, pattern: re.Pattern[str] = ATTACK_EVIDENCE, enough: int = 2) -> int:
+    """How many evidence words the text has, counting at most `enough`."""
+    count = 0
+    for _ in pattern.finditer(text):
+        count += 1
+        if count >= enough:
+            break
+    return count
+
+
 def best(rules: tuple[Rule, ...], text: str) -> tuple[float, Rule | None]:
     top: Rule | None = None
     for rule in rules:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from osp.governance.decisions import Allow, Decision, Reason, Stage
 from osp.governance.detectors.classify import Classifier
-from osp.governance.detectors.rules import HARM_RULES, INJECTION_RULES
+from osp.governance.detectors.rules import ATTACK_EVIDENCE, HARM_RULES, INJECTION_RULES
 from osp.governance.interfaces import RailContext, RailDeps
 from osp.governance.policy import Policy, RailSettings
 from osp.governance.rails.base import BaseRail
@@ -18,7 +18,7 @@ class InjectionRail(BaseRail):
 
     def __init__(self, settings: RailSettings, policy: Policy, deps: RailDeps) -> None:
         super().__init__(settings, policy, deps)
-        self._clf = Classifier(deps.models, "injection", INJECTION_RULES)
+        self._clf = Classifier(deps.models, "injection", INJECTION_RULES, ATTACK_EVIDENCE)
         self._clf.warm()  # load at start-up: a missing weights file must stop boot, not a chat
 
     def check(self, text: str, ctx: RailContext) -> Decision:

@@ -8,7 +8,7 @@ import re
 from osp.governance.decisions import Allow, Alter, Change, Decision, Reason, Stage
 from osp.governance.detectors.classify import Classifier
 from osp.governance.detectors.normalize import normalize
-from osp.governance.detectors.rules import RETRIEVAL_RULES, best
+from osp.governance.detectors.rules import ATTACK_EVIDENCE, RETRIEVAL_RULES, best
 from osp.governance.interfaces import RailContext, RailDeps
 from osp.governance.policy import Policy, RailSettings
 from osp.governance.rails.base import BaseRail
@@ -29,7 +29,7 @@ class RetrievalInjectionRail(BaseRail):
 
     def __init__(self, settings: RailSettings, policy: Policy, deps: RailDeps) -> None:
         super().__init__(settings, policy, deps)
-        self._clf = Classifier(deps.models, "injection", RETRIEVAL_RULES)
+        self._clf = Classifier(deps.models, "injection", RETRIEVAL_RULES, ATTACK_EVIDENCE)
         self._clf.warm()
 
     def check(self, text: str, ctx: RailContext) -> Decision:
