@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from osp.agent.approvals import PendingCall, PendingStore
 from osp.agent.config import AgentConfig
@@ -169,6 +170,17 @@ class Agent:
                 self._pipelines = {key: pipe}  # one policy at a time; the old one is dropped
             return pipe
 
+    def _resolved(self, config: AgentConfig) -> AgentConfig:
+        """``osp-host`` in the model URL means this tenant network's gateway (the host), where
+        a local model server (Ollama, llama.cpp) listens on a port the tenant may reach."""
+        url = config.model.base_url
+        host = urlsplit(url).hostname if url else None
+        if not url or host not in self.host_alias:
+            return config
+        model = config.model.model_copy(
+            update={"base_url": url.replace(host, self.host_alias[host], 1)})
+        return config.model_copy(update={"model": model})
+
     def tools(self, config: AgentConfig) -> ToolRegistry:
         http = config.tools.http_get
         return builtin_tools(self.memory, self.knowledge, http.allowed_domains, http.timeout_s,
@@ -263,7 +275,7 @@ class Agent:
         registry = self.tools(config)
         allowed = self._allowed_tools(turn, skill)
         try:
-            provider = self.provider_factory(config, self.secrets)
+            provider = self.provider_factory(self._resolved(config), self.secrets)
         except ProviderError as exc:
             return Outcome("model_error", str(exc), error=str(exc))
         for _round in range(config.tools.max_rounds):

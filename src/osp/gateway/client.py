@@ -27,6 +27,9 @@ class HttpTransport:
             response = self._client.post(
                 endpoint.url + path, json=body, timeout=httpx.Timeout(timeout_s, connect=3.0),
                 headers={"Authorization": f"Bearer {endpoint.key}"})
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # Nothing was delivered: safe to retry (e.g. the address of a replaced instance).
+            raise Unreachable(type(exc).__name__) from None
         except httpx.TimeoutException:
             # Not retried: the agent may still be working on it, and a retry could act twice.
             raise Rejected(504, f"the agent did not answer within {timeout_s:g}s") from None

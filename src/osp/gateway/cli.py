@@ -1,0 +1,159 @@
+"""Agent commands: ``osp chat``, ``osp tenant set-model|set-config|show-config``,
+``osp knowledge add``, ``osp skills add``. Thin: parse, call a service (or the API), print.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+
+from osp.errors import OspError
+from osp.gateway.wiring import AgentParts, build_agent
+from osp.platform import Platform
+from osp.runtime.wiring import build_runtime
+
+OpenPlatform = Callable[[], AbstractContextManager[Platform]]
+ACTOR = "cli:operator"
+DEFAULT_URL = "http://127.0.0.1:8400"
+out = Console()
+
+
+def chat_request(url: str, token: str, tenant: str, text: str, skill: str | None,
+                 timeout_s: float = 330.0) -> dict[str, Any]:
+    body: dict[str, Any] = {"text": text}
+    if skill:
+        body["skill"] = skill
+    try:
+        response = httpx.post(f"{url.rstrip('/')}/api/v1/tenants/{tenant}/messages", json=body,
+                              headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise OspError(f"cannot reach OSP at {url} ({type(exc).__name__}): is `osp up` "
+                       "running? (set OSP_URL otherwise)") from None
+    try:
+        data = response.json()
+    except ValueError:
+        raise OspError(f"OSP answered HTTP {response.status_code} without JSON") from None
+    if response.status_code != 200 or not isinstance(data, dict):
+        error = data.get("error") if isinstance(data, dict) else None
+        raise OspError(str(error or f"HTTP {response.status_code}"))
+    return data
+
+
+def register(app: typer.Typer, tenant_app: typer.Typer, open_platform: OpenPlatform) -> None:
+    knowledge_app = typer.Typer(help="Documents an agent searches.", no_args_is_help=True)
+    skills_app = typer.Typer(help="Skills on an agent's volume.", no_args_is_help=True)
+    app.add_typer(knowledge_app, name="knowledge")
+    app.add_typer(skills_app, name="skills")
+
+    @contextmanager
+    def agent() -> Iterator[tuple[Platform, AgentParts]]:
+        with open_platform() as platform:
+            yield platform, build_agent(platform, build_runtime(platform))
+
+    @app.command("chat")
+    def chat(tenant: str, text: str,
+             skill: Annotated[str | None, typer.Option(help="Use this skill.")] = None,
+             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """Send TEXT to the tenant's agent and print the reply (needs OSP_TOKEN)."""
+        token = os.environ.get("OSP_TOKEN", "")
+        if not token:
+            raise OspError("set OSP_TOKEN to an API token with the chat scope "
+                           "(`osp up --demo` prints one)")
+        data = chat_request(os.environ.get("OSP_URL", DEFAULT_URL), token, tenant, text, skill)
+        if as_json:
+            print(json.dumps(data))
+            return
+        print(data.get("reply") or "")
+
+    @tenant_app.command("set-model")
+    def set_model(name: str,
+                  provider: Annotated[str, typer.Option(help="openai (any OpenAI-compatible "
+                                                             "server) or anthropic")],
+                  model: Annotated[str, typer.Option(help="Model name at the provider.")],
+                  base_url: Annotated[str | None, typer.Option(
+                      help="e.g. https://api.openai.com/v1, or http://osp-host:11434/v1 "
+                           "for Ollama on this host")] = None) -> None:
+        """Point the tenant's agent at a model; its key is the secret MODEL_API_KEY."""
+        with open_platform() as platform:
+            from osp.gateway.settings import AgentSettings
+
+            info = platform.tenants.get(name)
+            AgentSettings(platform.db, platform.audit).set_model(info.id, provider, base_url,
+                                                                 model, ACTOR)
+        out.print(f"{name} now uses {provider} model {model}; store its key with "
+                  f"`osp secret set {name} MODEL_API_KEY` and restart the tenant")
+
+    @tenant_app.command("set-config")
+    def set_config(name: str, file: Path) -> None:
+        """Replace the agent's policy, flows, tools and prompt with a JSON document."""
+        try:
+            document = json.loads(file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise OspError(f"cannot read {file}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise OspError(f"{file} is not valid JSON: {exc}") from None
+        if not isinstance(document, dict):
+            raise OspError(f"{file} must hold a JSON object")
+        with open_platform() as platform:
+            from osp.gateway.settings import AgentSettings
+
+            info = platform.tenants.get(name)
+            config = AgentSettings(platform.db, platform.audit).set_document(info.id, document,
+                                                                             ACTOR)
+        out.print(f"configuration of {name} saved ({config.digest()}); it applies to the "
+                  "next message")
+
+    @tenant_app.command("show-config")
+    def show_config(name: str) -> None:
+        with open_platform() as platform:
+            from osp.gateway.settings import AgentSettings
+
+            info = platform.tenants.get(name)
+            config = AgentSettings(platform.db, platform.audit).get(info.id)
+        print(json.dumps(config.model_dump(mode="json"), indent=2, sort_keys=True))
+
+    @knowledge_app.command("add")
+    def knowledge_add(tenant: str, file: Path,
+                      name: Annotated[str | None, typer.Option(
+                          help="Document name (default: the file's name).")] = None) -> None:
+        """Copy a .md or .txt document to the agent's /data/knowledge (the agent must run)."""
+        try:
+            content = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise OspError(f"cannot read {file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise OspError(f"{file} is not UTF-8 text") from None
+        doc = name or file.name
+        with agent() as (platform, parts):
+            info = platform.tenants.get(tenant)
+            result = parts.gateway.agent_post(info, "/v1/knowledge",
+                                              {"name": doc, "content": content})
+            with platform.db.tenant(info.id) as s:
+                platform.audit.record(s, info.id, ACTOR, "agent.knowledge_added",
+                                      {"document": doc, "chunks": result.get("chunks")})
+        out.print(f"added {doc} to {tenant} ({result.get('chunks')} chunks)")
+
+    @skills_app.command("add")
+    def skills_add(tenant: str, folder: Path) -> None:
+        """Install FOLDER/SKILL.md as a skill named after the folder (the agent must run)."""
+        try:
+            content = (folder / "SKILL.md").read_text(encoding="utf-8")
+        except OSError as exc:
+            raise OspError(f"cannot read {folder / 'SKILL.md'}: {exc.strerror}") from None
+        with agent() as (platform, parts):
+            info = platform.tenants.get(tenant)
+            result = parts.gateway.agent_post(info, "/v1/skills",
+                                              {"name": folder.name, "content": content})
+            with platform.db.tenant(info.id) as s:
+                platform.audit.record(s, info.id, ACTOR, "agent.skill_added",
+                                      {"skill": result.get("name"),
+                                       "allowed_tools": result.get("allowed_tools")})
+        out.print(f"installed skill {result.get('name')} in {tenant}")

@@ -1,0 +1,178 @@
+"""Fixtures for the governed agent: a scripted model server and, for ``podman`` tests, the real
+stack (agent image with its dependencies, Podman backend, internal API, gateway).
+
+Everything runs under its own prefix (``osa``), address pool and nft table, apart from the
+runtime tests' ``osq`` installation and a developer's ``osp``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from osp.agent.imagedeps import InstallAgentDeps
+from osp.errors import NotFound
+from osp.gateway.service import GatewayOptions
+from osp.gateway.wiring import AgentParts, agent_routers, build_agent
+from osp.identity.scopes import ROLE_SCOPES
+from osp.identity.service import Principal
+from osp.platform import Platform
+from osp.release.build import VENV, BuildContext, BuiltImage, ImageBuilder
+from osp.runtime.podman import PodmanBackend, PodmanSettings
+from osp.runtime.service import FixedImage
+from osp.runtime.wiring import RuntimeParts, build_runtime, internal_app
+from osp.tenancy.service import TenantInfo
+from osp.web.app import create_app
+from tests.agent.scripted import ScriptedModel
+
+PREFIX = "osa"
+POOL = "10.215.0.0/16"
+CACHE_DIR = Path(os.environ.get("OSP_TEST_CACHE", "/var/tmp/osp-test-cache"))
+MODEL_KEY = "sk-test-" + "k" * 24
+
+
+def podman_usable() -> bool:
+    return os.geteuid() == 0 and all(shutil.which(b) for b in ("podman", "debootstrap", "nft"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def model() -> Iterator[ScriptedModel]:
+    """A scripted model on loopback, for in-process tests."""
+    m = ScriptedModel()
+    server = m.start()
+    yield m
+    server.shutdown()
+
+
+def _serve_entrypoint(ctx: BuildContext) -> None:
+    """Until ``osp-agent`` points at the governed server, the test image starts it directly."""
+    script = ctx.rootfs / VENV.lstrip("/") / "bin" / "osp-agent"
+    script.write_text(f"#!{VENV}/bin/python\nfrom osp.agent.serve import main\nmain()\n")
+    script.chmod(0o755)
+
+
+@pytest.fixture(scope="session")
+def governed_image() -> BuiltImage:
+    if not podman_usable():
+        pytest.skip("needs root, podman, debootstrap and nft")
+    return ImageBuilder(CACHE_DIR, hooks=[InstallAgentDeps(CACHE_DIR), _serve_entrypoint]).build()
+
+
+@pytest.fixture(scope="session")
+def host_model() -> Iterator[ScriptedModel]:
+    """The scripted model on all addresses: tenant containers reach it through their gateway."""
+    m = ScriptedModel(port=free_port())
+    server = m.start("0.0.0.0")
+    yield m
+    server.shutdown()
+
+
+@dataclass
+class Stack:
+    platform: Platform
+    backend: PodmanBackend
+    runtime: RuntimeParts
+    agent: AgentParts
+    model: ScriptedModel
+    client: TestClient
+
+    def token(self, tenant: TenantInfo, scopes: list[str] | None = None) -> str:
+        user_id = self.platform.identity.create_user(
+            tenant.name, f"owner-{uuid.uuid4().hex[:6]}@example.com", "correct horse battery 9",
+            "owner", "test")
+        owner = Principal(tenant.id, user_id, "owner", "session",
+                          scopes=ROLE_SCOPES["owner"] | {"approvals:write"})
+        _id, token = self.platform.identity.create_token(
+            owner, "test", scopes or sorted(ROLE_SCOPES["owner"]), None)
+        return token
+
+    def chat(self, tenant: TenantInfo, token: str, text: str, **extra: Any) -> Any:
+        return self.client.post(f"/api/v1/tenants/{tenant.name}/messages",
+                                json={"text": text, **extra},
+                                headers={"Authorization": f"Bearer {token}"})
+
+    def configure(self, tenant: TenantInfo, **document: Any) -> None:
+        self.agent.settings.set_document(tenant.id, document, "test")
+
+    def audit(self, tenant: TenantInfo) -> list[tuple[str, dict[str, Any]]]:
+        with self.platform.db.tenant(tenant.id) as s:
+            return [(e.kind, e.details) for e in self.platform.audit.list(s, tenant.id, 500)]
+
+    def decisions(self, tenant: TenantInfo) -> list[dict[str, Any]]:
+        return [d for kind, details in self.audit(tenant) if kind.startswith("governance.")
+                for d in details["decisions"]]
+
+
+@pytest.fixture(scope="session")
+def stack(platform: Platform, governed_image: BuiltImage,
+          host_model: ScriptedModel) -> Iterator[Stack]:
+    port = free_port()
+    backend = PodmanBackend(PodmanSettings(prefix=PREFIX, pool=POOL, internal_api_port=port))
+    runtime = build_runtime(platform, backend=backend,
+                            images=FixedImage(governed_image.image_id,
+                                              governed_image.governance_version))
+    server = uvicorn.Server(uvicorn.Config(internal_app(runtime), host="0.0.0.0", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    agent = build_agent(platform, runtime,
+                        options=GatewayOptions(redeliver_window_s=30, poll_s=0.2,
+                                               agent_timeout_s=60))
+    app = create_app(platform, extra_routers=agent_routers(agent))
+    with TestClient(app) as client:
+        yield Stack(platform, backend, runtime, agent, host_model, client)
+    server.should_exit = True
+    thread.join(timeout=5)
+    for rt in backend.list_tenants():
+        backend.remove(rt.tenant, purge_data=True)
+    backend._podman("volume", "prune", "-f", "--filter", f"label=osp.installation={PREFIX}")
+    backend.firewall.remove(backend.table)
+
+
+@pytest.fixture
+def live_tenant(stack: Stack) -> Iterator[Callable[..., TenantInfo]]:
+    """Creates a tenant whose agent runs in its own container, pointed at the scripted model
+    (reachable on the host as ``osp-host``) with MODEL_API_KEY in the vault."""
+    made: list[TenantInfo] = []
+
+    def make(prefix: str = "ag", key: str = MODEL_KEY) -> TenantInfo:
+        p = stack.platform
+        tenant = p.tenants.create(f"{prefix}-{uuid.uuid4().hex[:8]}", "test")
+        made.append(tenant)
+        with p.db.tenant(tenant.id) as s:
+            p.vault.put(s, tenant.id, "MODEL_API_KEY", key.encode(), "test")
+        stack.agent.settings.set_model(tenant.id, "openai",
+                                       f"http://osp-host:{stack.model.port}/v1", "scripted",
+                                       "test")
+        stack.runtime.service.set_limits(tenant.name, "test", host_ports=(stack.model.port,))
+        stack.runtime.service.start(tenant.name, "test")
+        return tenant
+
+    yield make
+    for tenant in made:
+        with contextlib.suppress(Exception):
+            stack.backend.remove(tenant.name, purge_data=True)
+        with contextlib.suppress(NotFound):
+            stack.platform.tenants.delete(tenant.name, "test")

@@ -1,0 +1,99 @@
+"""A scripted OpenAI-compatible model server (the only test double: it stands in for the paid
+model API). Tests queue the assistant messages it answers with and read what it was sent."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Step = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def say(text: str) -> dict[str, Any]:
+    return {"role": "assistant", "content": text}
+
+
+def call(name: str, call_id: str = "call_1", **arguments: Any) -> dict[str, Any]:
+    return {"role": "assistant", "content": None, "tool_calls": [
+        {"id": call_id, "type": "function",
+         "function": {"name": name, "arguments": json.dumps(arguments)}}]}
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # a client that went away (a killed container) is part of some tests
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+    def text(self) -> str:
+        return json.dumps(self.body["messages"])
+
+
+@dataclass
+class ScriptedModel:
+    port: int = 0
+    script: list[Step] = field(default_factory=list)
+    seen: list[Seen] = field(default_factory=list)
+    status: list[int] = field(default_factory=list)  # queued HTTP error statuses
+    hold: threading.Event | None = None  # when set, requests wait for it (a slow model)
+    entered: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self, *steps: Step) -> None:
+        with self.lock:
+            self.script = list(steps)
+            self.seen.clear()
+            self.status.clear()
+            self.hold = None
+            self.entered.clear()
+
+    def _next(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            if self.status:
+                code = self.status.pop(0)
+                return code, {"error": {"message": f"scripted {code}"}}
+            step = self.script.pop(0) if self.script else say("(script exhausted)")
+        message = step(body) if callable(step) else step
+        return 200, {"id": "chatcmpl-test", "object": "chat.completion",
+                     "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        model = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with model.lock:
+                    model.seen.append(Seen(self.path, {k.lower(): v for k, v in
+                                                       self.headers.items()}, body))
+                model.entered.set()
+                if model.hold is not None:
+                    model.hold.wait(60)
+                code, payload = model._next(body)
+                data = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        return Handler
+
+    def start(self, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+        server = _QuietServer((host, self.port), self.handler())
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
