@@ -1,0 +1,68 @@
+"""``osp up --demo``: a demo tenant with an owner, a chat token and a sensible agent config."""
+
+from __future__ import annotations
+
+import secrets
+
+from osp.errors import Conflict, OspError
+from osp.gateway.settings import AgentSettings
+from osp.identity.scopes import ROLE_SCOPES
+from osp.identity.service import Principal
+from osp.platform import Platform
+from osp.runtime.wiring import RuntimeParts
+
+DEMO_TENANT = "demo"
+DEMO_EMAIL = "owner@demo.invalid"
+DEMO_CONFIG = {
+    "system_prompt": "You are the demo assistant of OSP. Be brief and friendly.",
+    "policy": {"preset": "lean", "tools": {
+        "allowed": ["memory_read", "memory_write", "memory_search", "knowledge_search"],
+        "approval_required": ["memory_write"]}},
+    "flows": [{"name": "human", "examples": ["talk to a human", "speak to a person"],
+               "steps": ["I will ask a person to get back to you. What is the best way to "
+                         "reach you?", "Thanks, someone will be in touch."]}],
+}
+
+
+def create_demo(platform: Platform, runtime: RuntimeParts | None = None) -> str:
+    """Creates (or reuses) the demo tenant; returns what to print."""
+    actor = "system:demo"
+    try:
+        tenant = platform.tenants.create(DEMO_TENANT, actor)
+        created = True
+    except Conflict:
+        tenant = platform.tenants.get(DEMO_TENANT)
+        created = False
+    users = {u.email: u for u in platform.identity.list_users(tenant.id)}
+    password = None
+    if DEMO_EMAIL in users:
+        user_id = users[DEMO_EMAIL].id
+    else:
+        password = secrets.token_urlsafe(12)
+        user_id = platform.identity.create_user(DEMO_TENANT, DEMO_EMAIL, password, "owner",
+                                                actor)
+    settings = AgentSettings(platform.db, platform.audit)
+    if created:
+        settings.set_document(tenant.id, DEMO_CONFIG, actor)
+    owner = Principal(tenant.id, user_id, "owner", "session", scopes=ROLE_SCOPES["owner"])
+    _id, token = platform.identity.create_token(owner, "demo chat", ["chat", "tenant:read"], 30)
+    started = ""
+    if runtime is not None:
+        try:
+            runtime.service.start(DEMO_TENANT, actor, wait=False)
+            started = "The demo agent is starting in its own container.\n"
+        except OspError as exc:  # the control plane still serves without it
+            started = f"The demo agent could not start yet: {exc.message}\n"
+    login = f"  sign in: tenant demo, {DEMO_EMAIL}, password {password}\n" if password else ""
+    return (
+        f"Demo tenant '{DEMO_TENANT}' is ready.\n{started}{login}"
+        f"  export OSP_TOKEN={token}\n"
+        "Point it at a model (pick one), then restart it:\n"
+        "  osp tenant set-model demo --provider openai --base-url https://api.openai.com/v1 "
+        "--model gpt-4o-mini && osp secret set demo MODEL_API_KEY\n"
+        "  osp tenant set-model demo --provider openai --base-url http://osp-host:11434/v1 "
+        "--model llama3.2 && osp tenant limits demo --host-port 11434   # Ollama on this host\n"
+        "  osp tenant restart demo\n"
+        "Chat with it:\n"
+        "  osp chat demo \"hello\"\n"
+    )

@@ -1,0 +1,120 @@
+"""Slack and Telegram webhooks: verified before anything else, de-duplicated, persisted."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import httpx
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from osp.channels.service import slack_signature
+from osp.gateway.models import AgentMessage
+from osp.gateway.wiring import AgentParts
+from osp.platform import Platform
+from osp.tenancy.service import TenantInfo
+
+SIGNING = b"slack-signing-secret-0123456789"
+
+
+def _secret(platform: Platform, tenant: TenantInfo, name: str, value: bytes) -> None:
+    with platform.db.tenant(tenant.id) as s:
+        platform.vault.put(s, tenant.id, name, value, "test")
+
+
+def _event(event_id: str, text: str = "hello bot") -> bytes:
+    return json.dumps({"type": "event_callback", "event_id": event_id, "event": {
+        "type": "message", "user": "U1", "text": text, "channel": "C1", "ts": "1.2"}}).encode()
+
+
+def _post(client: TestClient, tenant: TenantInfo, body: bytes, secret: bytes = SIGNING,
+          ts: int | None = None, signature: str | None = None) -> httpx.Response:
+    stamp = str(ts if ts is not None else int(time.time()))
+    sig = signature or slack_signature(secret, stamp, body)
+    return client.post(f"/api/v1/channels/slack/{tenant.name}/events", content=body,
+                       headers={"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": sig,
+                                "Content-Type": "application/json"})
+
+
+def _messages(platform: Platform, tenant: TenantInfo) -> int:
+    with platform.db.tenant(tenant.id) as s:
+        return int(s.execute(select(func.count()).select_from(AgentMessage)).scalar_one())
+
+
+def test_a_slack_event_with_a_bad_signature_is_refused(
+        platform: Platform, client: TestClient, make_tenant: Callable[..., TenantInfo]) -> None:
+    tenant = make_tenant()
+    _secret(platform, tenant, "SLACK_SIGNING_SECRET", SIGNING)
+    body = _event("Ev1")
+
+    forged = _post(client, tenant, body, secret=b"someone-elses-secret-000000000")
+    stale = _post(client, tenant, body, ts=int(time.time()) - 3600)
+    tampered = _post(client, tenant, _event("Ev1", "transfer all the money"),
+                     signature=slack_signature(SIGNING, str(int(time.time())), body))
+
+    for response in (forged, stale, tampered):
+        assert response.status_code == 401
+    assert _messages(platform, tenant) == 0
+    with platform.db.tenant(tenant.id) as s:
+        refusals = [e.details["reason"] for e in platform.audit.list(s, tenant.id)
+                    if e.kind == "channel.refused"]
+    assert refusals == ["bad signature", "stale or missing timestamp", "bad signature"]
+
+
+def test_a_slack_retry_is_not_processed_twice(
+        platform: Platform, client: TestClient, parts: AgentParts,
+        make_tenant: Callable[..., TenantInfo]) -> None:
+    tenant = make_tenant()
+    _secret(platform, tenant, "SLACK_SIGNING_SECRET", SIGNING)
+
+    first = _post(client, tenant, _event("Ev2"))
+    retry = _post(client, tenant, _event("Ev2"))
+    parts.channels.wait_idle()
+
+    assert first.status_code == 200 and "message_id" in first.json()
+    assert retry.json() == {"ok": True, "duplicate": True}
+    assert _messages(platform, tenant) == 1
+    with platform.db.tenant(tenant.id) as s:
+        row = s.execute(select(AgentMessage)).scalar_one()
+    # No agent runs in this test: the message is kept and visibly failed, not lost.
+    assert row.status == "failed" and row.channel == "slack" and row.text == "hello bot"
+
+
+def test_slack_url_verification_needs_a_valid_signature_too(
+        platform: Platform, client: TestClient, make_tenant: Callable[..., TenantInfo]) -> None:
+    tenant = make_tenant()
+    _secret(platform, tenant, "SLACK_SIGNING_SECRET", SIGNING)
+    body = json.dumps({"type": "url_verification", "challenge": "abc"}).encode()
+
+    assert _post(client, tenant, body).json() == {"challenge": "abc"}
+    assert _post(client, tenant, body, secret=b"x" * 30).status_code == 401
+
+
+def test_slack_without_a_signing_secret_is_refused(
+        client: TestClient, make_tenant: Callable[..., TenantInfo]) -> None:
+    tenant = make_tenant()
+    assert _post(client, tenant, _event("Ev3")).status_code == 404
+
+
+def test_telegram_needs_its_secret_token_and_deduplicates(
+        platform: Platform, client: TestClient, parts: AgentParts,
+        make_tenant: Callable[..., TenantInfo]) -> None:
+    tenant = make_tenant()
+    _secret(platform, tenant, "TELEGRAM_WEBHOOK_SECRET", b"tg-secret-token-42")
+    update = {"update_id": 7, "message": {"text": "hi", "chat": {"id": 99},
+                                          "from": {"id": 5, "is_bot": False}}}
+    url = f"/api/v1/channels/telegram/{tenant.name}/webhook"
+
+    bad = client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
+    missing = client.post(url, json=update)
+    good = client.post(url, json=update,
+                       headers={"X-Telegram-Bot-Api-Secret-Token": "tg-secret-token-42"})
+    again = client.post(url, json=update,
+                        headers={"X-Telegram-Bot-Api-Secret-Token": "tg-secret-token-42"})
+    parts.channels.wait_idle()
+
+    assert (bad.status_code, missing.status_code, good.status_code) == (401, 401, 200)
+    assert again.json() == {"ok": True, "duplicate": True}
+    assert _messages(platform, tenant) == 1

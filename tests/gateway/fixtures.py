@@ -1,0 +1,36 @@
+"""Control-plane fixtures for gateway, approvals and channels tests (no container needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from osp.gateway.interfaces import AgentEndpoint
+from osp.gateway.service import GatewayOptions
+from osp.gateway.wiring import AgentParts, agent_routers, build_agent
+from osp.platform import Platform
+from osp.web.app import create_app
+
+
+class NoAgent:
+    """The tenant's agent is not running (no container): what a stopped tenant looks like."""
+
+    def locate(self, tenant: str) -> AgentEndpoint | None:
+        return None
+
+    def forget(self, tenant: str) -> None:
+        return None
+
+
+@pytest.fixture
+def parts(platform: Platform) -> AgentParts:
+    return build_agent(platform, locator=NoAgent(),
+                       options=GatewayOptions(redeliver_window_s=0.3, poll_s=0.1))
+
+
+@pytest.fixture
+def client(platform: Platform, parts: AgentParts) -> Iterator[TestClient]:
+    with TestClient(create_app(platform, extra_routers=agent_routers(parts))) as c:
+        yield c
