@@ -12,7 +12,7 @@ from osp.platform import Platform
 from osp.runtime.wiring import RuntimeParts
 
 DEMO_TENANT = "demo"
-DEMO_EMAIL = "owner@demo.invalid"
+DEMO_EMAIL = "owner@demo.example.com"
 DEMO_CONFIG = {
     "system_prompt": "You are the demo assistant of OSP. Be brief and friendly.",
     "policy": {"preset": "lean", "tools": {

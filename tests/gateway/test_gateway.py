@@ -1,0 +1,125 @@
+"""The gateway on the control plane: authorisation, validation, persistence before delivery,
+visible failure when the agent is not there, settings validation, audit grouping."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from osp.gateway.demo import create_demo
+from osp.gateway.service import audit_events
+from osp.gateway.wiring import AgentParts
+from osp.identity.scopes import ROLE_SCOPES
+from osp.identity.service import Principal
+from osp.platform import Platform
+from osp.tenancy.service import TenantInfo
+
+
+def token_for(platform: Platform, tenant: TenantInfo, scopes: list[str],
+              role: str = "owner") -> str:
+    user_id = platform.identity.create_user(tenant.name, f"u-{uuid.uuid4().hex[:6]}@example.com",
+                                            "correct horse battery 9", role, "test")
+    owner = Principal(tenant.id, user_id, role, "session", scopes=ROLE_SCOPES[role])
+    return platform.identity.create_token(owner, "t", scopes, None)[1]
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_chat_needs_the_chat_scope_and_the_callers_own_tenant(
+        platform: Platform, client: TestClient, make_tenant: Callable[..., TenantInfo]) -> None:
+    tenant, other = make_tenant(), make_tenant()
+    reader = token_for(platform, tenant, ["tenant:read"])
+    chatter = token_for(platform, other, ["chat"], role="member")
+    url = f"/api/v1/tenants/{tenant.name}/messages"
+
+    assert client.post(url, json={"text": "hi"}).status_code == 401
+    assert client.post(url, json={"text": "hi"}, headers=auth(reader)).json() == \
+        {"error": "missing scope chat"}
+    assert client.post(url, json={"text": "hi"}, headers=auth(chatter)).status_code == 404
+    empty = client.post(f"/api/v1/tenants/{other.name}/messages", json={"text": ""},
+                        headers=auth(chatter))
+    assert empty.status_code == 422 and "text" in empty.json()["error"]
+
+
+def test_a_message_is_persisted_and_fails_visibly_without_an_agent(
+        platform: Platform, client: TestClient, make_tenant: Callable[..., TenantInfo]) -> None:
+    tenant = make_tenant()
+    token = token_for(platform, tenant, ["chat"], role="member")
+
+    r = client.post(f"/api/v1/tenants/{tenant.name}/messages", json={"text": "anyone there?"},
+                    headers=auth(token))
+
+    assert r.status_code == 503
+    error = r.json()["error"]
+    assert error.startswith("message ") and "the agent is not running" in error
+    message_id = error.split()[1]
+    shown = client.get(f"/api/v1/tenants/{tenant.name}/messages/{message_id}",
+                       headers=auth(token)).json()
+    assert shown["status"] == "failed" and shown["reply"] is None
+    with platform.db.tenant(tenant.id) as s:
+        kinds = [e.kind for e in platform.audit.list(s, tenant.id)]
+    assert kinds.index("agent.message_received") < kinds.index("agent.message_failed")
+
+
+def test_model_and_config_are_validated_with_reasons(
+        platform: Platform, client: TestClient, make_tenant: Callable[..., TenantInfo]) -> None:
+    tenant = make_tenant()
+    token = token_for(platform, tenant, sorted(ROLE_SCOPES["owner"]))
+    base = f"/api/v1/tenants/{tenant.name}/agent"
+
+    no_url = client.put(f"{base}/model", json={"provider": "openai", "model": "m"},
+                        headers=auth(token))
+    unknown = client.put(f"{base}/model", json={"provider": "acme", "model": "m"},
+                         headers=auth(token))
+    ok = client.put(f"{base}/model", json={"provider": "anthropic", "model": "claude-x"},
+                    headers=auth(token))
+    bad_policy = client.put(f"{base}/config", json={"policy": {"tools": {
+        "allowed": [], "approval_required": ["wire_money"]}}}, headers=auth(token))
+    bad_flow = client.put(f"{base}/config", json={"flows": [{"name": "x", "examples": [],
+                                                             "steps": ["a"]}]},
+                          headers=auth(token))
+
+    assert no_url.status_code == 422 and "base-url" in no_url.json()["error"]
+    assert unknown.status_code == 422
+    assert ok.status_code == 200 and ok.json()["provider"] == "anthropic"
+    assert bad_policy.status_code == 422 and "wire_money" in bad_policy.json()["error"]
+    assert bad_flow.status_code == 422 and "examples" in bad_flow.json()["error"]
+    config = client.get(f"{base}/config", headers=auth(token)).json()
+    assert config["model"]["model"] == "claude-x"  # a refused update changed nothing
+
+
+def test_decisions_are_grouped_per_stage_and_every_one_is_kept() -> None:
+    records = [
+        {"request_id": "r", "stage": "input", "rail": "input.pii", "action": "alter"},
+        {"request_id": "r", "stage": "input", "rail": "input.injection", "action": "allow"},
+        {"request_id": "r", "stage": "execution", "rail": "execution.tools",
+         "action": "reject", "reason": "tool_not_allowed"},
+        {"request_id": "r", "stage": "output", "rail": "output.pii", "action": "allow"},
+    ]
+
+    events = audit_events(records)
+
+    assert [k for k, _d in events] == ["governance.input", "governance.execution",
+                                       "governance.output"]
+    assert [d["action"] for _k, d in events] == ["alter", "reject", "allow"]
+    assert len(events[0][1]["decisions"]) == 2
+
+
+def test_the_demo_tenant_is_created_once_and_prints_how_to_chat(
+        platform: Platform, parts: AgentParts) -> None:
+    first = create_demo(platform)
+    second = create_demo(platform)
+    try:
+        assert "export OSP_TOKEN=ospt_" in first and "osp chat demo" in first
+        assert "password" in first and "password" not in second
+        tenant = platform.tenants.get("demo")
+        principal = platform.identity.authenticate_token(
+            first.split("OSP_TOKEN=")[1].split()[0])
+        assert principal.tenant_id == tenant.id and "chat" in principal.scopes
+        assert parts.settings.get(tenant.id).flows[0].name == "human"
+    finally:
+        platform.tenants.delete("demo", "test")
