@@ -90,7 +90,10 @@ def blocked_destinations(*urls: str | None) -> tuple[BlockedDestination, ...]:
 def podman_settings(platform: Platform) -> PodmanSettings:
     cfg = platform.settings
     return PodmanSettings(
+        # Two installations on one host need distinct prefixes *and* pools: each one's nft
+        # table drops everything else from its pool.
         prefix=os.environ.get("OSP_RUNTIME_PREFIX", "osp"),
+        pool=os.environ.get("OSP_RUNTIME_POOL", PodmanSettings.pool),
         internal_api_port=cfg.internal_port,
         blocked=blocked_destinations(cfg.database_url, cfg.admin_database_url),
     )
