@@ -23,17 +23,16 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from osp.agent.imagedeps import InstallAgentDeps
 from osp.errors import NotFound
 from osp.gateway.service import GatewayOptions
 from osp.gateway.wiring import AgentParts, agent_routers, build_agent
 from osp.identity.scopes import ROLE_SCOPES
 from osp.identity.service import Principal
 from osp.platform import Platform
-from osp.release.build import VENV, BuildContext, BuiltImage, ImageBuilder
+from osp.release.build import BuiltImage
 from osp.runtime.podman import PodmanBackend, PodmanSettings
 from osp.runtime.service import FixedImage
-from osp.runtime.wiring import RuntimeParts, build_runtime, internal_app
+from osp.runtime.wiring import RuntimeParts, agent_image_builder, build_runtime, internal_app
 from osp.tenancy.service import TenantInfo
 from osp.web.app import create_app
 from tests.agent.scripted import ScriptedModel
@@ -63,18 +62,11 @@ def model() -> Iterator[ScriptedModel]:
     server.shutdown()
 
 
-def _serve_entrypoint(ctx: BuildContext) -> None:
-    """Until ``osp-agent`` points at the governed server, the test image starts it directly."""
-    script = ctx.rootfs / VENV.lstrip("/") / "bin" / "osp-agent"
-    script.write_text(f"#!{VENV}/bin/python\nfrom osp.agent.serve import main\nmain()\n")
-    script.chmod(0o755)
-
-
 @pytest.fixture(scope="session")
 def governed_image() -> BuiltImage:
     if not podman_usable():
         pytest.skip("needs root, podman, debootstrap and nft")
-    return ImageBuilder(CACHE_DIR, hooks=[InstallAgentDeps(CACHE_DIR), _serve_entrypoint]).build()
+    return agent_image_builder(CACHE_DIR).build(reuse=True)
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,10 @@ def say(text: str) -> dict[str, Any]:
     return {"role": "assistant", "content": text}
 
 
-def call(name: str, call_id: str = "call_1", **arguments: Any) -> dict[str, Any]:
+def call(tool: str, /, call_id: str = "call_1", **arguments: Any) -> dict[str, Any]:
     return {"role": "assistant", "content": None, "tool_calls": [
         {"id": call_id, "type": "function",
-         "function": {"name": name, "arguments": json.dumps(arguments)}}]}
+         "function": {"name": tool, "arguments": json.dumps(arguments)}}]}
 
 
 class _QuietServer(ThreadingHTTPServer):

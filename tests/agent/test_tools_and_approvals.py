@@ -18,7 +18,9 @@ pytestmark = pytest.mark.podman
 
 LiveTenant = Callable[..., TenantInfo]
 GATED = {"policy": {"preset": "lean", "tools": {
-    "allowed": ["memory_write", "memory_read"], "approval_required": ["memory_write"]}}}
+    "allowed": ["memory_write", "memory_read"], "approval_required": ["memory_write"],
+    "arguments": {"memory_write": {"name": {"type": "string", "required": True},
+                                   "content": {"type": "string", "max_length": 500}}}}}}
 
 
 def note_exists(stack: Stack, tenant: TenantInfo, name: str) -> bool:

@@ -63,6 +63,10 @@ class InstallAgentDeps:
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
 
+    def fingerprint(self) -> str:
+        """Part of the image reuse key: a change of pinned versions rebuilds the image."""
+        return " ".join(pinned())
+
     def __call__(self, ctx: BuildContext) -> None:
         source = wheelhouse(self.cache_dir)
         staged = ctx.rootfs / "tmp" / "agent-wheels"

@@ -219,7 +219,11 @@ def main() -> None:
     except BootError as exc:
         log("agent.boot_failed", reason=str(exc))
         sys.exit(EX_CONFIG)
-    serve(state, int(os.environ.get("OSP_AGENT_PORT", "8080")))
+    # The governed server adds the chat routes to this module's handler; it stays
+    # stdlib-only until the first message (see osp.agent.serve).
+    from osp.agent.serve import serve as serve_governed
+
+    serve_governed(state, int(os.environ.get("OSP_AGENT_PORT", "8080")))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ DEMO_CONFIG = {
     "system_prompt": "You are the demo assistant of OSP. Be brief and friendly.",
     "policy": {"preset": "lean", "tools": {
         "allowed": ["memory_read", "memory_write", "memory_search", "knowledge_search"],
-        "approval_required": ["memory_write"]}},
+        "approval_required": ["memory_write"],
+        # The tools' own JSON Schemas still validate every call.
+        "allow_unknown_arguments": True}},
     "flows": [{"name": "human", "examples": ["talk to a human", "speak to a person"],
                "steps": ["I will ask a person to get back to you. What is the best way to "
                          "reach you?", "Thanks, someone will be in touch."]}],
