@@ -18,6 +18,7 @@ from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
 
 
 def build_tenant_runtime_router(runtime: RuntimeService) -> APIRouter:
+    # start/restart answer once the container runs; clients poll GET for the agent's health.
     router = APIRouter(prefix="/api/v1/tenants/{tenant}/runtime", tags=["runtime"])
 
     @router.get("")
@@ -34,10 +35,10 @@ def build_tenant_runtime_router(runtime: RuntimeService) -> APIRouter:
         tenant_of(platform, principal, tenant)
         if action == "start":
             status = await run_in_threadpool(
-                lambda: runtime.start(tenant, principal.actor, operator=False))
+                lambda: runtime.start(tenant, principal.actor, operator=False, wait=False))
         elif action == "restart":
             status = await run_in_threadpool(
-                lambda: runtime.restart(tenant, principal.actor, operator=False))
+                lambda: runtime.restart(tenant, principal.actor, operator=False, wait=False))
         elif action == "stop":
             status = await run_in_threadpool(runtime.stop, tenant, principal.actor)
         else:
