@@ -82,13 +82,16 @@ def read_secret_stdin(prompt: str) -> bytes:
 # -- up / db -------------------------------------------------------------------------------
 @app.command()
 def up(host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-       port: Annotated[int | None, typer.Option(help="Port of the API.")] = None) -> None:
+       port: Annotated[int | None, typer.Option(help="Port of the API.")] = None,
+       demo: Annotated[bool, typer.Option(
+           "--demo", help="Create (and start) a demo tenant and print how to chat with it.")]
+       = False) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it)."""
     from osp.web.server import serve
 
     cfg = settings(host=host, port=port)
     with open_platform(cfg) as p:
-        serve(p)
+        serve(p, demo=demo)
 
 
 @db_app.command("migrate")
@@ -146,6 +149,13 @@ def tenant_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="Do
         p.tenants.get(name)
         if not yes and not typer.confirm(f"Delete tenant {name} and all its data?"):
             fail("aborted; nothing was deleted")
+        from osp.runtime.wiring import build_runtime
+
+        try:
+            # Container, network and volume go with the tenant; nothing is left as an orphan.
+            build_runtime(p).backend.remove(name, purge_data=True)
+        except OspError as exc:
+            out.print(f"warning: could not remove the container: {exc.message}")
         p.tenants.delete(name, CLI_ACTOR)
     out.print(f"deleted tenant {name}")
 
@@ -250,11 +260,15 @@ def audit_verify(tenant: str) -> None:
 
 def _register_features() -> None:
     """Feature packages add their commands here, explicitly and in a fixed order."""
+    from osp.approvals import cli as approvals_cli
+    from osp.gateway import cli as agent_cli
     from osp.governance import cli as governance_cli
     from osp.oauth import cli as oauth_cli
     from osp.runtime import cli as runtime_cli
 
     runtime_cli.register(tenant_app, image_app, platform, billing_app)
+    agent_cli.register(app, tenant_app, platform)
+    approvals_cli.register(app, platform)
     governance_cli.register(app)
     oauth_cli.register(app)
 

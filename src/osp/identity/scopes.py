@@ -4,7 +4,7 @@ from __future__ import annotations
 
 ALL_SCOPES = (
     "tenant:read", "tenant:write", "users:read", "users:write", "secrets:read",
-    "secrets:write", "tokens:write", "audit:read", "chat",
+    "secrets:write", "tokens:write", "audit:read", "chat", "approvals:write",
 )
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "owner": frozenset(ALL_SCOPES),

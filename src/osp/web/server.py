@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 
 import uvicorn
 
+from osp.gateway.demo import create_demo
+from osp.gateway.wiring import AgentParts, agent_routers, build_agent
 from osp.logs import get_logger
 from osp.oauth.wiring import refresh_job_hook
 from osp.platform import Platform
 from osp.runtime.service import EngineError
-from osp.runtime.wiring import billing_router, build_runtime, internal_app, tenant_router
+from osp.runtime.wiring import (
+    RuntimeParts,
+    billing_router,
+    build_runtime,
+    internal_app,
+    tenant_router,
+)
 from osp.web.app import create_app
 
 log = get_logger("osp.up")
@@ -19,34 +28,61 @@ log = get_logger("osp.up")
 # The internal listener binds every address because tenant bridges reach the host on their
 # gateway addresses; the host firewall lets tenant networks reach only this port.
 INTERNAL_HOST = "0.0.0.0"  # noqa: S104
+APPROVAL_EXPIRY_INTERVAL_S = 60.0
 
 
 def _server(app: object, host: str, port: int) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,  # type: ignore[arg-type]
-                                         access_log=False))
+    config = uvicorn.Config(app, host=host, port=port,  # type: ignore[arg-type]
+                            log_config=None, access_log=False)
+    return uvicorn.Server(config)
 
 
-def serve(platform: Platform) -> None:
-    cfg = platform.settings
-    parts = build_runtime(platform)
+def _reconcile(platform: Platform, runtime: RuntimeParts, agent: AgentParts) -> None:
     try:
-        report = parts.service.reconcile()
-        for name in report.orphans:
-            log.warning("orphan_container", tenant=name)
-        for name, why in report.failed.items():
-            log.error("tenant_start_failed", tenant=name, reason=why)
-        print(f"tenants: {len(report.started)} started, {len(report.stopped)} stopped, "
-              f"{len(report.failed)} failed, {len(report.orphans)} orphan container(s)",
-              flush=True)
+        report = runtime.service.reconcile()
     except EngineError as exc:
         # The admin API stays useful without a container engine; tenants just do not run.
         print(f"warning: container engine unavailable, tenants are not running: {exc.message}",
               flush=True)
+        return
+    for name in report.orphans:
+        log.warning("orphan_container", tenant=name)
+    for name, why in report.failed.items():
+        log.error("tenant_start_failed", tenant=name, reason=why)
+    print(f"tenants: {len(report.started)} started, {len(report.stopped)} stopped, "
+          f"{len(report.failed)} failed, {len(report.orphans)} orphan container(s)", flush=True)
+    # Messages a crash left queued or in delivery end answered or visibly failed, never lost.
+    for tenant in platform.tenants.list():
+        try:
+            agent.gateway.recover(tenant)
+        except Exception as exc:  # one tenant's trouble must not stop the others
+            log.error("message_recovery_failed", tenant=tenant.name, error=type(exc).__name__)
+
+
+def _expire_approvals(agent: AgentParts, stop: threading.Event) -> None:
+    while not stop.wait(APPROVAL_EXPIRY_INTERVAL_S):
+        try:
+            agent.approvals.expire_all()
+        except Exception as exc:
+            log.error("approval_expiry_failed", error=type(exc).__name__)
+
+
+def serve(platform: Platform, *, demo: bool = False) -> None:
+    cfg = platform.settings
+    runtime = build_runtime(platform)
+    agent = build_agent(platform, runtime)
+    _reconcile(platform, runtime, agent)
+    if demo:
+        print(create_demo(platform, runtime), flush=True)
     start_refresh, stop_refresh = refresh_job_hook(platform)
-    admin = create_app(platform, extra_routers=[billing_router(parts), tenant_router(parts)],
-                       on_startup=[start_refresh])
+    stop = threading.Event()
+    expiry = threading.Thread(target=_expire_approvals, args=(agent, stop),
+                              name="approval-expiry", daemon=True)
+    admin = create_app(platform, extra_routers=[billing_router(runtime), tenant_router(runtime),
+                                                *agent_routers(agent)],
+                       on_startup=[start_refresh, expiry.start])
     servers = [_server(admin, cfg.host, cfg.port),
-               _server(internal_app(parts), INTERNAL_HOST, cfg.internal_port)]
+               _server(internal_app(runtime), INTERNAL_HOST, cfg.internal_port)]
     print(f"OSP control plane on http://{cfg.host}:{cfg.port} (data dir {cfg.data_dir}); "
           "Ctrl-C stops it", flush=True)
     log.info("started", host=cfg.host, port=cfg.port, internal_port=cfg.internal_port)
@@ -56,5 +92,6 @@ def serve(platform: Platform) -> None:
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_all())
+    stop.set()
     stop_refresh()
     log.info("stopped")
