@@ -36,6 +36,7 @@ from osp.governance.detectors.rules import (
 CHAT_SOURCES = ("dev:alpaca", "osp:chat", "osp:support", "osp:tasks", "osp:code")
 HARD_SOURCES = ("osp:hardneg", "osp:persona")
 CACHE = HERE / ".loso_scores.json"
+RESULTS: dict[str, dict[str, dict[str, object]]] = {}
 
 
 def loso_scores(task: str, rows: list[tuple[Row, int]]) -> np.ndarray:
@@ -82,6 +83,7 @@ def report(
     shipped = np.maximum(np.where(gates, model, 0.0), rules)
     cv_shipped = np.maximum(np.where(gates, cv, 0.0), rules)
     trio = (model, shipped, cv_shipped)
+    RESULTS[task] = {}
     label_of = {r.source: lab for r, lab in rows}
     sources = sorted(label_of, key=lambda s: (-label_of[s], s))
     head = "| model only, held out | as shipped, held out | as shipped, random-row CV |"
@@ -93,6 +95,12 @@ def report(
         label = "attack" if label_of[src] == 1 else "benign"
         rates = " | ".join(f"{(s[m] >= 0.5).mean():.3f}" for s in trio)
         print(f"| {src} | {label} | {m.sum()} | {rates} |")
+        RESULTS[task][src] = {
+            "label": label, "n": int(m.sum()),
+            "held_out_model": float((model[m] >= 0.5).mean()),
+            "held_out_shipped": float((shipped[m] >= 0.5).mean()),
+            "cv_shipped": float((cv_shipped[m] >= 0.5).mean()),
+        }  # fmt: skip
 
     def bal(s: np.ndarray) -> float:
         return float(((s[y == 1] >= 0.5).mean() + (s[y == 0] < 0.5).mean()) / 2)
@@ -165,8 +173,14 @@ def main() -> int:
         if key not in cache:
             cache[key] = loso_scores(task, tr).tolist()
             CACHE.write_text(json.dumps(cache))
-        report(task, tr, np.array(cache[key]), rule_scores(tr, rules))
+        if "cv:" + key not in cache:
+            cache["cv:" + key] = cv_scores(task, tr).tolist()
+            CACHE.write_text(json.dumps(cache))
+        cv = np.array(cache["cv:" + key])
+        report(task, tr, np.array(cache[key]), rule_scores(tr, rules), cv)
     retrieval_report(rows)
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "detection.json").write_text(json.dumps(RESULTS, indent=1))
     return 0
 
 

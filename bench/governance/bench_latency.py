@@ -18,7 +18,7 @@ import sys
 import time
 
 import numpy as np
-from corpus import load_all
+from corpus import HERE, load_all
 
 from osp.governance import MemorySink, Pipeline, Policy, Stage, builtin_registry
 from osp.governance.cli import run_guard
@@ -58,6 +58,7 @@ def main() -> int:
         pipe.check(Stage.INPUT, text)
         pipe.check(Stage.OUTPUT, text)
 
+    results: dict[str, object] = {"startup_ms": startup, "stages": [], "guard": {}}
     print("| mix | stage | p50 ms | p99 ms | mean ms | mean chars |")
     print("|---|---|---:|---:|---:|---:|")
     for mix_name, pool in (("chat", chat), ("all sources", everything)):
@@ -85,6 +86,9 @@ def main() -> int:
             p50, p99, mean = percentiles(vals)
             chars = np.mean([len(x) for x in (outs if stage in ("output", "retrieval") else msgs)])
             print(f"| {mix_name} | {stage} | {p50:.3f} | {p99:.3f} | {mean:.3f} | {chars:.0f} |")
+            results["stages"].append(  # type: ignore[attr-defined]
+                {"mix": mix_name, "stage": stage, "p50": p50, "p99": p99, "mean": mean}
+            )
 
     for mix_name, pool in (("chat", chat), ("all sources", everything)):
         lines = "".join(
@@ -95,7 +99,11 @@ def main() -> int:
         run_guard(pipe, Stage.INPUT, src, dst, stop_on_error=False)
         rate = args.n / (time.perf_counter() - t)
         print(f"\nosp guard --stage input (lean), {mix_name} mix: {rate:,.0f} lines/s on one core")
+        results["guard"][mix_name] = rate  # type: ignore[index]
     pipe.close()
+    out = HERE / "results" / "latency.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
     return 0
 
 

@@ -28,23 +28,38 @@ from corpus import Row, load_all, task_rows
 from osp.governance.detectors.linear import DIM_BITS, WEIGHTS_DIR, LinearModel, window_features
 from osp.governance.detectors.normalize import normalize
 
-C = {"injection": 4.0, "harmful": 4.0}
+C = {"injection": 1.0, "harmful": 4.0}
 MAX_WINDOWS = 4
+
+
+_FEATURES: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+
+def _windows_of(text: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Featurised windows of a text, memoised: cross-validation refits on the same texts."""
+    feats = _FEATURES.get(text)
+    if feats is None:
+        feats = window_features(normalize(text).text)[:MAX_WINDOWS]
+        _FEATURES[text] = feats
+    return feats
 
 
 def _vectors(rows: list[tuple[Row, int]]) -> tuple[csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
     data, indices, indptr, ys, weights, doc = [], [], [0], [], [], []
     per_source = Counter(r.source for r, _ in rows)
+    n_sources = Counter(y for _, y in {(r.source, y) for r, y in rows})
     for d, (row, y) in enumerate(rows):
-        wins = window_features(normalize(row.text).text)[:MAX_WINDOWS]
+        wins = _windows_of(row.text)
         for idx, vals in wins:
             indices.append(idx)
             data.append(vals)
             indptr.append(indptr[-1] + len(idx))
             ys.append(y)
-            # Each source weighs the same in total, so 3,000 Alpaca rows do not drown 65 hard
-            # negatives; each window of a long text shares its document's weight.
-            weights.append(1000.0 / per_source[row.source] / len(wins))
+            # Each source weighs the same within its class, so 3,000 Alpaca rows do not drown 65
+            # hard negatives, and the two classes weigh the same in total; each window of a long
+            # text shares its document's weight.
+            per_class = n_sources[y]
+            weights.append(8000.0 / per_source[row.source] / per_class / len(wins))
             doc.append(d)
     x = csr_matrix(
         (np.concatenate(data), np.concatenate(indices), np.array(indptr)),
@@ -55,7 +70,7 @@ def _vectors(rows: list[tuple[Row, int]]) -> tuple[csr_matrix, np.ndarray, np.nd
 
 def fit(task: str, rows: list[tuple[Row, int]]) -> LogisticRegression:
     x, y, w, _ = _vectors(rows)
-    clf = LogisticRegression(C=C[task], max_iter=3000, solver="liblinear", class_weight="balanced")
+    clf = LogisticRegression(C=C[task], max_iter=3000, solver="liblinear")
     clf.fit(x, y, sample_weight=w)
     return clf
 

@@ -90,6 +90,14 @@ class Slow(_Base):
         return Allow()
 
 
+class Sluggish(_Base):
+    key = "input.sluggish"
+
+    def check(self, text: str, ctx: RailContext) -> Decision:
+        time.sleep(0.12)
+        return Allow()
+
+
 class ReturnsBool(_Base):
     key = "input.bool"
 
@@ -97,7 +105,7 @@ class ReturnsBool(_Base):
         return True  # type: ignore[return-value]
 
 
-RAILS = (A, B, Upper, MaskDigits, NoDigitsAllowed, Boom, Slow, ReturnsBool)
+RAILS = (A, B, Upper, MaskDigits, NoDigitsAllowed, Boom, Slow, Sluggish, ReturnsBool)
 
 
 def make(input_rails: list[dict[str, object]], sink: MemorySink | None = None) -> Pipeline:
@@ -194,12 +202,47 @@ def test_non_decision_return_fails_closed() -> None:
 
 
 def test_slow_rail_times_out_and_fails_closed() -> None:
+    Slow.release.clear()
     pipe = make([{"key": "input.slow", "timeout_ms": 50}])
     t0 = time.perf_counter()
     result = pipe.check("input", "hello")
     assert time.perf_counter() - t0 < 2
     assert result.action == "reject" and result.reason == "rail_error"
     Slow.release.set()
+    pipe.close()
+
+
+def test_rail_over_its_own_timeout_fails_even_when_it_returns() -> None:
+    # The stage deadline (sum of timeouts) is long enough for it to return; its own is not.
+    pipe = make(
+        [{"key": "input.sluggish", "timeout_ms": 50}, {"key": "input.a", "timeout_ms": 5000}]
+    )
+    result = pipe.check("input", "hello")
+    assert result.action == "reject" and result.reason == "rail_error"
+    assert result.rail == "input.sluggish"
+    assert CALLS == []
+
+
+def test_hung_advisory_rail_fails_open_and_later_rails_still_run() -> None:
+    sink = MemorySink()
+    Slow.release.clear()
+    pipe = make(
+        [
+            {"key": "input.upper"},
+            {"key": "input.slow", "advisory": True, "timeout_ms": 50},
+            {"key": "input.a"},
+        ],
+        sink,
+    )
+    result = pipe.check("input", "hi")
+    Slow.release.set()
+    assert result.action == "alter" and result.text == "HI"
+    assert CALLS == ["input.upper", "input.a"]
+    assert [(r.rail, r.failed_open) for r in sink.records] == [
+        ("input.upper", False),
+        ("input.slow", True),
+        ("input.a", False),
+    ]
     pipe.close()
 
 

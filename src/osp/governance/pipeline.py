@@ -108,6 +108,7 @@ class Pipeline:
 
     Rails run on a worker thread so a hung rail is cut off at its deadline; the stage is then
     rejected. A stuck worker stays stuck, which only makes later calls time out and fail closed.
+    Rails must therefore be thread-safe and keep no per-request state.
     """
 
     def __init__(
@@ -189,10 +190,9 @@ class Pipeline:
         outcomes: list[RailOutcome] = []
         current = text
         scores: dict[str, float] = {}
-        for bound in rails:
-            outcome = self._run_one(bound, current, ctx)
+        for bound, outcome, seen in self._execute(rails, text, ctx):
             try:
-                self._audit(stage, bound, outcome, current, ctx)
+                self._audit(stage, bound, outcome, seen, ctx)
             except Exception:
                 # A decision that cannot be audited is not allowed to take effect.
                 outcomes.append(outcome)
@@ -231,26 +231,91 @@ class Pipeline:
         """Retrieval stage over each chunk; rejected chunks must be dropped by the caller."""
         return [self.check(Stage.RETRIEVAL, c, **kw) for c in chunks]  # type: ignore[arg-type]
 
+    def _execute(
+        self, rails: tuple[_BoundRail, ...], text: str, ctx: RailContext
+    ) -> list[tuple[_BoundRail, RailOutcome, str]]:
+        """Runs the rails on one worker thread (one hand-off per stage, not per rail).
+
+        A rail over its own timeout is failed when it returns; a rail that never returns is cut
+        off when the stage's deadline (the sum of the remaining rails' timeouts) passes.
+        """
+        done: list[tuple[_BoundRail, RailOutcome, str]] = []
+        current = text
+        start = 0
+        while start < len(rails):
+            batch = rails[start:]
+            progress: list[tuple[_BoundRail, RailOutcome, str]] = []
+            cancel = threading.Event()
+            t0 = time.perf_counter()
+            future = self._pool.submit(self._worker, batch, current, ctx, progress, cancel)
+            deadline = sum(b.settings.timeout_ms for b in batch) / 1000
+            try:
+                future.result(timeout=deadline)
+                return done + progress
+            except FutureTimeout:
+                cancel.set()
+            except Exception:  # a bug outside any rail; still never an allow
+                cancel.set()
+            finished = list(progress)
+            done.extend(finished)
+            if finished and isinstance(finished[-1][1].decision, Reject):
+                return done
+            hung = batch[len(finished)]
+            seen = current
+            for _, outcome, _seen in finished:
+                if isinstance(outcome.decision, Alter):
+                    seen = outcome.decision.text
+            latency = (time.perf_counter() - t0) * 1000
+            if not hung.settings.advisory:
+                refusal = self.policy.refusals.for_reason(Reason.RAIL_ERROR)
+                failed = RailOutcome(hung.settings.key, Reject(Reason.RAIL_ERROR, refusal), latency)
+                done.append((hung, failed, seen))
+                return done
+            # Only policy-marked advisory rails may fail open; carry on with the rest elsewhere.
+            done.append((hung, RailOutcome(hung.settings.key, Allow(), latency, True), seen))
+            current = seen
+            start += len(finished) + 1
+        return done
+
+    def _worker(
+        self,
+        batch: tuple[_BoundRail, ...],
+        text: str,
+        ctx: RailContext,
+        progress: list[tuple[_BoundRail, RailOutcome, str]],
+        cancel: threading.Event,
+    ) -> None:
+        current = text
+        for bound in batch:
+            if cancel.is_set():
+                return
+            outcome = self._run_one(bound, current, ctx)
+            progress.append((bound, outcome, current))
+            if isinstance(outcome.decision, Reject):
+                return
+            if isinstance(outcome.decision, Alter):
+                current = outcome.decision.text
+
     def _run_one(self, bound: _BoundRail, text: str, ctx: RailContext) -> RailOutcome:
         key = bound.settings.key
         t0 = time.perf_counter()
         try:
-            future = self._pool.submit(bound.rail.check, text, ctx)
-            decision = future.result(timeout=bound.settings.timeout_ms / 1000)
+            decision = bound.rail.check(text, ctx)
             if not isinstance(decision, Allow | Alter | Reject):
                 raise _RailFailure(key, f"returned {type(decision).__name__}, not a Decision")
             if isinstance(decision, Alter) and not isinstance(decision.text, str):
                 raise _RailFailure(key, "Alter without text")
-        except (Exception, FutureTimeout) as exc:
             latency = (time.perf_counter() - t0) * 1000
-            if isinstance(exc, FutureTimeout):
-                future.cancel()
+            if latency > bound.settings.timeout_ms:
+                raise _RailFailure(key, "over its timeout")
+        except Exception:
+            latency = (time.perf_counter() - t0) * 1000
             if bound.settings.advisory:
                 # Only policy-marked advisory rails may fail open, and it is recorded as such.
                 return RailOutcome(key, Allow(), latency, failed_open=True)
             refusal = self.policy.refusals.for_reason(Reason.RAIL_ERROR)
             return RailOutcome(key, Reject(Reason.RAIL_ERROR, refusal), latency)
-        return RailOutcome(key, decision, (time.perf_counter() - t0) * 1000)
+        return RailOutcome(key, decision, latency)
 
     def _audit(
         self,

@@ -179,7 +179,7 @@ class ToolPolicy(_Strict):
 
 class Thresholds(_Strict):
     injection: float = Field(default=0.5, ge=0, le=1, description="Jailbreak/injection score")
-    harmful: float = Field(default=0.5, ge=0, le=1, description="Content-safety score on input")
+    harmful: float = Field(default=0.6, ge=0, le=1, description="Content-safety score on input")
     output_harmful: float = Field(default=0.7, ge=0, le=1)
     retrieval_injection: float = Field(default=0.5, ge=0, le=1)
     self_check_agreement: float = Field(default=0.35, ge=0, le=1)

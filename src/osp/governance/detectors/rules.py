@@ -30,7 +30,7 @@ _PRIOR = (
 )
 _RULE_NOUN = (
     r"(?:instructions?|prompts?|rules?|directives?|guidelines?|constraints?|restrictions?|"
-    r"programming|context|commands?|orders?|policies|polic[yi]|guardrails?|filters?|safeguards?)"
+    r"programming|policies|polic[yi]|guardrails?|filters?|safeguards?)"
 )
 
 INJECTION_RULES: tuple[Rule, ...] = (
@@ -44,7 +44,7 @@ INJECTION_RULES: tuple[Rule, ...] = (
         "new_instructions",
         "prompt_injection",
         0.8,
-        r"\b(?:new|updated|real|actual|secret) (?:instructions?|task|rules|directive)s?\s*:",
+        r"\b(?:new|updated|real|actual|secret) (?:instructions?|task|directive)s?\s*:",
     ),
     _r(
         "reveal_prompt",
@@ -59,8 +59,9 @@ INJECTION_RULES: tuple[Rule, ...] = (
         "mode_switch",
         "jailbreak",
         0.9,
-        r"\b(?:developer|god|sudo|debug|unrestricted|jailbreak|jailbroken|dan|evil|chaos|opposite)"
-        r" mode\b(?: (?:enabled|activated|on))?",
+        # "developer mode" and "god mode" are real phone/OS features: only the switched-on form.
+        r"\b(?:(?:unrestricted|jailbreak|jailbroken|dan|evil|chaos|opposite|unfiltered|uncensored)"
+        r" mode\b|(?:developer|god|sudo) mode (?:enabled|activated|output|is (?:now )?on)\b)",
     ),
     _r("do_anything_now", "jailbreak", 0.95, r"\bdo anything now\b|\bdan\b[^.\n]{0,40}\bjailbr"),
     _r(
@@ -78,7 +79,8 @@ INJECTION_RULES: tuple[Rule, ...] = (
         0.7,
         r"\b(?:without|free of|free from|not bound by|no longer bound by|break free of|"
         r"have broken free of)\b[^.!?\n]{0,25}\b(?:any |all |the )?(?:restrictions|filters|"
-        r"censorship|limitations|ethical|moral|guidelines|content polic|openai|rules)",
+        r"censorship|limitations|ethical|moral|guidelines|content polic|openai|rules)"
+        r"(?! on\b| for\b| of (?:the )?(?:budget|time|space|size))",
     ),
     _r(
         "policy_bypass",
@@ -97,7 +99,8 @@ INJECTION_RULES: tuple[Rule, ...] = (
         r"say (?:no|that you can't|i'm sorry)|reject)\b[^.!?\n]{0,30}\b(?:request|question|answer|"
         r"anything|prompt)",
     ),
-    _r("stay_in_character", "jailbreak", 0.6, r"\bstay in character\b|\bbreak(?:ing)? character\b"),
+    # Weak alone (tutors and games ask for it too): reported as a score, never decisive.
+    _r("stay_in_character", "jailbreak", 0.4, r"\bstay in character\b|\bbreak(?:ing)? character\b"),
     _r(
         "override_de",
         "prompt_injection",
@@ -205,15 +208,18 @@ HARM_RULES: tuple[Rule, ...] = (
 # Words an attack on the assistant's instructions almost always uses. The injection model only
 # counts when a text has at least two of them: on held-out sources the model alone flagged
 # whole unseen benign styles (persona prompts, transactional e-mails) for their style, and
-# this evidence gate removed those false positives while keeping ~99% of its true positives
-# (bench/governance/bench_detection.py).
+# this evidence gate cut those (persona prompts 100% -> 0%, BIPIA e-mails 71% -> 2%) at the
+# cost of some short attacks the model alone would have caught (bench_detection.py).
 ATTACK_EVIDENCE = re.compile(
     r"\b(?:ignore|ignoring|disregard|forget|bypass|override|instructions?|rules|restrictions?|"
     r"restricted|filters?|filtered|censor\w*|polic(?:y|ies)|guidelines|jailbr\w*|dan|unfiltered|"
     r"uncensored|unrestricted|limits?|limitations|anything now|pretend|role-?play|in character|"
     r"persona|developer mode|illegal|unethical|immoral|amoral|ethics|ethical|morals?|not bound|"
     r"system prompt|prompt|openai|chatgpt|gpt|ai|language model|assistant|refuse|refusal|decline|"
-    r"apolog\w*|simulate|hypothetical\w*|evil|hack\w*|password|secret|reveal|confidential)\b"
+    r"apolog\w*|simulate|hypothetical\w*|evil|hack\w*|password|secret|reveal|confidential|"
+    r"directions|told|previous|prior|above|earlier|verbatim|pwned|"
+    r"anweisungen|vorherigen|regeln|instrucciones|anteriores|reglas|consignes|précédentes|"
+    r"istruzioni|precedenti|instruções|anteriores)\b"
 )
 
 
