@@ -11,7 +11,7 @@ Measures, on real Podman with the real agent image and the real bootstrap exchan
 * idle memory per tenant: the agent's RSS, conmon's RSS, and the host's MemAvailable drop
 * density: start N idle tenants side by side, all healthy, and extrapolate to this host
 
-Everything runs under its own prefix (``osb``), address pool and nft table, and is removed
+Everything runs under its own prefix (``osrb``), address pool and nft table, and is removed
 at the end.
 """
 
@@ -87,7 +87,7 @@ class Bench:
         threading.Thread(target=self.server.run, daemon=True).start()
         while not self.server.started:
             time.sleep(0.02)
-        self.backend = PodmanBackend(PodmanSettings(prefix="osb", pool="10.216.0.0/16",
+        self.backend = PodmanBackend(PodmanSettings(prefix="osrb", pool="10.217.0.0/16",
                                                     internal_api_port=port))
         self.cleanup()
         self.backend.prepare()
@@ -125,12 +125,12 @@ class Bench:
 
     def cleanup(self) -> None:
         for row in self.backend._json("ps", "-a", "--format", "json", "--filter",
-                                      "label=osp.installation=osb") or []:
+                                      "label=osp.installation=osrb") or []:
             self.backend._podman("rm", "-f", "--time", "1", row["Id"], check=False)
         for net in self.backend._networks():
-            if (net.get("labels") or {}).get("osp.installation") == "osb":
+            if (net.get("labels") or {}).get("osp.installation") == "osrb":
                 self.backend._podman("network", "rm", "-f", net["name"], check=False)
-        self.backend._podman("volume", "prune", "-f", "--filter", "label=osp.installation=osb",
+        self.backend._podman("volume", "prune", "-f", "--filter", "label=osp.installation=osrb",
                              check=False)
         self.backend.firewall.remove(self.backend.table)
 
