@@ -114,12 +114,12 @@ def osp_detectors() -> dict[str, Detector]:
 
     from osp.governance.detectors.classify import Classifier
     from osp.governance.detectors.linear import ModelStore
-    from osp.governance.detectors.rules import INJECTION_RULES
+    from osp.governance.detectors.rules import ATTACK_EVIDENCE, INJECTION_RULES
 
     train = [(r, y) for r, y in task_rows("injection", load_all()) if r.source not in HELD_OUT]
     tmp = Path(tempfile.mkdtemp())
     to_model("injection", fit("injection", train), {}).save(tmp / "injection.json")
-    clf = Classifier(ModelStore(tmp), "injection", INJECTION_RULES)
+    clf = Classifier(ModelStore(tmp), "injection", INJECTION_RULES, ATTACK_EVIDENCE)
     return {
         "secrets": lambda t: any(f.entity == "SECRET" for f in find_pii(t, ("SECRET",))),
         "invisible": lambda t: INVISIBLE_RE.search(t) is not None,
@@ -133,6 +133,9 @@ def llm_guard_detectors() -> dict[str, Detector] | None:
     except Exception as exc:  # ImportError, or torch missing inside llm-guard's import chain
         print(f"llm-guard unavailable ({type(exc).__name__}: {exc}); skipping its columns")
         return None
+    from llm_guard.util import configure_logger
+
+    configure_logger(log_level="ERROR")
     secrets = Secrets(redact_mode="all")
     invisible = InvisibleText()
     ban = BanSubstrings(

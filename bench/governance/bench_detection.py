@@ -4,7 +4,7 @@
 
 For every source, a model is trained on all *other* sources (train_detectors.fit) and scores the
 held-out one, so no number below comes from a source the scoring model saw. The shipped rules are
-then combined as in the rails (score = max(model, rule)). Threshold 0.5 is the lean default.
+then combined as in the rails (score = max(model, rule)). Thresholds are the lean defaults.
 
 Prints: per-source flag rates; TPR at 1% FPR; balanced accuracy; false-positive rate on ordinary
 chat and on hard negatives; the retrieval rail on planted instructions.
@@ -32,11 +32,13 @@ from osp.governance.detectors.rules import (
     best,
     evidence,
 )
+from osp.governance.policy import Thresholds
 
 CHAT_SOURCES = ("dev:alpaca", "osp:chat", "osp:support", "osp:tasks", "osp:code")
 HARD_SOURCES = ("osp:hardneg", "osp:persona")
 CACHE = HERE / ".loso_scores.json"
 RESULTS: dict[str, dict[str, dict[str, object]]] = {}
+THRESHOLD = {"injection": Thresholds().injection, "harmful": Thresholds().harmful}
 
 
 def loso_scores(task: str, rows: list[tuple[Row, int]]) -> np.ndarray:
@@ -79,6 +81,7 @@ def report(
     task: str, rows: list[tuple[Row, int]], model: np.ndarray, rules: np.ndarray, cv: np.ndarray
 ) -> None:
     y = np.array([lab for _, lab in rows])
+    thr = THRESHOLD[task]
     gates = gate(rows, task)
     shipped = np.maximum(np.where(gates, model, 0.0), rules)
     cv_shipped = np.maximum(np.where(gates, cv, 0.0), rules)
@@ -87,42 +90,42 @@ def report(
     label_of = {r.source: lab for r, lab in rows}
     sources = sorted(label_of, key=lambda s: (-label_of[s], s))
     head = "| model only, held out | as shipped, held out | as shipped, random-row CV |"
-    print(f"\n### {task}: flagged at 0.5, per source\n")
+    print(f"\n### {task}: flagged at the lean threshold {thr}, per source\n")
     print(f"| source | label | n {head}")
     print("|---|---|---:|---:|---:|---:|")
     for src in sources:
         m = np.array([r.source == src for r, _ in rows])
         label = "attack" if label_of[src] == 1 else "benign"
-        rates = " | ".join(f"{(s[m] >= 0.5).mean():.3f}" for s in trio)
+        rates = " | ".join(f"{(s[m] >= thr).mean():.3f}" for s in trio)
         print(f"| {src} | {label} | {m.sum()} | {rates} |")
         RESULTS[task][src] = {
             "label": label, "n": int(m.sum()),
-            "held_out_model": float((model[m] >= 0.5).mean()),
-            "held_out_shipped": float((shipped[m] >= 0.5).mean()),
-            "cv_shipped": float((cv_shipped[m] >= 0.5).mean()),
+            "held_out_model": float((model[m] >= thr).mean()),
+            "held_out_shipped": float((shipped[m] >= thr).mean()),
+            "cv_shipped": float((cv_shipped[m] >= thr).mean()),
         }  # fmt: skip
 
     def bal(s: np.ndarray) -> float:
-        return float(((s[y == 1] >= 0.5).mean() + (s[y == 0] < 0.5).mean()) / 2)
+        return float(((s[y == 1] >= thr).mean() + (s[y == 0] < thr).mean()) / 2)
 
     def macro(s: np.ndarray) -> float:
         # Mean of per-source accuracies: each source counts once, whatever its size.
         accs = []
         for src in sources:
             m = np.array([r.source == src for r, _ in rows])
-            accs.append(((s[m] >= 0.5) == (y[m] == 1)).mean())
+            accs.append(((s[m] >= thr) == (y[m] == 1)).mean())
         return float(np.mean(accs))
 
     print(f"\n### {task}: pooled\n")
     print(f"| metric {head}")
     print("|---|---:|---:|---:|")
     print(f"| TPR at 1% FPR | {' | '.join(f'{tpr_at_fpr(y, s)[0]:.3f}' for s in trio)} |")
-    print(f"| balanced accuracy at 0.5 | {' | '.join(f'{bal(s):.3f}' for s in trio)} |")
+    print(f"| balanced accuracy at {thr} | {' | '.join(f'{bal(s):.3f}' for s in trio)} |")
     print(f"| accuracy, mean over sources | {' | '.join(f'{macro(s):.3f}' for s in trio)} |")
     for label, group in (("ordinary chat", CHAT_SOURCES), ("hard negatives", HARD_SOURCES)):
         m = np.array([r.source in group for r, _ in rows])
         if m.any():
-            rates = " | ".join(f"{(s[m] >= 0.5).mean():.3f}" for s in trio)
+            rates = " | ".join(f"{(s[m] >= thr).mean():.3f}" for s in trio)
             print(f"| FPR on {label} ({', '.join(group)}) | {rates} |")
 
 
