@@ -50,7 +50,7 @@ class Classifier:
 
     def classify(self, text: str, normalized: Normalized | None = None) -> Verdict:
         norm = normalized or normalize(text)
-        model = self._models.get(self._name).score(norm.text)
+        model = self._models.get(self._name).score_windows(self._models.features(norm.text))
         gated = model
         if self._evidence is not None and evidence(norm.text, self._evidence) < 2:
             gated = 0.0

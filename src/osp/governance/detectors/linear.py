@@ -12,9 +12,12 @@ code, and a weights file must never be able to do that.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
+import threading
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,7 +113,10 @@ class LinearModel:
 
     def score(self, normalized_text: str) -> float:
         """Highest window score, so an instruction buried in a long text is not diluted."""
-        z = max(float(np.dot(self.weights[i], v)) for i, v in window_features(normalized_text))
+        return self.score_windows(window_features(normalized_text))
+
+    def score_windows(self, feats: list[tuple[IntArray, FloatArray]]) -> float:
+        z = max(float(np.dot(self.weights[i], v)) for i, v in feats)
         return _sigmoid(self.bias + z)
 
     def save(self, path: Path) -> None:
@@ -147,6 +153,28 @@ class ModelStore:
     def __init__(self, directory: Path = WEIGHTS_DIR) -> None:
         self._dir = directory
         self._models: dict[str, LinearModel] = {}
+        self._features: OrderedDict[bytes, list[tuple[IntArray, FloatArray]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def features(self, normalized_text: str) -> list[tuple[IntArray, FloatArray]]:
+        """Window features, shared by the models that score the same text in one stage.
+
+        The cache is keyed by a digest and holds only hashed n-gram counts of the last few
+        texts, never the text itself.
+        """
+        key = hashlib.blake2b(normalized_text.encode("utf-8", "surrogatepass"), digest_size=16)
+        digest = key.digest()
+        with self._lock:
+            hit = self._features.get(digest)
+            if hit is not None:
+                self._features.move_to_end(digest)
+                return hit
+        feats = window_features(normalized_text)
+        with self._lock:
+            self._features[digest] = feats
+            while len(self._features) > 8:
+                self._features.popitem(last=False)
+        return feats
 
     def get(self, name: str) -> LinearModel:
         model = self._models.get(name)

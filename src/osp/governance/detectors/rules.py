@@ -99,6 +99,93 @@ INJECTION_RULES: tuple[Rule, ...] = (
         r"say (?:no|that you can't|i'm sorry)|reject)\b[^.!?\n]{0,30}\b(?:request|question|answer|"
         r"anything|prompt)",
     ),
+    # Shapes of the well-known jailbreak families (DAN-style dual answers, token games, policy
+    # "suspension", AIM/Machiavelli, "hypothetical response"), from their public write-ups.
+    _r(
+        "dual_answer_tags",
+        "jailbreak",
+        0.85,
+        r"\[(?:\W{0,3}\s*)?(?:jailbreak|classic|dan|developer mode output|normal output|"
+        r"jailbroken|unfiltered|evil)\s*\]",
+    ),
+    _r(
+        "ai_special_mode",
+        "jailbreak",
+        0.85,
+        r"\b(?:chatgpt|gpt-?\d?|an? ai|the ai|language model|llm)\b[^.\n]{0,40}"
+        r"\b(?:developer|dan|jailbreak|jailbroken|unrestricted|god) mode\b",
+    ),
+    _r(
+        "amoral_ai",
+        "jailbreak",
+        0.8,
+        r"\b(?:amoral|unfiltered|uncensored|unrestricted|unethical|evil)\b[^.\n]{0,12}"
+        r"\b(?:ai|chatbot|assistant|model|language model|"
+        r"version of (?:chatgpt|gpt|yourself|you))\b",
+    ),
+    _r(
+        "policy_suspended",
+        "jailbreak",
+        0.85,
+        r"\b(?:openai|content|usage|ethical|safety)(?:'s)? (?:content )?"
+        r"(?:polic(?:y|ies)|guidelines|rules|filters?|restrictions)\b[^.!?\n]{0,30}"
+        r"\b(?:do(?:es)? not apply|don't apply|"
+        r"doesn't apply|no longer apply|(?:are|is) (?:suspended|disabled|lifted|off)|"
+        r"do(?:es)?n't matter|do(?:es)? not matter)",
+    ),
+    _r(
+        "no_rules_subject",
+        "jailbreak",
+        0.75,
+        r"\b(?:you|dan|it|this ai|the ai|[a-z]*gpt|the bot)\b (?:has|have|will have|now have|"
+        r"now has) no (?:rules|restrictions|limits|limitations|boundaries|filters|ethics|morals|"
+        r"guidelines|censorship)\b",
+    ),
+    _r(
+        "token_game",
+        "jailbreak",
+        0.85,
+        r"\b(?:\d+|ten|five|thirty|thirty-five) tokens\b[^.\n]{0,80}\b(?:deducted|lose|lost|die|"
+        r"run out|cease to exist)",
+    ),
+    _r(
+        "moral_no_matter",
+        "jailbreak",
+        0.8,
+        r"\b(?:no matter how|even if (?:it is|it's)|regardless of how|however)\b[^.\n]{0,20}"
+        r"\b(?:immoral|unethical|illegal|dangerous|harmful|offensive|explicit|inappropriate)",
+    ),
+    _r(
+        "machiavellian",
+        "jailbreak",
+        0.75,
+        r"\bmachiavellian\b[^.\n]{0,60}\b(?:chatbot|ai|amoral|unfiltered)",
+    ),
+    _r(
+        "no_longer_ai",
+        "jailbreak",
+        0.8,
+        r"\byou(?: are|'re) (?:no longer|not) (?:chatgpt|an ai|a language model|an assistant|"
+        r"bound|restricted|limited)\b",
+    ),
+    _r(
+        "always_comply",
+        "jailbreak",
+        0.75,
+        r"\b(?:you|it|dan|he|she) (?:will|must|should|shall) (?:always )?(?:answer|respond|reply|"
+        r"comply|obey)\b[^.\n]{0,40}\b(?:no matter|regardless|whatever|even if|any (?:question|"
+        r"request|prompt))",
+    ),
+    _r(
+        "disregard_laws",
+        "jailbreak",
+        0.7,
+        r"\b(?:doesn't|does not|don't|do not|never|won't|will not)\s+(?:care about|follow|abide by|"
+        r"adhere to|comply with|respect)\b[^.\n]{0,20}\b(?:any )?"
+        r"(?:rules|guidelines|polic(?:y|ies)|restrictions|ethics|morals|laws|principles)",
+    ),
+    _r("hypothetical_response", "jailbreak", 0.7, r"\bhypothetical response\b"),
+    _r("moralizing_rant", "jailbreak", 0.85, r"\bmoraliz\w* rant\b"),
     # Weak alone (tutors and games ask for it too): reported as a score, never decisive.
     _r("stay_in_character", "jailbreak", 0.4, r"\bstay in character\b|\bbreak(?:ing)? character\b"),
     _r(
