@@ -110,7 +110,7 @@ class Stack:
             return [(e.kind, e.details) for e in self.platform.audit.list(s, tenant.id, 500)]
 
     def decisions(self, tenant: TenantInfo) -> list[dict[str, Any]]:
-        return [d for kind, details in self.audit(tenant) if kind.startswith("governance.")
+        return [d for kind, details in self.audit(tenant) if kind == "governance.turn"
                 for d in details["decisions"]]
 
 

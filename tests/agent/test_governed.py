@@ -82,11 +82,9 @@ def test_a_jailbreak_is_refused_before_the_model_is_called(
     assert r.status_code == 200
     assert r.json()["status"] == "refused"
     assert stack.model.seen == []
-    rejected = [(k, d) for k, d in stack.audit(tenant) if k == "governance.input"]
-    assert rejected[-1][1]["action"] == "reject"
-    assert rejected[-1][1]["decisions"][-1]["reason"] in ("prompt_injection", "jailbreak")
-    assert any(k == "agent.message_refused" for k, _d in stack.audit(tenant)) is False
-    assert any(k == "agent.message_answered" for k, _d in stack.audit(tenant))
+    turn = [d for k, d in stack.audit(tenant) if k == "governance.turn"][-1]
+    assert turn["outcome"] == "refused" and turn["stages"] == {"input": "reject"}
+    assert turn["decisions"][-1]["reason"] in ("prompt_injection", "jailbreak")
 
 
 def test_a_model_failure_gives_a_clear_message(stack: Stack, live_tenant: LiveTenant) -> None:

@@ -101,7 +101,7 @@ def _kill_mid_message(stack: Stack, tenant: TenantInfo, token: str,
             result["status"], result["body"] = response.status_code, response.json()
         else:
             try:
-                gateway.send(tenant, "api", "u1", "Tell me something slowly", "test")
+                gateway.send(tenant, "api", "u1", "Tell me something slowly")
             except OspError as exc:
                 result["error"] = exc
 

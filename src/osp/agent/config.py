@@ -7,6 +7,7 @@ model key reaches the agent only through boot-time injection (SPEC section C).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -93,6 +94,18 @@ class AgentConfig(_Strict):
     def digest(self) -> str:
         raw = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return hashlib.sha256(raw).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_canonical(raw: str) -> AgentConfig:
+    return parse_config(json.loads(raw))
+
+
+def parse_config_cached(data: Any) -> AgentConfig:
+    """Same as :func:`parse_config`, remembered by content: the same document arrives with
+    every message, and validating a policy costs more than the rest of a message's routing.
+    AgentConfig is frozen, so sharing one instance is safe."""
+    return _parse_canonical(json.dumps(data, sort_keys=True))
 
 
 def parse_config(data: Any) -> AgentConfig:

@@ -68,6 +68,8 @@ class Outcome:
     audit: list[dict[str, Any]] = field(default_factory=list)
     approval: dict[str, Any] | None = None
     error: str | None = None
+    model_ms: float = 0.0  # time spent waiting for the model (benchmarks exclude it)
+    agent_ms: float = 0.0  # the whole turn in the agent, model included
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,6 +124,7 @@ class _Turn:
     pipeline: Pipeline
     audit: list[dict[str, Any]]
     request_id: str
+    model_ms: float = 0.0
 
     def check(self, stage: Stage, text: str, tool_call: ToolCall | None = None) -> StageResult:
         try:
@@ -187,11 +190,13 @@ class Agent:
                              self.host_alias)
 
     def _run(self, request: Request, body: Callable[[_Turn], Outcome]) -> Outcome:
+        started = time.perf_counter()
         request_id = f"{request.message_id}:{uuid.uuid4().hex[:8]}"
         audit = self._sink.open(request_id)
         try:
             turn = _Turn(self, request, self.pipeline(request.config), audit, request_id)
             outcome = body(turn)
+            outcome.model_ms = round(turn.model_ms, 3)
         except GovernanceFailure as exc:
             audit.append({"tenant_id": self.tenant, "request_id": request_id,
                           "stage": "engine", "rail": "engine", "action": "reject",
@@ -201,6 +206,7 @@ class Agent:
         finally:
             self._sink.close(request_id)
         outcome.audit = list(audit)
+        outcome.agent_ms = round((time.perf_counter() - started) * 1000, 3)
         return outcome
 
     # -- entry points ------------------------------------------------------------------
@@ -279,11 +285,14 @@ class Agent:
         except ProviderError as exc:
             return Outcome("model_error", str(exc), error=str(exc))
         for _round in range(config.tools.max_rounds):
+            started = time.perf_counter()
             try:
                 reply = provider.complete(system, messages, registry.specs(allowed))
             except ProviderError as exc:
                 return Outcome("model_error", f"The model could not answer: {exc}",
                                error=str(exc))
+            finally:
+                turn.model_ms += (time.perf_counter() - started) * 1000
             if not reply.tool_calls:
                 return self._reply(turn, user_text, reply.text)
             messages.append({"role": "assistant", "content": reply.text,

@@ -41,6 +41,7 @@ TOKEN_FILE_ENV = "OSP_BOOTSTRAP_TOKEN_FILE"  # noqa: S105
 DEFAULT_TOKEN_FILE = "/run/osp/bootstrap/token"  # noqa: S105
 RELEASE_FILE = Path("/opt/osp/release.json")
 EXCHANGE_PATH = "/internal/v1/bootstrap/exchange"
+CONNECT_ATTEMPTS = 5  # 0.2 + 0.4 + 0.8 + 1.6 s of back-off at most
 EX_CONFIG = 78  # sysexits: configuration error; the container stops instead of running unsecured
 
 
@@ -122,13 +123,25 @@ def exchange(internal_url: str, token: str, tenant: str, instance_id: str) -> di
         method="POST",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            payload: dict[str, Any] = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise BootError(f"bootstrap exchange refused: HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise BootError(f"bootstrap exchange failed: {type(exc).__name__}") from None
+    for attempt in range(CONNECT_ATTEMPTS):
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                payload: dict[str, Any] = json.loads(response.read())
+            break
+        except urllib.error.HTTPError as exc:
+            raise BootError(f"bootstrap exchange refused: HTTP {exc.code}") from None
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            # Only a failed *connection* is retried (the token never left this process):
+            # the tenant's network path can need a moment right after the container starts.
+            if isinstance(reason, ConnectionError | TimeoutError | OSError) and \
+                    attempt + 1 < CONNECT_ATTEMPTS and not isinstance(reason, str):
+                time.sleep(0.2 * 2 ** attempt)
+                continue
+            raise BootError("bootstrap exchange failed: URLError "
+                            f"({type(reason).__name__})") from None
+        except (OSError, ValueError) as exc:
+            raise BootError(f"bootstrap exchange failed: {type(exc).__name__}") from None
     if not isinstance(payload.get("secrets"), dict) or not payload.get("status_key"):
         raise BootError("bootstrap exchange returned a malformed answer")
     return payload

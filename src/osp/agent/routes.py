@@ -6,7 +6,7 @@ from typing import Any
 
 from osp.agent import main as agent_main
 from osp.agent.channels.send import ChannelError, deliver
-from osp.agent.config import ConfigError, parse_config
+from osp.agent.config import ConfigError, parse_config_cached
 from osp.agent.knowledge import KnowledgeError
 from osp.agent.loop import Agent, Request
 from osp.agent.serve import MAX_BODY
@@ -30,20 +30,20 @@ def dispatch(agent: Agent, path: str, body: dict[str, Any]) -> dict[str, Any]:
         request = Request(
             message_id=_text(body, "message_id", 64), channel=_text(body, "channel", 16),
             user=_text(body, "user", 200), text=_text(body, "text", 32_000),
-            config=parse_config(body.get("config") or {}),
+            config=parse_config_cached(body.get("config") or {}),
             skill=skill if isinstance(skill, str) else None)
         return agent.handle(request).as_dict()
     if path.startswith("/v1/approvals/"):
         decision = body.get("decision")
         if decision not in ("approved", "denied", "expired"):
             raise BadRequest("decision must be approved, denied or expired")
-        config = parse_config(body.get("config") or {})
+        config = parse_config_cached(body.get("config") or {})
         try:
             return agent.resume(path.removeprefix("/v1/approvals/"), decision, config).as_dict()
         except KeyError:
             raise LookupError("no such pending approval (already decided?)") from None
     if path == "/v1/deliver":
-        config = parse_config(body.get("config") or {})
+        config = parse_config_cached(body.get("config") or {})
         reply_to = body.get("reply_to")
         if not isinstance(reply_to, dict):
             raise BadRequest("reply_to must be an object")

@@ -124,18 +124,16 @@ class ApprovalService:
 
     def _resume(self, tenant: TenantInfo, approval_id: uuid.UUID, message_id: uuid.UUID,
                 decision: str) -> MessageResult:
-        config = self.gateway.settings.get(tenant.id)
         outcome = self.gateway.call_agent(
             tenant, message_id, f"/v1/approvals/{approval_id.hex}",
-            {"decision": decision, "config": config.model_dump(mode="json")})
+            {"decision": decision, "config": self.gateway.settings.document(tenant.id)})
 
         def store_result(s: Session) -> None:
             row = s.get(Approval, approval_id)
             if row is not None:
                 row.result = str(outcome.get("reply", ""))[:4000]
 
-        return self.gateway.apply_outcome(tenant, message_id, outcome, config,
-                                          on_session=store_result)
+        return self.gateway.apply_outcome(tenant, message_id, outcome, on_session=store_result)
 
     def expire_all(self) -> int:
         """For a periodic sweep in ``osp up``: every tenant's overdue approvals."""

@@ -90,8 +90,7 @@ class ChannelService:
 
     def _dispatch(self, tenant: TenantInfo, channel: str, user: str, text: str,
                   reply_to: dict[str, Any]) -> uuid.UUID:
-        message_id = self.gateway.enqueue(tenant, channel, user, text, f"channel:{channel}",
-                                          reply_to=reply_to)
+        message_id = self.gateway.enqueue(tenant, channel, user, text, reply_to=reply_to)
         # Webhooks must be acknowledged within seconds; the message is already persisted,
         # so the answer is produced in the background and its failures stay visible on it.
         thread = threading.Thread(target=self._answer, args=(tenant, message_id, reply_to),
@@ -105,10 +104,9 @@ class ChannelService:
                 reply_to: dict[str, Any]) -> None:
         try:
             result = self.gateway.deliver(tenant, message_id)
-            config = self.gateway.settings.get(tenant.id)
             self.gateway.agent_post(tenant, "/v1/deliver", {
                 "reply_to": reply_to, "text": result.reply or "",
-                "config": config.model_dump(mode="json")})
+                "config": self.gateway.settings.document(tenant.id)})
         except OspError as exc:
             log.warning("channel_reply_failed", tenant=tenant.name, message_id=str(message_id),
                         reason=exc.message)

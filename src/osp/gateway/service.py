@@ -25,14 +25,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from osp.agent.config import AgentConfig
 from osp.approvals.models import Approval
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
 from osp.errors import InvalidInput, NotFound, OspError
 from osp.gateway.interfaces import AgentLocator, AgentTransport, Rejected, Unreachable
 from osp.gateway.models import AgentConfigRow, AgentMessage
-from osp.gateway.settings import AgentSettings, config_from_row
+from osp.gateway.settings import AgentSettings, config_from_row, document_of
 from osp.logs import get_logger
 from osp.tenancy.service import TenantInfo
 
@@ -56,10 +55,13 @@ class MessageResult:
     reply: str | None
     approval: dict[str, Any] | None = None
     error: str | None = None
+    model_ms: float | None = None
+    agent_ms: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"message_id": str(self.message_id), "status": self.status, "reply": self.reply,
-                "approval": self.approval, "error": self.error}
+                "approval": self.approval, "error": self.error, "model_ms": self.model_ms,
+                "agent_ms": self.agent_ms}
 
 
 @dataclass
@@ -69,28 +71,33 @@ class GatewayOptions:
     agent_timeout_s: float = 300.0
 
 
-def audit_events(records: Iterable[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    """Group consecutive decisions of one stage into one event; every decision is kept."""
-    events: list[tuple[str, dict[str, Any]]] = []
+def audit_details(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Every decision of one turn, in order, plus the overall action of each stage.
+
+    One audit event per turn (not per rail): each event costs a chained, locked insert,
+    and a turn makes a dozen decisions; none is dropped.
+    """
+    decisions: list[dict[str, Any]] = []
+    stages: dict[str, list[str]] = {}
+    request_ids: list[str] = []
+    policy = None
     for rec in records:
         stage = str(rec.get("stage", "unknown"))[:40]
         decision = {k: rec.get(k) for k in ("rail", "action", "reason", "scores", "latency_ms",
                                              "content_hash", "result_hash", "changes",
                                              "advisory", "failed_open", "tool", "approval_id",
                                              "skill", "step", "detail") if rec.get(k) is not None}
-        if events and events[-1][0] == f"governance.{stage}" and \
-                events[-1][1]["request_id"] == rec.get("request_id"):
-            events[-1][1]["decisions"].append(decision)
-        else:
-            events.append((f"governance.{stage}", {
-                "request_id": rec.get("request_id"), "policy_version": rec.get("policy_version"),
-                "decisions": [decision]}))
-    for _kind, details in events:
-        actions = [d.get("action") for d in details["decisions"]]
-        details["action"] = ("reject" if "reject" in actions else
-                             "pause" if "pause" in actions else
-                             "alter" if "alter" in actions else "allow")
-    return events
+        decision["stage"] = stage
+        decisions.append(decision)
+        stages.setdefault(stage, []).append(str(decision.get("action")))
+        policy = policy or rec.get("policy_version")
+        if rec.get("request_id") and rec["request_id"] not in request_ids:
+            request_ids.append(str(rec["request_id"]))
+    summary = {stage: ("reject" if "reject" in actions else "pause" if "pause" in actions
+                       else "alter" if "alter" in actions else "allow")
+               for stage, actions in stages.items()}
+    return {"request_ids": request_ids, "policy_version": policy, "stages": summary,
+            "decisions": decisions}
 
 
 class GatewayService:
@@ -107,13 +114,22 @@ class GatewayService:
         self.sleep = sleep
 
     # -- messages --------------------------------------------------------------------------
-    def send(self, tenant: TenantInfo, channel: str, user: str, text: str, actor: str, *,
+    def send(self, tenant: TenantInfo, channel: str, user: str, text: str, *,
              skill: str | None = None, reply_to: dict[str, Any] | None = None) -> MessageResult:
-        message_id = self.enqueue(tenant, channel, user, text, actor, reply_to=reply_to)
-        return self.deliver(tenant, message_id, skill=skill)
+        """Persist (committed: durable before anything is sent), then deliver and wait."""
+        message_id, config = self._persist(tenant, channel, user, text, reply_to,
+                                           delivering=True)
+        return self._deliver(tenant, message_id, channel, user[:200] or "anonymous", text,
+                             config, skill)
 
-    def enqueue(self, tenant: TenantInfo, channel: str, user: str, text: str, actor: str, *,
+    def enqueue(self, tenant: TenantInfo, channel: str, user: str, text: str, *,
                 reply_to: dict[str, Any] | None = None) -> uuid.UUID:
+        """Persist a message for later delivery (channels answer in the background)."""
+        return self._persist(tenant, channel, user, text, reply_to, delivering=False)[0]
+
+    def _persist(self, tenant: TenantInfo, channel: str, user: str, text: str,
+                 reply_to: dict[str, Any] | None, *,
+                 delivering: bool) -> tuple[uuid.UUID, dict[str, Any]]:
         if channel not in CHANNELS:
             raise InvalidInput(f"unknown channel {channel[:20]!r}")
         if not text.strip():
@@ -122,16 +138,18 @@ class GatewayService:
             raise InvalidInput(f"text is longer than {MAX_TEXT} characters")
         if tenant.state != "active":
             raise DeliveryFailed(f"tenant {tenant.name!r} is suspended")
+        # The row itself is the record of receipt (channel, user, text, time); the turn's
+        # audit event names it by id.
         message = AgentMessage(id=uuid.uuid4(), tenant_id=tenant.id, channel=channel,
                                channel_user=user[:200] or "anonymous", text=text,
-                               status="queued", reply_to=reply_to or {})
+                               status="delivering" if delivering else "queued",
+                               attempts=1 if delivering else 0, reply_to=reply_to or {})
         with self.db.tenant(tenant.id) as s:
             s.add(message)
-            s.flush()
-            self.audit.record(s, tenant.id, actor, "agent.message_received",
-                              {"message_id": str(message.id), "channel": channel,
-                               "chars": len(text)})
-        return message.id
+            row = s.get(AgentConfigRow, tenant.id)
+            config_from_row(row)  # validated (cached by content) before anything is stored
+            document = document_of(row)
+        return message.id, document
 
     def _set(self, tenant: TenantInfo, message_id: uuid.UUID, **values: Any) -> None:
         with self.db.tenant(tenant.id) as s:
@@ -186,17 +204,23 @@ class GatewayService:
                 raise NotFound("unknown message")
             row.status, row.attempts = "delivering", row.attempts + 1
             channel, user, text = row.channel, row.channel_user, row.text
-            config = config_from_row(s.get(AgentConfigRow, tenant.id))
+            config_row = s.get(AgentConfigRow, tenant.id)
+            config_from_row(config_row)
+            document = document_of(config_row)
+        return self._deliver(tenant, message_id, channel, user, text, document, skill)
+
+    def _deliver(self, tenant: TenantInfo, message_id: uuid.UUID, channel: str, user: str,
+                 text: str, document: dict[str, Any], skill: str | None) -> MessageResult:
         body: dict[str, Any] = {"message_id": str(message_id), "channel": channel,
                                 "user": user, "text": text,
-                                "config": config.model_dump(mode="json")}
+                                "config": document}
         if skill:
             body["skill"] = skill
         outcome = self.call_agent(tenant, message_id, "/v1/messages", body)
-        return self.apply_outcome(tenant, message_id, outcome, config)
+        return self.apply_outcome(tenant, message_id, outcome)
 
     def apply_outcome(self, tenant: TenantInfo, message_id: uuid.UUID,
-                      outcome: dict[str, Any], config: AgentConfig,
+                      outcome: dict[str, Any],
                       on_session: Callable[[Session], None] | None = None) -> MessageResult:
         status = str(outcome.get("status", ""))
         reply = outcome.get("reply")
@@ -207,9 +231,6 @@ class GatewayService:
         try:
             with self.db.tenant(tenant.id) as s:
                 actor = f"agent:{tenant.name}"
-                for kind, details in audit_events(outcome.get("audit") or []):
-                    details["message_id"] = str(message_id)
-                    self.audit.record(s, tenant.id, actor, kind, details)
                 row = s.get(AgentMessage, message_id, with_for_update=True)
                 if row is None:
                     raise NotFound("unknown message")
@@ -221,8 +242,10 @@ class GatewayService:
                     self._add_approval(s, tenant, message_id, approval)
                 if on_session is not None:
                     on_session(s)
-                self.audit.record(s, tenant.id, actor, f"agent.message_{row.status}",
-                                  {"message_id": str(message_id), "outcome": status})
+                details = audit_details(outcome.get("audit") or [])
+                details.update(message_id=str(message_id), outcome=status,
+                               channel=row.channel)
+                self.audit.record(s, tenant.id, actor, "governance.turn", details)
         except OspError:
             raise
         except Exception as exc:
@@ -231,7 +254,11 @@ class GatewayService:
                              f"could not record the decisions ({type(exc).__name__})") from None
         if status == "model_error":
             raise ModelFailed(reply)
-        return MessageResult(message_id, status, reply, approval)
+        result = MessageResult(message_id, status, reply, approval)
+        for key in ("model_ms", "agent_ms"):
+            if isinstance(value := outcome.get(key), int | float):
+                setattr(result, key, float(value))
+        return result
 
     def _add_approval(self, s: Session, tenant: TenantInfo, message_id: uuid.UUID,
                       approval: dict[str, Any]) -> None:

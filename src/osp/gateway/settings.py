@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from osp.agent.config import AgentConfig, ConfigError, parse_config
+from osp.agent.config import AgentConfig, ConfigError, parse_config, parse_config_cached
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
 from osp.errors import InvalidInput
@@ -15,12 +15,17 @@ from osp.gateway.models import AgentConfigRow
 PROVIDERS = ("openai", "anthropic")
 
 
-def config_from_row(row: AgentConfigRow | None) -> AgentConfig:
+def document_of(row: AgentConfigRow | None) -> dict[str, Any]:
+    """The configuration document as the agent receives it (model columns merged in)."""
     document = dict(row.document) if row is not None else {}
     if row is not None and row.provider:
         document["model"] = {**document.get("model", {}), "provider": row.provider,
                              "base_url": row.base_url, "model": row.model}
-    return parse_config(document)
+    return document
+
+
+def config_from_row(row: AgentConfigRow | None) -> AgentConfig:
+    return parse_config_cached(document_of(row))
 
 
 class AgentSettings:
@@ -31,6 +36,13 @@ class AgentSettings:
     def get(self, tenant_id: uuid.UUID) -> AgentConfig:
         with self.db.tenant(tenant_id) as s:
             return config_from_row(s.get(AgentConfigRow, tenant_id))
+
+    def document(self, tenant_id: uuid.UUID) -> dict[str, Any]:
+        """Validated configuration document, as sent to the agent."""
+        with self.db.tenant(tenant_id) as s:
+            row = s.get(AgentConfigRow, tenant_id)
+            config_from_row(row)  # validates (cached): an invalid document never travels
+            return document_of(row)
 
     def set_model(self, tenant_id: uuid.UUID, provider: str, base_url: str | None,
                   model: str, actor: str) -> AgentConfig:

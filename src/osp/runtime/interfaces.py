@@ -64,7 +64,11 @@ class Limits:
     cpus: float = 0.5
     pids: int = 64
     nofile: int = 1024
-    nproc: int = 64
+    # RLIMIT_NPROC counts every process of the agent's *host* UID, and all tenant containers
+    # share that UID (10001): a low value would let one tenant's threads stop every other
+    # tenant from starting (EAGAIN on exec). The per-tenant ceiling is ``pids`` (a cgroup);
+    # this only has to be set explicitly (the VM's default cannot be raised from inside).
+    nproc: int = 32768
     tmp_mb: int = 16
 
     def __post_init__(self) -> None:
