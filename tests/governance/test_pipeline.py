@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 import time
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -320,3 +324,37 @@ def test_no_per_request_skip() -> None:
 
     params = set(inspect.signature(Pipeline.check).parameters)
     assert params == {"self", "stage", "text", "request_id", "prompt", "tool_call"}
+
+
+def test_a_hung_rail_does_not_keep_the_process_alive(tmp_path: Path) -> None:
+    script = tmp_path / "hang.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import threading
+            from osp.governance import Allow, MemorySink, Pipeline, Policy, RailRegistry, Stage
+
+            class Hang:
+                key = "input.hang"
+                stage = Stage.INPUT
+                def __init__(self, settings, policy, deps):
+                    pass
+                def check(self, text, ctx):
+                    threading.Event().wait()  # never returns
+                    return Allow()
+
+            registry = RailRegistry()
+            registry.register(Hang)
+            rails = [{"key": "input.hang", "timeout_ms": 50}]
+            policy = Policy.model_validate({"stages": {"input": rails}})
+            result = Pipeline(policy, registry, MemorySink()).check("input", "hi")
+            print(result.action, result.reason)
+            """
+        ),
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["reject", "rail_error"]

@@ -9,7 +9,6 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -34,6 +33,7 @@ from osp.governance.interfaces import (
     ToolCall,
 )
 from osp.governance.policy import Policy, RailSettings
+from osp.governance.workers import DaemonPool
 
 
 class RegistryError(Exception):
@@ -146,7 +146,7 @@ class Pipeline:
                 bound.append(_BoundRail(rail, settings))
             stages[stage] = tuple(bound)
         self._stages: Mapping[Stage, tuple[_BoundRail, ...]] = MappingProxyType(stages)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="osp-rail")
+        self._pool = DaemonPool(workers)
         self._lock = threading.Lock()
         self._counter = 0
 
@@ -154,7 +154,7 @@ class Pipeline:
         return tuple(b.settings.key for b in self._stages[stage])
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
 
     def _hash(self, text: str) -> str:
         mac = hmac.new(self._hash_key, text.encode("utf-8", "surrogatepass"), hashlib.sha256)
