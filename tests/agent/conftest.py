@@ -149,16 +149,19 @@ def live_tenant(stack: Stack) -> Iterator[Callable[..., TenantInfo]]:
     (reachable on the host as ``osp-host``) with MODEL_API_KEY in the vault."""
     made: list[TenantInfo] = []
 
-    def make(prefix: str = "ag", key: str = MODEL_KEY) -> TenantInfo:
+    def make(prefix: str = "ag", key: str = MODEL_KEY, secrets: dict[str, str] | None = None,
+             host_ports: tuple[int, ...] = ()) -> TenantInfo:
         p = stack.platform
         tenant = p.tenants.create(f"{prefix}-{uuid.uuid4().hex[:8]}", "test")
         made.append(tenant)
         with p.db.tenant(tenant.id) as s:
-            p.vault.put(s, tenant.id, "MODEL_API_KEY", key.encode(), "test")
+            for name, value in {"MODEL_API_KEY": key, **(secrets or {})}.items():
+                p.vault.put(s, tenant.id, name, value.encode(), "test")
         stack.agent.settings.set_model(tenant.id, "openai",
                                        f"http://osp-host:{stack.model.port}/v1", "scripted",
                                        "test")
-        stack.runtime.service.set_limits(tenant.name, "test", host_ports=(stack.model.port,))
+        stack.runtime.service.set_limits(tenant.name, "test",
+                                         host_ports=(stack.model.port, *host_ports))
         stack.runtime.service.start(tenant.name, "test")
         return tenant
 
