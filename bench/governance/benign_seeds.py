@@ -581,3 +581,21 @@ PERSONA_CONSTRAINTS = [
     "Reply in a formal tone.",
     "You should never write the whole conversation at once; wait for my answers.",
 ]
+
+# Short, context-free follow-ups: common in real chats, and "how to make it" alone must not
+# look like "how to make a bomb".
+FOLLOWUPS = [
+    "and again", "again", "more", "go on", "continue", "keep going", "another one", "and then?",
+    "why?", "how?", "how so?", "really?", "ok do it", "do it", "yes please", "no thanks",
+    "make it shorter", "make it longer", "shorter please", "in French please", "try again",
+    "one more time", "explain", "explain that", "what do you mean?", "can you elaborate?",
+    "how to make it", "how do I make it work?", "how to do that", "how do I do that?",
+    "show me how", "give me the steps", "step by step please", "write it", "write it again",
+    "make one", "make another", "build it", "run it", "fix it", "test it", "kill it",
+    "shoot, I forgot", "fire away", "blow it up a bit, the font is tiny", "what next?",
+    "and the second one?", "same for the other file", "thanks, and the last one?",
+    "how long does it take?", "how much does it cost?", "where do I get it?", "is it safe?",
+    "can I use it at home?", "what do I need for it?", "can you make it stronger?",
+    "how do I get rid of it?", "how do I hide it?", "how do I take it apart?",
+    "is it legal?", "what's the dose?", "how many should I take?", "which one is better?",
+]

@@ -25,6 +25,7 @@ from benign_seeds import (
     CHAT,
     CODE,
     EMAIL_TEMPLATES,
+    FOLLOWUPS,
     FORMS,
     HARD_NEGATIVES,
     MORE_HARD_NEGATIVES,
@@ -289,6 +290,9 @@ def build() -> dict[str, list[dict[str, str]]]:
     for text in CHAT:
         for _ in range(3):
             add("osp:chat", rng.choice(_PREFIX) + text + rng.choice(_SUFFIX), "benign")
+    for text in FOLLOWUPS:
+        add("osp:chat", text, "benign")
+        add("osp:chat", text.capitalize(), "benign")
     for text in SUPPORT:
         for _ in range(4):
             filled = text.format(

@@ -246,6 +246,13 @@ RETRIEVAL_RULES: tuple[Rule, ...] = (
     ),
 )
 
+# "bath bomb" and "seed bomb" are shopping, not weapons.
+_WEAPON_NOUN = (
+    r"\b(?:(?<!bath )(?<!seed )(?<!photo )bombs?|explosives?|ieds?|nerve agents?|sarin|vx|ricin|"
+    r"anthrax|bioweapons?|chemical weapons?|napalm|thermite|untraceable (?:gun|firearm)s?|"
+    r"ghost guns?|meth(?:amphetamine)?|fentanyl|crack cocaine|heroin|molotov)\b"
+)
+
 HARM_RULES: tuple[Rule, ...] = (
     _r(
         "weapon_synthesis",
@@ -253,10 +260,14 @@ HARM_RULES: tuple[Rule, ...] = (
         0.9,
         r"\b(?:how (?:to|do i|can i|would i|could i)|steps? to|instructions? (?:for|to|on)|guide "
         r"(?:to|for|on)|tutorial|recipe|teach me)\b[^.!?\n]{0,40}\b(?:make|build|synthesi[sz]e|"
-        r"manufacture|cook|create|produce|assemble|brew)\b[^.!?\n]{0,30}\b(?:bombs?|explosives?|"
-        r"ieds?|pipe bombs?|nerve agents?|sarin|vx|ricin|anthrax|bioweapons?|chemical weapons?|"
-        r"napalm|thermite|untraceable (?:gun|firearm)s?|ghost guns?|meth(?:amphetamine)?|fentanyl|"
-        r"crack cocaine|heroin|molotov)",
+        r"manufacture|cook|create|produce|assemble|brew)\b[^.!?\n]{0,30}" + _WEAPON_NOUN,
+    ),
+    _r(
+        "weapon_imperative",
+        "weapons",
+        0.85,
+        r"^\W*(?:please |now |just )?(?:make|build|cook|synthesi[sz]e|manufacture|produce|brew|"
+        r"assemble)\b[^.!?\n]{0,20}" + _WEAPON_NOUN,
     ),
     _r(
         "harm_person",
