@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -127,3 +128,13 @@ def test_huge_and_odd_unicode_lines(app: typer.Typer) -> None:
     assert out[0]["action"] == "reject" and out[0]["reason"] == "too_long"
     assert out[1]["action"] == "alter" and out[1]["text"] == "hello there "
     assert out[2]["id"] == "surrogate" and out[2]["text"] == "\ud800 lone surrogate"
+
+
+def test_exit_code_survives_standalone_mode_false(
+    app: typer.Typer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """osp.cli runs the app with standalone_mode=False, where click would swallow typer.Exit."""
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"not json\n")))
+    with pytest.raises(SystemExit) as info:
+        app(["guard"], standalone_mode=False)
+    assert info.value.code == 1

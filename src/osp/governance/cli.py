@@ -34,9 +34,11 @@ class _JsonlAuditSink:
         self._stream.write(json.dumps(row, default=str) + "\n")
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
+def _fail(message: str, code: int = 2) -> SystemExit:
     typer.echo(f"osp guard: {message}", err=True)
-    return typer.Exit(code)
+    # SystemExit rather than typer.Exit: click turns Exit into a return value when the app runs
+    # with standalone_mode=False, and a failed check must never exit 0.
+    return SystemExit(code)
 
 
 def _parse(raw: bytes, lineno: int) -> tuple[Any, str]:
@@ -148,7 +150,7 @@ def guard(
         if audit_stream:
             audit_stream.close()
     if bad:
-        raise typer.Exit(2 if stop_on_error else 1)
+        raise SystemExit(2 if stop_on_error else 1)
 
 
 def register(app: typer.Typer) -> None:
