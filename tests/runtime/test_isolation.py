@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from osp.runtime.interfaces import Limits
 from tests.runtime.conftest import Tenants, free_port
 from tests.runtime.probe import connect_from, host_addresses, host_listener, listening_ports
 
@@ -101,7 +102,8 @@ def test_container_is_hardened(pair: Tenants) -> None:
     assert host["PidsLimit"] == 64
     assert host["NanoCpus"] == 500_000_000
     ulimits = {u["Name"]: u["Soft"] for u in host["Ulimits"]}
-    assert ulimits["RLIMIT_NOFILE"] == 1024 and ulimits["RLIMIT_NPROC"] == 64
+    assert ulimits["RLIMIT_NOFILE"] == Limits().nofile
+    assert ulimits["RLIMIT_NPROC"] == Limits().nproc  # explicit; pids is the real ceiling
     labels = info["Config"]["Labels"]
     assert labels["osp.tenant"] == "alpha"
     assert labels["osp.image.digest"] == pair.image.image_id
