@@ -127,3 +127,24 @@ def test_netavark_isolation_and_nft_table_are_both_present(pair: Tenants) -> Non
     table = subprocess.run(["nft", "list", "table", "inet", backend.table],
                            capture_output=True, text=True, check=True).stdout
     assert "drop" in table and str(pair.api.port) in table
+
+
+def test_a_noisy_neighbour_hits_its_own_limits_not_bs(pair: Tenants) -> None:
+    backend = pair.backend
+    bomb = ("import threading, time\n"
+            "n = 0\n"
+            "try:\n"
+            "    for _ in range(500):\n"
+            "        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+            "        n += 1\n"
+            "except RuntimeError:\n"
+            "    pass\n"
+            "print(n)\n")
+    started = int(backend.exec("alpha", ["python3", "-c", bomb]).stdout.strip() or 0)
+    assert started < 64  # the per-tenant pids cgroup stopped it
+    hog = backend.exec("alpha", ["python3", "-c", "b = bytearray(600 * 1024 * 1024); print(1)"])
+    assert hog.returncode != 0  # killed or refused by alpha's memory limit
+    # bravo serves and can still create threads of its own (same host UID, other cgroup)
+    assert pair.agent_status("bravo")["tenant"] == "bravo"
+    own = backend.exec("bravo", ["python3", "-c", bomb.replace("500", "20")])
+    assert own.stdout.strip() == "20"
