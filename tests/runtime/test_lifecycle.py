@@ -231,3 +231,23 @@ def test_agent_restart_after_crash_needs_a_new_instance(podman_parts: RuntimePar
         assert "bootstrap" in engine_restart.stderr
     assert backend.status(t.name).state.value != "running"
     assert podman_parts.service.restart(t.name, ACTOR).state == "running"
+
+
+def test_configured_model_endpoint_on_the_host_is_reachable_only_once_allowed(
+        podman_parts: RuntimeParts, backend: PodmanBackend,
+        make_tenant: Callable[..., TenantInfo]) -> None:
+    from tests.runtime.conftest import free_port
+    from tests.runtime.probe import connect_from, host_listener
+
+    t = make_tenant("mdl")
+    port = free_port()
+    with host_listener(port):
+        podman_parts.service.start(t.name, ACTOR)
+        gateway = backend.status(t.name).gateway
+        assert connect_from(backend, t.name, [f"{gateway}:{port}"])[f"{gateway}:{port}"] \
+            != "open"
+        podman_parts.service.set_limits(t.name, ACTOR, host_ports=(port,))
+        podman_parts.service.restart(t.name, ACTOR)
+        gateway = backend.status(t.name).gateway
+        assert connect_from(backend, t.name, [f"{gateway}:{port}"])[f"{gateway}:{port}"] \
+            == "open"
