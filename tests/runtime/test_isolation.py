@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -148,3 +149,31 @@ def test_a_noisy_neighbour_hits_its_own_limits_not_bs(pair: Tenants) -> None:
     assert pair.agent_status("bravo")["tenant"] == "bravo"
     own = backend.exec("bravo", ["python3", "-c", bomb.replace("500", "20")])
     assert own.stdout.strip() == "20"
+
+
+def test_a_database_on_another_container_network_is_unreachable(pair: Tenants) -> None:
+    """An 'external' database on a non-tenant network of this host (podman's default
+    bridge here): the forward chain drops tenant traffic to it."""
+    backend = pair.backend
+    name = f"{backend.settings.prefix}-fake-db"
+    backend._podman("rm", "-f", name, check=False)
+    backend._podman("--runtime", "runc", "run", "-d", "--name", name, "--network", "podman",
+                    "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+                    "--entrypoint", "python3", pair.image.image_id, "-c",
+                    "import socket,time;s=socket.socket();s.bind(('0.0.0.0',5432));"
+                    "s.listen();time.sleep(600)")
+    try:
+        ip = json.loads(backend._podman("container", "inspect", name).stdout)[0][
+            "NetworkSettings"]["Networks"]["podman"]["IPAddress"]
+        backend.apply_firewall()  # the default network now counts as foreign
+        for _ in range(30):  # the listener is up when the host can reach it
+            host = subprocess.run(["python3", "-c", f"import socket;socket.create_connection("
+                                   f"('{ip}',5432),1)"], capture_output=True)
+            if host.returncode == 0:
+                break
+            time.sleep(0.1)
+        assert host.returncode == 0
+        result = connect_from(backend, "alpha", [f"{ip}:5432"])
+        assert result[f"{ip}:5432"] != "open", result
+    finally:
+        backend._podman("rm", "-f", "--time", "1", name, check=False)
