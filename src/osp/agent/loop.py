@@ -173,15 +173,19 @@ class Agent:
                 self._pipelines = {key: pipe}  # one policy at a time; the old one is dropped
             return pipe
 
+    def resolve_url(self, url: str) -> str:
+        """``osp-host`` means this tenant network's gateway (the host), where a local model
+        server (Ollama, llama.cpp) listens on a port the tenant may reach."""
+        host = urlsplit(url).hostname
+        if not host or host not in self.host_alias:
+            return url
+        return url.replace(host, self.host_alias[host], 1)
+
     def _resolved(self, config: AgentConfig) -> AgentConfig:
-        """``osp-host`` in the model URL means this tenant network's gateway (the host), where
-        a local model server (Ollama, llama.cpp) listens on a port the tenant may reach."""
         url = config.model.base_url
-        host = urlsplit(url).hostname if url else None
-        if not url or host not in self.host_alias:
+        if not url or self.resolve_url(url) == url:
             return config
-        model = config.model.model_copy(
-            update={"base_url": url.replace(host, self.host_alias[host], 1)})
+        model = config.model.model_copy(update={"base_url": self.resolve_url(url)})
         return config.model_copy(update={"model": model})
 
     def tools(self, config: AgentConfig) -> ToolRegistry:

@@ -47,8 +47,8 @@ def dispatch(agent: Agent, path: str, body: dict[str, Any]) -> dict[str, Any]:
         reply_to = body.get("reply_to")
         if not isinstance(reply_to, dict):
             raise BadRequest("reply_to must be an object")
-        urls = {"slack": config.channels.slack_api_url,
-                "telegram": config.channels.telegram_api_url}
+        urls = {"slack": agent.resolve_url(config.channels.slack_api_url),
+                "telegram": agent.resolve_url(config.channels.telegram_api_url)}
         try:
             return {"channel": deliver(reply_to, _text(body, "text", 40_000), agent.secrets, urls)}
         except ChannelError as exc:
