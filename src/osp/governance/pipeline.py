@@ -227,9 +227,13 @@ class Pipeline:
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 
-    def check_chunks(self, chunks: Iterable[str], **kw: str | None) -> list[StageResult]:
+    def check_chunks(
+        self, chunks: Iterable[str], *, request_id: str | None = None, prompt: str | None = None
+    ) -> list[StageResult]:
         """Retrieval stage over each chunk; rejected chunks must be dropped by the caller."""
-        return [self.check(Stage.RETRIEVAL, c, **kw) for c in chunks]  # type: ignore[arg-type]
+        return [
+            self.check(Stage.RETRIEVAL, c, request_id=request_id, prompt=prompt) for c in chunks
+        ]
 
     def _execute(
         self, rails: tuple[_BoundRail, ...], text: str, ctx: RailContext
