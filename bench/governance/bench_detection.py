@@ -20,7 +20,7 @@ import numpy as np
 from corpus import HERE, RETRIEVAL_ATTACK_SOURCES, Row, load_all, task_rows
 from train_detectors import doc_scores, fit, tpr_at_fpr
 
-from osp.governance.detectors.classify import Classifier
+from osp.governance.detectors.classify import Classifier, model_counts
 from osp.governance.detectors.linear import ModelStore
 from osp.governance.detectors.normalize import normalize
 from osp.governance.detectors.rules import (
@@ -71,10 +71,11 @@ def cv_scores(task: str, rows: list[tuple[Row, int]], folds: int = 5) -> np.ndar
     return scores
 
 
-def gate(rows: list[tuple[Row, int]], task: str) -> np.ndarray:
+def gate(rows: list[tuple[Row, int]], task: str, scores: np.ndarray) -> np.ndarray:
     if task != "injection":
         return np.ones(len(rows), dtype=bool)
-    return np.array([evidence(normalize(r.text).text, ATTACK_EVIDENCE) >= 2 for r, _ in rows])
+    words = [evidence(normalize(r.text).text, ATTACK_EVIDENCE) for r, _ in rows]
+    return np.array([model_counts(w, float(s)) for w, s in zip(words, scores, strict=True)])
 
 
 def report(
@@ -82,9 +83,8 @@ def report(
 ) -> None:
     y = np.array([lab for _, lab in rows])
     thr = THRESHOLD[task]
-    gates = gate(rows, task)
-    shipped = np.maximum(np.where(gates, model, 0.0), rules)
-    cv_shipped = np.maximum(np.where(gates, cv, 0.0), rules)
+    shipped = np.maximum(np.where(gate(rows, task, model), model, 0.0), rules)
+    cv_shipped = np.maximum(np.where(gate(rows, task, cv), cv, 0.0), rules)
     trio = (model, shipped, cv_shipped)
     RESULTS[task] = {}
     label_of = {r.source: lab for r, lab in rows}

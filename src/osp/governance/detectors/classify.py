@@ -26,11 +26,17 @@ class Verdict:
         }
 
 
+def model_counts(evidence_words: int, model: float) -> bool:
+    """Whether a gated model's probability counts: two evidence words, or one when the model is
+    very sure. (Held out, this kept unseen benign styles unflagged; see rules.ATTACK_EVIDENCE.)"""
+    return evidence_words >= 2 or (evidence_words == 1 and model >= 0.9)
+
+
 class Classifier:
     """score = max(gated model probability, best rule score). The model loads on first use.
 
-    With an evidence pattern, the model's probability only counts when the text has at least
-    two evidence words (see rules.ATTACK_EVIDENCE for why).
+    With an evidence pattern, the model's probability only counts when `model_counts` says so
+    (see rules.ATTACK_EVIDENCE for why).
     """
 
     def __init__(
@@ -52,7 +58,9 @@ class Classifier:
         norm = normalized or normalize(text)
         model = self._models.get(self._name).score_windows(self._models.features(norm.text))
         gated = model
-        if self._evidence is not None and evidence(norm.text, self._evidence) < 2:
+        if self._evidence is not None and not model_counts(
+            evidence(norm.text, self._evidence), model
+        ):
             gated = 0.0
         rule_score, rule = best(self._rules, norm.text)
         category = rule.category if rule else None

@@ -304,10 +304,11 @@ HARM_RULES: tuple[Rule, ...] = (
 
 
 # Words an attack on the assistant's instructions almost always uses. The injection model only
-# counts when a text has at least two of them: on held-out sources the model alone flagged
-# whole unseen benign styles (persona prompts, transactional e-mails) for their style, and
-# this evidence gate cut those (persona prompts 100% -> 0%, BIPIA e-mails 71% -> 2%) at the
-# cost of some short attacks the model alone would have caught (bench_detection.py).
+# counts when a text has two of them, or one and the model is very sure (classify.model_counts).
+# On held-out sources the model alone flagged whole unseen benign styles (persona prompts,
+# transactional e-mails) for their style; this evidence gate cut those (persona prompts
+# 100% -> 1%, BIPIA e-mails 71% -> 2%) at the cost of some attacks the model alone would have
+# caught (bench_detection.py).
 ATTACK_EVIDENCE = re.compile(
     r"\b(?:ignore|ignoring|disregard|forget|bypass|override|instructions?|rules|restrictions?|"
     r"restricted|filters?|filtered|censor\w*|polic(?:y|ies)|guidelines|jailbr\w*|dan|unfiltered|"
