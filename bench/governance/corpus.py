@@ -83,7 +83,7 @@ INJECTION_SOURCES = ("dev:jailbreak_wild", "osp:injection")
 # osp:indirect (instructions planted in documents) is evaluation-only: it has only eight distinct
 # planted sentences, and training on it taught the model "e-mail = attack".
 RETRIEVAL_ATTACK_SOURCES = ("osp:indirect",)
-HARMFUL_SOURCES = ("dev:advbench", "dev:harmbench")
+HARMFUL_SOURCES = ("dev:advbench", "dev:harmbench", "osp:harmful")
 
 
 def task_rows(task: str, rows: list[Row]) -> list[tuple[Row, int]]:

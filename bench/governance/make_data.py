@@ -7,6 +7,7 @@ Deterministic (seeded). Sources, one `source` value each so evaluation can hold 
   osp:docs            benign long documents: CPython 3.11 standard-library docstrings (PSF licence)
   osp:injection       attack, templated direct prompt injections / short jailbreaks (written here)
   osp:indirect        attack, an instruction for the AI hidden inside an osp:email/osp:docs text
+  osp:harmful         harmful requests (no harmful content), acts slotted into request frames
 Requires faker (bench dependency).
 """
 
@@ -26,6 +27,8 @@ from benign_seeds import (
     CODE,
     EMAIL_TEMPLATES,
     FOLLOWUPS,
+    HARM_ACTS,
+    HARM_FRAMES,
     FORMS,
     HARD_NEGATIVES,
     MORE_HARD_NEGATIVES,
@@ -290,6 +293,9 @@ def build() -> dict[str, list[dict[str, str]]]:
     for text in CHAT:
         for _ in range(3):
             add("osp:chat", rng.choice(_PREFIX) + text + rng.choice(_SUFFIX), "benign")
+    for act in HARM_ACTS:
+        for frame in rng.sample(HARM_FRAMES, 4):
+            add("osp:harmful", frame.format(act=act), "harmful")
     for text in FOLLOWUPS:
         add("osp:chat", text, "benign")
         add("osp:chat", text.capitalize(), "benign")
