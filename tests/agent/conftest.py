@@ -1,13 +1,14 @@
 """Fixtures for the governed agent: a scripted model server and, for ``podman`` tests, the real
 stack (agent image with its dependencies, Podman backend, internal API, gateway).
 
-Everything runs under its own prefix (``osa``), address pool and nft table, apart from the
-runtime tests' ``osq`` installation and a developer's ``osp``.
+Everything runs under its own prefix (``osa<k>``), address pool (a /20 of 10.215.0.0/16) and
+nft table, claimed per test session, apart from the runtime tests and a developer's ``osp``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import socket
@@ -36,9 +37,9 @@ from osp.runtime.wiring import RuntimeParts, agent_image_builder, build_runtime,
 from osp.tenancy.service import TenantInfo
 from osp.web.app import create_app
 from tests.agent.scripted import ScriptedModel
+from tests.runtime.conftest import purge
 
-PREFIX = "osa"
-POOL = "10.215.0.0/16"
+SLOTS = 16  # concurrent test sessions on one host, each with its own prefix, pool and table
 CACHE_DIR = Path(os.environ.get("OSP_TEST_CACHE", "/var/tmp/osp-test-cache"))
 MODEL_KEY = "sk-test-" + "k" * 24
 
@@ -114,11 +115,26 @@ class Stack:
                 for d in details["decisions"]]
 
 
+def claim_slot() -> tuple[str, str, Any]:
+    """A prefix and pool no other live test session holds (the lock is kept for the session)."""
+    for k in range(SLOTS):
+        handle = open(f"/run/lock/osa{k}.lock", "w")  # noqa: SIM115 - held for the session
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        return f"osa{k}", f"10.215.{16 * k}.0/20", handle
+    raise RuntimeError("no free test slot")
+
+
 @pytest.fixture(scope="session")
 def stack(platform: Platform, governed_image: BuiltImage,
           host_model: ScriptedModel) -> Iterator[Stack]:
     port = free_port()
-    backend = PodmanBackend(PodmanSettings(prefix=PREFIX, pool=POOL, internal_api_port=port))
+    prefix, pool, lock = claim_slot()
+    backend = PodmanBackend(PodmanSettings(prefix=prefix, pool=pool, internal_api_port=port))
+    purge(backend)  # what a crashed earlier session of this slot left behind
     runtime = build_runtime(platform, backend=backend,
                             images=FixedImage(governed_image.image_id,
                                               governed_image.governance_version))
@@ -137,10 +153,8 @@ def stack(platform: Platform, governed_image: BuiltImage,
         yield Stack(platform, backend, runtime, agent, host_model, client)
     server.should_exit = True
     thread.join(timeout=5)
-    for rt in backend.list_tenants():
-        backend.remove(rt.tenant, purge_data=True)
-    backend._podman("volume", "prune", "-f", "--filter", f"label=osp.installation={PREFIX}")
-    backend.firewall.remove(backend.table)
+    purge(backend)
+    lock.close()
 
 
 @pytest.fixture
