@@ -6,11 +6,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 
 from osp.gateway.demo import create_demo
-from osp.gateway.service import audit_details
-from osp.gateway.wiring import AgentParts
+from osp.gateway.interfaces import AgentEndpoint
+from osp.gateway.service import DeliveryFailed, audit_details
+from osp.gateway.wiring import AgentParts, build_agent
 from osp.identity.scopes import ROLE_SCOPES
 from osp.identity.service import Principal
 from osp.platform import Platform
@@ -122,3 +124,36 @@ def test_the_demo_tenant_is_created_once_and_prints_how_to_chat(
         assert parts.settings.get(tenant.id).flows[0].name == "human"
     finally:
         platform.tenants.delete("demo", "test")
+
+
+class _UngovernedAgent:
+    """Stands in for a broken or tampered agent (the real one always reports its decisions)."""
+
+    def __init__(self, outcome: dict[str, object]) -> None:
+        self.outcome = outcome
+
+    def locate(self, tenant: str) -> AgentEndpoint:
+        return AgentEndpoint("http://agent.invalid", "k", "i")
+
+    def forget(self, tenant: str) -> None:
+        return None
+
+    def post(self, endpoint: AgentEndpoint, path: str, body: dict[str, object],
+             timeout_s: float) -> dict[str, object]:
+        return self.outcome
+
+
+def test_an_answer_without_governance_decisions_is_not_delivered(
+        platform: Platform, make_tenant: Callable[..., TenantInfo]) -> None:
+    tenant = make_tenant()
+    for outcome in ({"status": "answered", "reply": "ungoverned", "audit": []},
+                    {"status": "answered", "reply": "ungoverned"},
+                    {"status": "shrug", "reply": "?", "audit": [{"stage": "input"}]}):
+        fake = _UngovernedAgent(outcome)
+        parts = build_agent(platform, locator=fake, transport=fake)
+
+        with pytest.raises(DeliveryFailed) as failed:
+            parts.gateway.send(tenant, "api", "u", "hello")
+
+        message = parts.gateway.get(tenant, uuid.UUID(failed.value.message.split()[1]))
+        assert message.status == "failed" and message.reply is None

@@ -227,6 +227,11 @@ class GatewayService:
         if status not in ("answered", "refused", "awaiting_approval", "model_error") or \
                 not isinstance(reply, str):
             raise self._fail(tenant, message_id, "the agent sent a malformed outcome")
+        records = outcome.get("audit")
+        if not isinstance(records, list) or not records:
+            # Every turn passes at least the input rails; an answer without decisions was not
+            # governed (a broken or tampered agent) and is not delivered.
+            raise self._fail(tenant, message_id, "the agent sent no governance decisions")
         approval = outcome.get("approval") if status == "awaiting_approval" else None
         try:
             with self.db.tenant(tenant.id) as s:
@@ -242,7 +247,7 @@ class GatewayService:
                     self._add_approval(s, tenant, message_id, approval)
                 if on_session is not None:
                     on_session(s)
-                details = audit_details(outcome.get("audit") or [])
+                details = audit_details(records)
                 details.update(message_id=str(message_id), outcome=status,
                                channel=row.channel)
                 self.audit.record(s, tenant.id, actor, "governance.turn", details)
