@@ -143,3 +143,27 @@ def test_domain_allow_list_and_schema_validation() -> None:
     registry = ToolRegistry()
     with pytest.raises(RegistryError, match="unsupported schema keyword"):
         registry.register(Tool("t", "", {"type": "object", "oneOf": []}, lambda a, c: ""))
+
+
+def test_a_resent_message_gets_the_same_answer_without_running_again(
+        tmp_path: Path, model: ScriptedModel) -> None:
+    from osp.agent.routes import handle
+
+    a = agent(tmp_path)
+    model.reset(call("memory_write", name="once", content="x"), say("saved"), say("again?"))
+    document = {"model": {"provider": "openai", "model": "m", "retries": 0,
+                          "base_url": f"http://127.0.0.1:{model.port}/v1"},
+                "policy": {"preset": "lean", "tools": {"allowed": ["memory_write"],
+                                                       "allow_unknown_arguments": True}}}
+    body = {"message_id": "m-42", "channel": "api", "user": "u", "text": "note this",
+            "config": document}
+
+    first = handle(a, "/v1/messages", body)
+    again = handle(a, "/v1/messages", body)
+    other = handle(a, "/v1/messages", {**body, "message_id": "m-43"})
+
+    assert first == again == (200, first[1]) and first[1]["reply"] == "saved"
+    assert len(model.seen) == 3  # two for m-42 (tool round + answer), one for m-43
+    assert other[1]["reply"] == "again?"
+    assert handle(a, "/v1/nope", body)[0] == 404
+    assert handle(a, "/v1/messages", {**body, "text": ""})[0] == 400

@@ -27,6 +27,7 @@ from osp.agent.config import AgentConfig
 from osp.agent.flows import FlowState
 from osp.agent.knowledge import Knowledge
 from osp.agent.memory import Memory
+from osp.agent.outbox import Outbox
 from osp.agent.providers import Provider, ProviderError, ToolRequest, make_provider
 from osp.agent.providers.base import Message
 from osp.agent.providers.http import RetryPolicy
@@ -154,6 +155,7 @@ class Agent:
         self.skills = Skills(data_dir)
         self.flows = FlowState(data_dir)
         self.pending = PendingStore(data_dir)
+        self.outbox = Outbox(data_dir)
         self._deps = RailDeps()
         self._sink = _RoutingSink()
         self._pipelines: dict[str, Pipeline] = {}

@@ -32,16 +32,27 @@ def dispatch(agent: Agent, path: str, body: dict[str, Any]) -> dict[str, Any]:
             user=_text(body, "user", 200), text=_text(body, "text", 32_000),
             config=parse_config_cached(body.get("config") or {}),
             skill=skill if isinstance(skill, str) else None)
-        return agent.handle(request).as_dict()
+        done = agent.outbox.get(request.message_id)
+        if done is not None:
+            return done  # a re-sent message: the same answer, nothing runs twice
+        outcome = agent.handle(request).as_dict()
+        agent.outbox.put(request.message_id, outcome)
+        return outcome
     if path.startswith("/v1/approvals/"):
         decision = body.get("decision")
         if decision not in ("approved", "denied", "expired"):
             raise BadRequest("decision must be approved, denied or expired")
         config = parse_config_cached(body.get("config") or {})
+        approval_id = path.removeprefix("/v1/approvals/")
+        done = agent.outbox.get(f"approval-{approval_id}")
+        if done is not None:
+            return done
         try:
-            return agent.resume(path.removeprefix("/v1/approvals/"), decision, config).as_dict()
+            outcome = agent.resume(approval_id, decision, config).as_dict()
         except KeyError:
             raise LookupError("no such pending approval (already decided?)") from None
+        agent.outbox.put(f"approval-{approval_id}", outcome)
+        return outcome
     if path == "/v1/deliver":
         config = parse_config_cached(body.get("config") or {})
         reply_to = body.get("reply_to")
