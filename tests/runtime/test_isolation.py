@@ -177,3 +177,15 @@ def test_a_database_on_another_container_network_is_unreachable(pair: Tenants) -
         assert result[f"{ip}:5432"] != "open", result
     finally:
         backend._podman("rm", "-f", "--time", "1", name, check=False)
+
+
+def test_a_pool_shared_with_another_network_is_refused(pair: Tenants) -> None:
+    from dataclasses import replace
+
+    from osp.runtime.interfaces import OperationFailed
+    from osp.runtime.podman import PodmanBackend
+
+    other = PodmanBackend(replace(pair.backend.settings, prefix="osq-intruder"))
+    with pytest.raises(OperationFailed, match="overlaps network"):
+        other.apply_firewall()
+    assert not other.firewall.present(other.table)

@@ -197,7 +197,15 @@ class PodmanBackend:
                     raw = labels.get(LABEL_HOST_PORTS, "")
                     ports = tuple(int(p) for p in raw.split(",") if p)
                     tenants.append(TenantRule(str(subnet), ports))
-                elif subnet.version == 4 and not subnet.overlaps(pool):
+                elif subnet.version == 4 and subnet.overlaps(pool):
+                    # Another installation (or anything else) inside our pool would have its
+                    # traffic dropped by our table and ours by its: refuse, loudly.
+                    owner = labels.get(LABEL_INSTALL) or "not OSP"
+                    raise OperationFailed(
+                        f"address pool {self.settings.pool} overlaps network "
+                        f"{net.get('name')} ({owner}): give each installation its own "
+                        "OSP_RUNTIME_POOL")
+                elif subnet.version == 4:
                     foreign.append(str(subnet))
         self.firewall.apply(FirewallPolicy(
             table=self.table,
