@@ -17,10 +17,75 @@ class Rule:
     category: str
     score: float
     pattern: re.Pattern[str]
+    # Literal words one of which must occur for the pattern to match at all (its leading
+    # alternation); checked with `in` first, which is several times cheaper than the regex.
+    needles: tuple[str, ...] = ()
+
+
+_LEAD = re.compile(r"^(?:\\b)?\(\?:((?:[a-z' ]+\|)*[a-z' ]+)\)(?![?*{])")
+
+
+def _top_level_alternation(pattern: str) -> bool:
+    depth, i, in_class = 0, 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            return True
+        i += 1
+    return False
+
+
+_LEAD_LITERAL = re.compile(r"^(?:\\b)?([a-z' ]+)")
+
+
+def needles_of(pattern: str) -> tuple[str, ...]:
+    """Literal words one of which any match must contain: the pattern's leading alternation of
+    plain words, or its leading literal. Empty when there is no such simple prefix."""
+    if _top_level_alternation(pattern):
+        return ()
+    m = _LEAD.match(pattern)
+    if m is not None:
+        return tuple(m.group(1).split("|"))
+    lit = _LEAD_LITERAL.match(pattern)
+    if lit is None:
+        return ()
+    run = lit.group(1)
+    if pattern[lit.end() : lit.end() + 1] in ("?", "*", "{"):
+        run = run[:-1]  # the quantifier makes the last character optional
+    return (run,) if len(run) >= 3 else ()
+
+
+# Hand-given needles for rules whose prefix is not a plain alternation: each tuple lists
+# substrings one of which every match contains (tests check this against the corpus).
+_NEEDLES: dict[str, tuple[str, ...]] = {
+    "mode_switch": (" mode",),
+    "ai_special_mode": (" mode",),
+    "do_anything_now": ("anything now", "dan"),
+    "unfiltered_persona": ("you", "act", "pretend", "roleplay", "role-play", "simulate"),
+    "policy_bypass": ("polic", "guidelines", "filter", "rules"),
+    "dual_answer_tags": ("[",),
+    "no_rules_subject": (" no ",),
+    "token_game": ("tokens",),
+    "moral_no_matter": ("no matter how", "even if", "regardless of how", "however"),
+    "stay_in_character": ("character",),
+    "override_fr": ("ignore", "oublie"),
+}
 
 
 def _r(name: str, category: str, score: float, pattern: str) -> Rule:
-    return Rule(name, category, score, re.compile(pattern))
+    needles = _NEEDLES.get(name) or needles_of(pattern)
+    return Rule(name, category, score, re.compile(pattern), needles)
 
 
 _OVERRIDE_VERB = r"(?:ignore|disregard|forget|override|bypass|skip|drop|abandon|discard|neglect)"
@@ -337,6 +402,10 @@ def evidence(text: str, pattern: re.Pattern[str] = ATTACK_EVIDENCE, enough: int 
 def best(rules: tuple[Rule, ...], text: str) -> tuple[float, Rule | None]:
     top: Rule | None = None
     for rule in rules:
-        if (top is None or rule.score > top.score) and rule.pattern.search(text):
+        if top is not None and rule.score <= top.score:
+            continue
+        if rule.needles and not any(n in text for n in rule.needles):
+            continue
+        if rule.pattern.search(text):
             top = rule
     return (top.score, top) if top else (0.0, None)
