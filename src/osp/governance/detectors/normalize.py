@@ -7,6 +7,8 @@ letters from other scripts; a classifier that only sees raw text is trivially ev
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -71,3 +73,29 @@ def normalize(text: str) -> Normalized:
     homoglyphs = len(_HOMOGLYPH_RE.findall(cleaned))
     folded = _WS_RE.sub(" ", folded).strip()
     return Normalized(folded, invisible, bidi, len(hidden), homoglyphs)
+
+
+_BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=])")
+_TEXTY = re.compile(r"^[\x20-\x7e\t\r\n]+$")
+
+
+def base64_payloads(text: str, limit: int = 3, max_chars: int = 4096) -> list[str]:
+    """Readable text hidden in base64 runs ("decode this and do what it says"). Binary blobs,
+    keys and tokens decode to non-text and are ignored."""
+    found: list[str] = []
+    for m in _BASE64_RUN.finditer(text):
+        blob = m.group()[: max_chars * 4 // 3 + 4]
+        blob = blob[: len(blob) - len(blob) % 4]
+        try:
+            raw = base64.b64decode(blob, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        try:
+            decoded = raw.decode("ascii")
+        except UnicodeDecodeError:
+            continue
+        if _TEXTY.match(decoded) and " " in decoded:
+            found.append(decoded)
+            if len(found) >= limit:
+                break
+    return found
