@@ -116,3 +116,18 @@ def test_canary_secret_is_absent_from_every_durable_surface(
     for path in data_dir.rglob("*"):
         if path.is_file() and not path.is_symlink():
             assert CANARY.encode() not in path.read_bytes(), path
+
+
+def test_audit_verify_exits_non_zero_on_tampering(
+        osp: Callable[..., subprocess.CompletedProcess[str]], platform: Platform,
+        superuser_sql: Callable[..., list[tuple[object, ...]]]) -> None:
+    name = _name()
+    osp("tenant", "create", name)
+    osp("secret", "set", name, "A", stdin="1")
+    osp("secret", "set", name, "B", stdin="2")
+    t = platform.tenants.get(name)
+    superuser_sql("ALTER TABLE audit_events DISABLE TRIGGER USER; "
+                  f"DELETE FROM audit_events WHERE tenant_id = '{t.id}' AND seq = 2; "
+                  "ALTER TABLE audit_events ENABLE TRIGGER USER")
+    r = osp("audit", "verify", name)
+    assert r.returncode == 1 and "missing" in r.stderr and "Traceback" not in r.stderr

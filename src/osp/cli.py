@@ -278,7 +278,9 @@ _register_features()
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a command's exit code instead of exiting.
+        rc = app(standalone_mode=False)
+        sys.exit(rc if isinstance(rc, int) else 0)
     except OspError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         sys.exit(1)
