@@ -93,7 +93,7 @@ class Stack:
             tenant.name, f"owner-{uuid.uuid4().hex[:6]}@example.com", "correct horse battery 9",
             "owner", "test")
         owner = Principal(tenant.id, user_id, "owner", "session",
-                          scopes=ROLE_SCOPES["owner"] | {"approvals:write"})
+                          scopes=ROLE_SCOPES["owner"])
         _id, token = self.platform.identity.create_token(
             owner, "test", scopes or sorted(ROLE_SCOPES["owner"]), None)
         return token

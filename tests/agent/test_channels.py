@@ -74,3 +74,23 @@ def test_a_slack_message_is_answered_in_its_thread(
                       "text": "We open at 9, <EMAIL_ADDRESS> can tell you more."}
     turn = [d for k, d in stack.audit(tenant) if k == "governance.turn"][-1]
     assert turn["channel"] == "slack" and turn["stages"]["output"] == "alter"
+
+
+def test_a_telegram_message_is_answered_in_its_chat(
+        stack: Stack, live_tenant: Callable[..., TenantInfo], slack_api: int) -> None:
+    bot_token = "123456:" + "T" * 30
+    tenant = live_tenant(secrets={"TELEGRAM_WEBHOOK_SECRET": "tg-hook-secret",
+                                  "TELEGRAM_BOT_TOKEN": bot_token}, host_ports=(slack_api,))
+    stack.configure(tenant, channels={"telegram_api_url": f"http://osp-host:{slack_api}"})
+    stack.model.reset(say("Hello from the agent."))
+    update = {"update_id": 9001, "message": {"text": "hi there", "chat": {"id": 777},
+                                             "from": {"id": 5, "is_bot": False}}}
+
+    r = stack.client.post(f"/api/v1/channels/telegram/{tenant.name}/webhook", json=update,
+                          headers={"X-Telegram-Bot-Api-Secret-Token": "tg-hook-secret"})
+    stack.agent.channels.wait_idle()
+
+    assert r.status_code == 200, r.text
+    path, _auth, posted = _SlackApi.posted[0]
+    assert path == f"/bot{bot_token}/sendMessage"
+    assert posted == {"chat_id": 777, "text": "Hello from the agent."}

@@ -93,13 +93,21 @@ def test_an_approval_gated_tool_runs_after_approval(stack: Stack,
     pending = stack.agent.approvals.list(tenant)
     assert [str(a.id.hex) for a in pending] == [body["approval"]["id"]]
 
-    result = stack.agent.approvals.decide(tenant, pending[0].id, True, "user:approver")
+    member = stack.token(tenant, ["chat", "tenant:read"])
+    url = f"/api/v1/tenants/{tenant.name}/approvals/{pending[0].id}/approve"
+    refused = stack.client.post(url, headers={"Authorization": f"Bearer {member}"})
+    assert refused.status_code == 403  # deciding needs approvals:write
+    assert not note_exists(stack, tenant, "plan")
 
-    assert result.status == "answered"
-    assert result.reply == "Saved the plan."
+    r = stack.client.post(url, headers={"Authorization": f"Bearer {token}"})
+
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert result["status"] == "answered"
+    assert result["reply"] == "Saved the plan."
     assert note_exists(stack, tenant, "plan")
     assert tool_results(stack, 1) == ["saved note 'plan'"]
-    assert stack.agent.approvals.list(tenant, "approved")[0].decided_by == "user:approver"
+    assert stack.agent.approvals.list(tenant, "approved")[0].decided_by.startswith("token:")
     shown = stack.client.get(f"/api/v1/tenants/{tenant.name}/messages/{body['message_id']}",
                              headers={"Authorization": f"Bearer {token}"}).json()
     assert shown["status"] == "answered" and shown["reply"] == "Saved the plan."
