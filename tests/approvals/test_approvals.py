@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from osp.approvals.models import Approval
-from osp.errors import Conflict, InvalidInput, NotFound
+from osp.errors import Conflict, InvalidInput, NotFound, OspError
 from osp.gateway.models import AgentMessage
 from osp.gateway.wiring import AgentParts
 from osp.platform import Platform
@@ -74,3 +74,20 @@ def test_deciding_over_the_api_needs_the_approvals_scope(
 
     assert [a["id"] for a in listed.json()] == [str(approval_id)]
     assert decided.status_code == 403 and "approvals:write" in decided.json()["error"]
+
+
+def test_a_decision_the_agent_never_received_can_be_handed_over_again(
+        platform: Platform, parts: AgentParts, make_tenant: Callable[..., TenantInfo]) -> None:
+    tenant = make_tenant()
+    approval_id = _pending(platform, tenant, 3600)
+
+    with pytest.raises(OspError, match="the agent is not running"):
+        parts.approvals.decide(tenant, approval_id, True, "user:x")  # no agent: not delivered
+    assert parts.approvals.list(tenant, "approved")[0].id == approval_id
+    with pytest.raises(OspError, match="the agent is not running"):
+        parts.approvals.decide(tenant, approval_id, True, "user:x")  # the same yes, again
+    with pytest.raises(Conflict, match="already approved"):
+        parts.approvals.decide(tenant, approval_id, False, "user:x")  # never a change of mind
+    with platform.db.tenant(tenant.id) as s:
+        kinds = [e.kind for e in platform.audit.list(s, tenant.id)]
+    assert kinds.count("approval.approved") == 1 and "approval.redelivered" in kinds

@@ -22,6 +22,7 @@ from osp.approvals.models import Approval
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
 from osp.errors import Conflict, InvalidInput, NotFound, OspError
+from osp.gateway.models import AgentMessage
 from osp.gateway.service import GatewayService, MessageResult
 from osp.tenancy.service import TenantInfo, TenantService
 
@@ -101,21 +102,30 @@ class ApprovalService:
     def decide(self, tenant: TenantInfo, approval_id: uuid.UUID, approve: bool,
                actor: str) -> MessageResult:
         decision = "approved" if approve else "denied"
-        expired = False
+        expired = retry = False
         with self.db.tenant(tenant.id) as s:
             row = s.get(Approval, approval_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"no approval {approval_id}")
-            if row.status != "pending":
-                raise Conflict(f"approval {approval_id} is already {row.status}")
             message_id = row.message_id
-            if datetime.now(UTC) >= row.expires_at:
+            if row.status != "pending":
+                message = s.get(AgentMessage, message_id)
+                # The same decision again, after its hand-over to the agent failed (agent
+                # down): hand it over again. The agent acts on a decision at most once.
+                if row.status == decision and message is not None and message.status == "failed":
+                    retry = True
+                else:
+                    raise Conflict(f"approval {approval_id} is already {row.status}")
+            elif datetime.now(UTC) >= row.expires_at:
                 self._expire(s, tenant, row)
                 expired = True
             else:
                 row.status, row.decided_by, row.decided_at = decision, actor, datetime.now(UTC)
                 self.audit.record(s, tenant.id, actor, f"approval.{decision}",
                                   {"approval_id": str(row.id), "tool": row.tool})
+            if retry:
+                self.audit.record(s, tenant.id, actor, "approval.redelivered",
+                                  {"approval_id": str(row.id), "decision": decision})
         if expired:
             with contextlib.suppress(OspError):
                 self._resume(tenant, approval_id, message_id, "expired")
