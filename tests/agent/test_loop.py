@@ -167,3 +167,17 @@ def test_a_resent_message_gets_the_same_answer_without_running_again(
     assert other[1]["reply"] == "again?"
     assert handle(a, "/v1/nope", body)[0] == 404
     assert handle(a, "/v1/messages", {**body, "text": ""})[0] == 400
+
+
+def test_a_broken_skill_refuses_instead_of_widening_tools(tmp_path: Path,
+                                                         model: ScriptedModel) -> None:
+    a = agent(tmp_path)
+    folder = tmp_path / "skills" / "broken"
+    folder.mkdir(parents=True)
+    (folder / "SKILL.md").write_text("no front matter, allowed_tools: [memory_read]")
+    model.reset(say("should not be asked"))
+
+    out = ask(a, config(model), "/broken do it")
+
+    assert out.status == "refused" and "front matter" in out.reply
+    assert model.seen == []

@@ -31,7 +31,7 @@ from osp.agent.outbox import Outbox
 from osp.agent.providers import Provider, ProviderError, ToolRequest, make_provider
 from osp.agent.providers.base import Message
 from osp.agent.providers.http import RetryPolicy
-from osp.agent.skills import Skill, Skills
+from osp.agent.skills import Skill, SkillError, Skills
 from osp.agent.tools.builtins import builtin_tools
 from osp.agent.tools.registry import ToolContext, ToolError, ToolRegistry
 from osp.governance import (
@@ -244,7 +244,13 @@ class Agent:
             turn.note("dialog", f"dialog.flow:{step.flow}", "alter", None, step=step.step,
                       scores={"flow_match": step.score})
             return self._reply(turn, text, step.text)
-        skill = self._skill(turn, text)
+        try:
+            skill = self._skill(turn, text)
+        except SkillError as exc:
+            # A skill that cannot be read cannot narrow the tools: refuse rather than run
+            # with the wider tenant allow-list.
+            turn.note("execution", "agent.skill", "reject", "skill_invalid")
+            return Outcome("refused", f"That skill cannot be used: {exc}")
         messages: list[Message] = [*self.memory.history(req.channel, req.user,
                                                         req.config.history_turns),
                                    {"role": "user", "content": text}]
