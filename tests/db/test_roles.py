@@ -54,3 +54,27 @@ def test_malformed_or_unreachable_dsn_is_a_clear_error(settings: Settings, dsn: 
     with pytest.raises(OspError) as info, open_platform(bad, run_migrations=False):
         pass
     assert "\n" not in info.value.message
+
+
+def test_app_password_is_stored_as_a_scram_verifier(
+        platform: Platform, superuser_sql: Callable[..., list]) -> None:
+    password = "app-pw-canary-7f3a"
+    migrate(platform.admin_url, password)
+    [(stored,)] = superuser_sql("SELECT rolpassword FROM pg_authid WHERE rolname = 'osp_app'")
+    assert str(stored).startswith("SCRAM-SHA-256$4096:") and password not in str(stored)
+
+
+def test_scram_verifier_matches_postgres_own(superuser_sql: Callable[..., list]) -> None:
+    import base64
+
+    from osp.db.roles import scram_verifier
+
+    superuser_sql("DROP ROLE IF EXISTS scram_probe; SET password_encryption = 'scram-sha-256'; "
+                  "CREATE ROLE scram_probe PASSWORD 'pw-probe'")
+    try:
+        [(theirs,)] = superuser_sql("SELECT rolpassword FROM pg_authid "
+                                    "WHERE rolname = 'scram_probe'")
+        iterations, salt = str(theirs).split("$")[1].split(":")
+        assert scram_verifier("pw-probe", int(iterations), base64.b64decode(salt)) == theirs
+    finally:
+        superuser_sql("DROP ROLE IF EXISTS scram_probe")

@@ -204,3 +204,17 @@ def test_duplicate_user_and_unknown_tenant(platform: Platform, tenant: TenantInf
         _user(platform, tenant, "ADA@example.com")
     with pytest.raises(NotFound):
         platform.identity.create_user("no-such-tenant", "x@example.com", PASSWORD, "member", "t")
+
+
+def test_second_factor_guesses_are_throttled_across_logins(platform: Platform,
+                                                           tenant: TenantInfo) -> None:
+    _user(platform, tenant)
+    totp, _codes = _enrol(platform, tenant)
+    for _ in range(5):
+        # A fresh password login each time must not reset the second-factor counter.
+        pending = platform.identity.login(tenant.name, "ada@example.com", PASSWORD, "10.0.0.8")
+        with pytest.raises(Unauthorized):
+            platform.identity.complete_mfa(pending.token, "000000", None)
+    pending = platform.identity.login(tenant.name, "ada@example.com", PASSWORD, "10.0.0.8")
+    with pytest.raises(Throttled):
+        platform.identity.complete_mfa(pending.token, totp.at(time.time() + 30), None)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -82,11 +86,23 @@ def _ensure_roles(conn: Connection, app_password: str | None) -> None:
         conn.execute(text(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS "
                           "NOCREATEDB NOCREATEROLE NOINHERIT"))
     if app_password:
-        # Passed as a literal: ALTER ROLE takes no bind parameters. Quote it safely.
-        quoted = conn.execute(text("SELECT quote_literal(:p)"), {"p": app_password}).scalar_one()
-        conn.execute(text(f"ALTER ROLE {APP_ROLE} PASSWORD {quoted}"))
+        # ALTER ROLE takes no bind parameters and statements can end up in server logs or
+        # pg_stat_statements, so only a SCRAM verifier computed here is ever sent.
+        conn.exec_driver_sql(f"ALTER ROLE {APP_ROLE} PASSWORD '{scram_verifier(app_password)}'")
     conn.execute(text(f'GRANT CONNECT ON DATABASE "{db}" TO {APP_ROLE}'))
     conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}"))
+
+
+def scram_verifier(password: str, iterations: int = 4096, salt: bytes | None = None) -> str:
+    """The SCRAM-SHA-256 verifier Postgres stores (RFC 5802/7677); base64 is quote-safe."""
+    salt = salt or os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    b64 = base64.b64encode
+    return (f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}"
+            f"${b64(stored_key).decode()}:{b64(server_key).decode()}")
 
 
 def check_app_role(app_url: str) -> RoleCheck:

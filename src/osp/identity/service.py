@@ -162,6 +162,10 @@ class IdentityService:
             user = s.get(User, sess.user_id, with_for_update=True)
             if user is None:
                 raise Unauthorized("session expired or invalid")
+            # The second factor has its own counter per user: logging in again with the
+            # password must not buy a fresh set of guesses at a 6-digit code.
+            mfa_key = throttle.mfa_key(user.id)
+            throttle.check(s, [mfa_key])
             if recovery_code:
                 ok = self._use_recovery_code(s, user, recovery_code)
                 how = "recovery_code"
@@ -170,9 +174,11 @@ class IdentityService:
                 how = "totp"
             if not ok:
                 self.audit.record(s, tenant_id, f"user:{user.id}", "2fa.failed", {"method": how})
+                throttle.record_failure(s, mfa_key, throttle.MAX_MFA_FAILURES)
         if not ok:
             raise Unauthorized("invalid or already used code")
         with self.db.tenant(tenant_id) as s:
+            throttle.clear(s, mfa_key)
             # The pending session is retired and a fresh one issued (no session fixation).
             s.execute(update(BrowserSession).where(BrowserSession.token_hash == token_hash)
                       .values(revoked_at=datetime.now(UTC)))

@@ -15,10 +15,15 @@ WINDOW = timedelta(minutes=15)
 LOCK = timedelta(minutes=15)
 MAX_PER_ACCOUNT = 5
 MAX_PER_ADDRESS = 20
+MAX_MFA_FAILURES = 5
 
 
 def account_key(tenant_id: object, email: str) -> str:
     return sha256_hex(f"account|{tenant_id}|{email}")
+
+
+def mfa_key(user_id: object) -> str:
+    return sha256_hex(f"mfa|{user_id}")
 
 
 def address_key(address: str) -> str:
