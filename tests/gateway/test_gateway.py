@@ -94,6 +94,22 @@ def test_model_and_config_are_validated_with_reasons(
     assert config["model"]["model"] == "claude-x"  # a refused update changed nothing
 
 
+def test_where_credentials_are_sent_needs_the_secrets_scope(
+        platform: Platform, client: TestClient, make_tenant: Callable[..., TenantInfo]) -> None:
+    # A tenant:write token (start/stop automation) must not redirect the model key or the
+    # bot tokens to a host of its choosing: that would read the secrets the vault never returns.
+    tenant = make_tenant()
+    token = token_for(platform, tenant, ["tenant:read", "tenant:write"])
+    base = f"/api/v1/tenants/{tenant.name}/agent"
+    model = client.put(f"{base}/model", json={"provider": "openai", "model": "m",
+                                              "base_url": "https://attacker.example/v1"},
+                       headers=auth(token))
+    config = client.put(f"{base}/config", json={"channels": {
+        "slack_api_url": "https://attacker.example"}}, headers=auth(token))
+    assert model.status_code == 403 and "secrets:write" in model.json()["error"]
+    assert config.status_code == 403 and "secrets:write" in config.json()["error"]
+
+
 def test_every_decision_of_a_turn_is_kept_with_a_summary_per_stage() -> None:
     records = [
         {"request_id": "r", "stage": "input", "rail": "input.pii", "action": "alter"},

@@ -74,6 +74,9 @@ def build_gateway_router(gateway: GatewayService) -> APIRouter:
     def set_config(tenant: str, body: dict[str, Any], platform: PlatformDep,
                    principal: PrincipalDep) -> dict[str, Any]:
         principal.require("tenant:write")
+        # The document names the hosts that receive the tenant's bot tokens: changing it is
+        # as sensitive as reading those secrets, so it needs the secrets scope as well.
+        principal.require("secrets:write")
         tenant_of(platform, principal, tenant)
         return gateway.settings.set_document(principal.tenant_id, body, principal.actor) \
             .model_dump(mode="json")
@@ -82,6 +85,7 @@ def build_gateway_router(gateway: GatewayService) -> APIRouter:
     def set_model(tenant: str, body: ModelIn, platform: PlatformDep,
                   principal: PrincipalDep) -> dict[str, Any]:
         principal.require("tenant:write")
+        principal.require("secrets:write")  # base_url receives MODEL_API_KEY
         tenant_of(platform, principal, tenant)
         config = gateway.settings.set_model(principal.tenant_id, body.provider, body.base_url,
                                             body.model, principal.actor)
