@@ -74,3 +74,13 @@ def test_a_refusing_release_gate_stops_the_build(tmp_path: Path) -> None:
     # Nothing was imported: no image carries this build's input digest.
     digest = builder._digest(None)
     assert all(i.source != digest for i in list_images())
+
+
+def test_prune_keeps_the_newest_and_images_in_use(built_image: BuiltImage) -> None:
+    from osp.release.build import BuildError
+    from osp.release.images import prune_images
+
+    with pytest.raises(BuildError, match="keep at least one"):
+        prune_images(keep=0)
+    assert prune_images(keep=len(list_images()) + 1) == []
+    assert built_image.image_id in [i.image_id for i in list_images()]

@@ -17,7 +17,9 @@ from osp.runtime import cli as runtime_cli
 from osp.runtime.billing import KEY_NAME
 from osp.runtime.wiring import RuntimeParts, build_runtime
 from osp.tenancy.service import TenantInfo
-from tests.runtime.conftest import FAKE_IMAGE, FakeBackend
+from tests.runtime.conftest import FAKE_IMAGE, FakeBackend, free_port
+
+REAL_CHECK = runtime_cli._require_control_plane
 
 
 @pytest.fixture
@@ -31,6 +33,7 @@ def cli(platform: Platform, fake_backend: FakeBackend,
         return build_runtime(p, backend=fake_backend, images=FAKE_IMAGE)
 
     monkeypatch.setattr(runtime_cli, "build_runtime", fake_runtime)
+    monkeypatch.setattr(runtime_cli, "_require_control_plane", lambda port: None)
     app, tenant_app, image_app, billing_app = (typer.Typer() for _ in range(4))
     app.add_typer(tenant_app, name="tenant")
     app.add_typer(image_app, name="image")
@@ -82,6 +85,18 @@ def test_start_status_suspend_resume(cli: Callable[..., Any], fake_backend: Fake
     assert "suspended" in human.stdout
     assert cli("tenant", "limits", t.name, "--memory-mb", "512", "--host-port", "11434"
                ).exit_code == 0
+
+
+def test_start_without_a_running_control_plane_says_so(
+        cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
+        make_tenant: Callable[..., TenantInfo], fake_backend: FakeBackend) -> None:
+    # the real check, against a port nothing listens on
+    monkeypatch.setattr(runtime_cli, "_require_control_plane",
+                        lambda _port: REAL_CHECK(free_port()))
+    t = make_tenant()
+    result = cli("tenant", "start", t.name)
+    one_line_error(result, "start `osp up` first")
+    assert t.name not in fake_backend.running
 
 
 def test_billing_key(cli: Callable[..., Any], platform: Platform) -> None:

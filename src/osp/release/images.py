@@ -53,3 +53,20 @@ def latest_image(version: str, podman_bin: str = "podman") -> ImageInfo | None:
         if image.osp_version == version and image.tags:
             return image
     return None
+
+
+def prune_images(keep: int = 3, podman_bin: str = "podman") -> list[str]:
+    """Remove agent images beyond the newest ``keep`` that no container uses.
+
+    ``podman rmi`` without ``--force`` refuses an image a container (running or stopped)
+    still uses, so a tenant's image is never pulled from under it.
+    """
+    if keep < 1:
+        raise BuildError("keep at least one image")
+    removed = []
+    for image in list_images(podman_bin)[keep:]:
+        proc = subprocess.run([podman_bin, "rmi", image.image_id], capture_output=True,
+                              text=True, timeout=120)
+        if proc.returncode == 0:
+            removed.append(image.image_id)
+    return removed

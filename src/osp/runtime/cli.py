@@ -1,6 +1,6 @@
 """Runtime commands, attached to the top-level CLI's groups by :func:`register`.
 
-``osp tenant start|stop|restart|suspend|resume|status|limits``, ``osp image build|list``
+``osp tenant start|stop|restart|suspend|resume|status|limits``, ``osp image build|list|prune``
 and ``osp billing set-key``. Commands are thin: parse, call the service, print. Errors are
 :class:`OspError` (one line, exit 1).
 """
@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -23,7 +24,7 @@ from rich.table import Table
 from osp.errors import OspError
 from osp.platform import Platform
 from osp.release.build import BuildError
-from osp.release.images import list_images
+from osp.release.images import list_images, prune_images
 from osp.runtime.billing import KEY_NAME
 from osp.runtime.service import TenantStatus
 from osp.runtime.wiring import RuntimeParts, agent_image_builder, build_runtime
@@ -56,6 +57,16 @@ def _progress() -> Iterator[Callable[[str], None]]:
             bar.stop()
 
 
+def _require_control_plane(port: int) -> None:
+    """Agents fetch their secrets from the running control plane's internal API at boot:
+    without `osp up` a start could only time out, so say so at once."""
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/internal/v1/healthz", timeout=2).raise_for_status()
+    except httpx.HTTPError:
+        raise OspError(f"the control plane is not running (no internal API on port {port}): "
+                       "start `osp up` first") from None
+
+
 def _print_status(status: TenantStatus, as_json: bool) -> None:
     if as_json:
         print(json.dumps(status.as_dict(), sort_keys=True))
@@ -82,6 +93,7 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_platform: Ope
             "--no-wait", help="Do not wait for the agent to report healthy.")] = False) -> None:
         """Start the tenant's agent (builds the agent image first when there is none)."""
         with runtime() as rt:
+            _require_control_plane(rt.internal_port)
             status = rt.service.start(name, ACTOR, wait=not no_wait)
         out.print(f"started {name} ({status.container_id}, {status.image_digest[:19]})")
 
@@ -96,6 +108,7 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_platform: Ope
     def restart(name: str) -> None:
         """Replace the agent with a fresh instance (re-reads rotated secrets)."""
         with runtime() as rt:
+            _require_control_plane(rt.internal_port)
             status = rt.service.restart(name, ACTOR)
         out.print(f"restarted {name} ({status.container_id})")
 
@@ -112,6 +125,7 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_platform: Ope
                = "operator") -> None:
         """Lift a suspension and start the tenant again (its /data is kept)."""
         with runtime() as rt:
+            _require_control_plane(rt.internal_port)
             rt.service.resume(name, ACTOR, reason)
         out.print(f"resumed {name}")
 
@@ -173,6 +187,16 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_platform: Ope
             table.add_row(", ".join(i.tags) or "(untagged)", i.image_id[:19],
                           i.governance_version, f"{i.size / 1e6:.0f}", i.created)
         out.print(table)
+
+    @image_app.command("prune")
+    def prune(keep: Annotated[int, typer.Option(min=1, help="Newest images to keep.")] = 3
+              ) -> None:
+        """Remove older agent images that no container uses."""
+        try:
+            removed = prune_images(keep)
+        except BuildError as exc:
+            raise OspError(str(exc)) from None
+        out.print(f"removed {len(removed)} image(s)")
 
     if billing_app is not None:
         @billing_app.command("set-key")

@@ -106,6 +106,7 @@ class RuntimeParts:
     service: RuntimeService
     secrets: PlatformSecrets
     audit: SqlAudit
+    internal_port: int = 8401
 
 
 def build_runtime(platform: Platform, *, backend: RuntimeBackend | None = None,
@@ -125,7 +126,8 @@ def build_runtime(platform: Platform, *, backend: RuntimeBackend | None = None,
     source = images or LocalImages(platform.settings.data_dir / "cache", progress=progress)
     service = RuntimeService(platform.db, platform.tenants, platform.audit, engine, source,
                              bootstrap)
-    return RuntimeParts(engine, bootstrap, service, secrets, audit)
+    return RuntimeParts(engine, bootstrap, service, secrets, audit,
+                        platform.settings.internal_port)
 
 
 def internal_app(parts: RuntimeParts) -> FastAPI:
