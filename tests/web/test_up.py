@@ -21,7 +21,7 @@ def _free_port() -> int:
 
 def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
     env = {**os.environ, "OSP_DATA_DIR": str(data_dir), "OSP_INTERNAL_PORT": str(_free_port()),
-           "OSP_RUNTIME_PREFIX": "osptestup"}
+           "OSP_RUNTIME_PREFIX": "osptestup", "OSP_RUNTIME_POOL": "10.218.0.0/16"}
     env.pop("OSP_DATABASE_URL", None)
     return subprocess.Popen([sys.executable, "-m", "osp", "up", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

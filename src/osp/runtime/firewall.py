@@ -110,6 +110,10 @@ def render(policy: FirewallPolicy) -> str:
         # East-west: no tenant reaches another tenant, in either direction.
         f"    ip saddr {pool} ip daddr {pool} counter drop",
         f"    ip saddr {pool} ip daddr {LINK_LOCAL} counter drop",
+        # A destination rewritten on this host (a port another engine publishes, e.g.
+        # Docker's -p on every local address) turns "to the host" into "forwarded": it
+        # would bypass the input chain, so no tenant connection is ever forwarded after DNAT.
+        f"    ip saddr {pool} ct status dnat counter drop",
     ]
     foreign = _ipv4(policy.foreign_subnets)
     if foreign:

@@ -156,7 +156,9 @@ class RuntimeService:
                 break
             if runtime.agent_url:
                 try:
-                    if httpx.get(runtime.agent_url + "/healthz", timeout=1).status_code == 200:
+                    health = httpx.get(runtime.agent_url + "/healthz", timeout=1,
+                                       trust_env=False)
+                    if health.status_code == 200:
                         # Traded (or never will be): the token file is wiped either way.
                         self.backend.discard_bootstrap(tenant, runtime.instance_id)
                         return
@@ -173,7 +175,8 @@ class RuntimeService:
             return None
         key = self.bootstrap.status_key(runtime.instance_id)
         try:
-            response = httpx.get(runtime.agent_url + "/status", timeout=2,
+            # trust_env=False: the per-instance key never goes through an environment proxy.
+            response = httpx.get(runtime.agent_url + "/status", timeout=2, trust_env=False,
                                  headers={"Authorization": f"Bearer {key}"})
         except httpx.HTTPError:
             return None
