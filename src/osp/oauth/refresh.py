@@ -55,8 +55,14 @@ class JobReport:
 
 
 def _due(broker: OAuthBroker, conn: OAuthConnection) -> bool:
-    return (conn.access_expires_at is not None
-            and conn.access_expires_at <= broker.now() + broker.refresh_ahead)
+    if conn.access_expires_at is None:
+        return False
+    ahead = broker.refresh_ahead
+    if conn.last_refresh_at is not None:
+        # A token living shorter than the refresh-ahead window would otherwise be "due" the
+        # moment it was issued, and every use (every process) would refresh it again.
+        ahead = min(ahead, (conn.access_expires_at - conn.last_refresh_at) / 2)
+    return conn.access_expires_at <= broker.now() + ahead
 
 
 def _refresh_locked(broker: OAuthBroker, s: Session, conn: OAuthConnection,
