@@ -54,9 +54,12 @@ class InputModerationRail(BaseRail):
         self._clf = Classifier(deps.models, "harmful", HARM_RULES)
         self._clf.warm()
 
+    def threshold(self) -> float:
+        return self.policy.thresholds.harmful
+
     def check(self, text: str, ctx: RailContext) -> Decision:
         v = self._clf.classify(text)
         scores = v.scores("harmful")
-        if v.score >= self.policy.thresholds.harmful:
+        if v.score >= self.threshold():
             return self.reject(Reason.UNSAFE_CONTENT, scores)
         return Allow(scores)

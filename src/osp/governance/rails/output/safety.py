@@ -5,30 +5,22 @@ from __future__ import annotations
 import re
 
 from osp.governance.decisions import Allow, Decision, Reason, Stage
-from osp.governance.detectors.classify import Classifier
-from osp.governance.detectors.rules import HARM_RULES
 from osp.governance.interfaces import RailContext, RailDeps
 from osp.governance.policy import Policy, RailSettings
 from osp.governance.rails.base import BaseRail
+from osp.governance.rails.input.classifiers import InputModerationRail
 
 _TOKEN = re.compile(r"\w+")
 
 
-class OutputModerationRail(BaseRail):
+class OutputModerationRail(InputModerationRail):
+    """The same content-safety model on the reply, with the output threshold."""
+
     key = "output.moderation"
     stage = Stage.OUTPUT
 
-    def __init__(self, settings: RailSettings, policy: Policy, deps: RailDeps) -> None:
-        super().__init__(settings, policy, deps)
-        self._clf = Classifier(deps.models, "harmful", HARM_RULES)
-        self._clf.warm()
-
-    def check(self, text: str, ctx: RailContext) -> Decision:
-        v = self._clf.classify(text)
-        scores = v.scores("harmful")
-        if v.score >= self.policy.thresholds.output_harmful:
-            return self.reject(Reason.UNSAFE_CONTENT, scores)
-        return Allow(scores)
+    def threshold(self) -> float:
+        return self.policy.thresholds.output_harmful
 
 
 def _jaccard(a: str, b: str) -> float:
