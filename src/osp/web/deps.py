@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from osp.errors import Forbidden, NotFound, Unauthorized
+from osp.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from osp.identity.secrets import same, sha256_hex
 from osp.identity.service import Principal
 from osp.platform import Platform
@@ -66,7 +66,7 @@ def tenant_of(platform: Platform, principal: Principal, tenant: str) -> None:
     """The path's tenant must be the caller's own; any other name looks like it doesn't exist."""
     try:
         info = platform.tenants.get(tenant)
-    except Exception:
+    except (NotFound, InvalidInput):
         raise NotFound(f"unknown tenant {tenant[:60]!r}") from None
     if info.id != principal.tenant_id:
         raise NotFound(f"unknown tenant {tenant[:60]!r}")
