@@ -14,12 +14,13 @@ import pytest
 
 from osp.channels.service import slack_signature
 from osp.tenancy.service import TenantInfo
+from tests import fakes
 from tests.agent.conftest import Stack, free_port
 from tests.agent.scripted import say
 
 pytestmark = pytest.mark.podman
 
-BOT_TOKEN = "xoxb-test-" + "1" * 20
+BOT_TOKEN = fakes.slack_bot_token()
 SIGNING = "slack-signing-secret-for-tests"
 
 

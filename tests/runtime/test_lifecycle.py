@@ -22,6 +22,7 @@ from osp.runtime.cli import _print_status
 from osp.runtime.podman import PodmanBackend
 from osp.runtime.wiring import RuntimeParts, internal_app
 from osp.tenancy.service import TenantInfo
+from tests import fakes
 
 pytestmark = pytest.mark.podman
 ACTOR = "test:operator"
@@ -54,7 +55,7 @@ def test_canary_secret_reaches_only_the_agents_memory(
         make_tenant: Callable[..., TenantInfo]) -> None:
     t = make_tenant("can")
     put_secret(platform, t, "MODEL_API_KEY", CANARY)
-    put_secret(platform, t, "SLACK_TOKEN", "xoxb-canary-second-value-0000")
+    put_secret(platform, t, "SLACK_TOKEN", fakes.slack_bot_token())
     status = podman_parts.service.start(t.name, ACTOR)
     assert status.secrets == ["MODEL_API_KEY", "SLACK_TOKEN"]
     assert status.state == "running" and status.image_digest.startswith("sha256:")

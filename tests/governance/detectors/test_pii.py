@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from osp.governance.detectors.pii import find_pii, iban_ok, luhn_ok, mask
+from tests import fakes
 
 FULLWIDTH = {ord(str(d)): 0xFF10 + d for d in range(10)}
 
@@ -25,20 +26,13 @@ def entities(text: str) -> list[str]:
         ("IBAN DE89 3704 0044 0532 0130 00 thanks", "IBAN_CODE"),
         ("GB82WEST12345698765432", "IBAN_CODE"),
         ("server at 192.168.10.24", "IP_ADDRESS"),
-        ("key AKIAIOSFODNN7EXAMPLE", "SECRET"),
-        ("token ghp_" + "a" * 36, "SECRET"),
-        ("use sk-proj-" + "Ab3" * 10, "SECRET"),
-        (
-            "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
-            "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
-            "SECRET",
-        ),
-        ("postgres://admin:s3cr3tpw@db.internal:5432/app", "SECRET"),
-        ("password = hunter2222", "SECRET"),
-        (
-            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
-            "SECRET",
-        ),
+        ("key " + fakes.aws_access_key(), "SECRET"),
+        ("token " + fakes.github_token(), "SECRET"),
+        ("use " + fakes.openai_key(), "SECRET"),
+        ("jwt " + fakes.jwt(), "SECRET"),
+        (f"postgres://admin:{fakes.db_password()}@db.internal:5432/app", "SECRET"),
+        ("password = " + fakes.db_password(), "SECRET"),
+        (fakes.private_key_block(), "SECRET"),
     ],
 )
 def test_detects(text: str, entity: str) -> None:

@@ -7,6 +7,7 @@ import pytest
 from osp.governance import MemorySink, Pipeline, PipelineConfigError, Policy, Stage, ToolCall
 from osp.governance.interfaces import RailDeps
 from osp.governance.rails.retrieval.injection import NEUTRALISED
+from tests import fakes
 from tests.governance.conftest import _STORE, build
 
 
@@ -102,7 +103,7 @@ def test_pii_reject_action() -> None:
 
 
 def test_output_redacts_secrets_and_pii(lean: Pipeline) -> None:
-    reply = "Use key AKIAIOSFODNN7EXAMPLE and email ops@corp.example, SSN 427-73-4135."
+    reply = f"Use key {fakes.aws_access_key()} and email ops@corp.example, SSN 427-73-4135."
     result = lean.check("output", reply)
     assert result.action == "alter"
     assert result.text == "Use key <SECRET> and email <EMAIL_ADDRESS>, SSN <US_SSN>."
