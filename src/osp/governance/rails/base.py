@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from osp.governance.decisions import Decision, Reject, Stage
@@ -9,7 +10,7 @@ from osp.governance.interfaces import RailContext, RailDeps
 from osp.governance.policy import Policy, RailSettings
 
 
-class BaseRail:
+class BaseRail(ABC):
     key: ClassVar[str]
     stage: ClassVar[Stage]
 
@@ -21,5 +22,6 @@ class BaseRail:
     def reject(self, reason: str, scores: dict[str, float] | None = None) -> Reject:
         return Reject(reason, self.policy.refusals.for_reason(reason), scores or {})
 
+    @abstractmethod
     def check(self, text: str, ctx: RailContext) -> Decision:
-        raise NotImplementedError
+        """Decide on one message; concrete rails implement this."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Mapping
 
 from osp.governance.decisions import Allow, Alter, Change, Decision, Reason
@@ -33,8 +34,9 @@ class UnicodeRail(BaseRail):
 class PiiRail(BaseRail):
     """Masks or rejects PII and secrets per the policy's entity -> action table."""
 
+    @abstractmethod
     def actions(self) -> Mapping[str, str]:
-        raise NotImplementedError
+        """The policy's entity -> action table for this rail's stage."""
 
     def check(self, text: str, ctx: RailContext) -> Decision:
         actions = self.actions()
