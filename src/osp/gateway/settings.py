@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from osp.agent.config import AgentConfig, ConfigError, parse_config, parse_config_cached
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
@@ -57,10 +59,7 @@ class AgentSettings:
         except ConfigError as exc:
             raise InvalidInput(str(exc).replace("\n", "; ")) from None
         with self.db.tenant(tenant_id) as s:
-            row = s.get(AgentConfigRow, tenant_id, with_for_update=True)
-            if row is None:
-                row = AgentConfigRow(tenant_id=tenant_id, document={})
-                s.add(row)
+            row = _locked_row(s, tenant_id)
             row.provider, row.base_url, row.model = provider, base_url, model
             s.flush()
             self.audit.record(s, tenant_id, actor, "agent.model_set",
@@ -76,13 +75,19 @@ class AgentSettings:
         except ConfigError as exc:
             raise InvalidInput(str(exc).replace("\n", "; ")) from None
         with self.db.tenant(tenant_id) as s:
-            row = s.get(AgentConfigRow, tenant_id, with_for_update=True)
-            if row is None:
-                row = AgentConfigRow(tenant_id=tenant_id, document={})
-                s.add(row)
+            row = _locked_row(s, tenant_id)
             row.document = document
             s.flush()
             self.audit.record(s, tenant_id, actor, "agent.config_set",
                               {"digest": config.digest(), "flows": len(config.flows),
                                "tools_allowed": list(config.governance_policy().tools.allowed)})
             return config_from_row(row)
+
+
+def _locked_row(s: Session, tenant_id: uuid.UUID) -> AgentConfigRow:
+    """The tenant's config row, locked for update (created empty on first write)."""
+    row = s.get(AgentConfigRow, tenant_id, with_for_update=True)
+    if row is None:
+        row = AgentConfigRow(tenant_id=tenant_id, document={})
+        s.add(row)
+    return row
