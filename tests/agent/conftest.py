@@ -8,7 +8,6 @@ nft table, claimed per test session, apart from the runtime tests and a develope
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import socket
@@ -38,8 +37,8 @@ from osp.tenancy.service import TenantInfo
 from osp.web.app import create_app
 from tests.agent.scripted import ScriptedModel
 from tests.runtime.conftest import purge
+from tests.slots import claim_slot
 
-SLOTS = 16  # concurrent test sessions on one host, each with its own prefix, pool and table
 CACHE_DIR = Path(os.environ.get("OSP_TEST_CACHE", "/var/tmp/osp-test-cache"))
 MODEL_KEY = "sk-test-" + "k" * 24
 
@@ -115,24 +114,13 @@ class Stack:
                 for d in details["decisions"]]
 
 
-def claim_slot() -> tuple[str, str, Any]:
-    """A prefix and pool no other live test session holds (the lock is kept for the session)."""
-    for k in range(SLOTS):
-        handle = open(f"/run/lock/osa{k}.lock", "w")  # noqa: SIM115 - held for the session
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            continue
-        return f"osa{k}", f"10.215.{16 * k}.0/20", handle
-    raise RuntimeError("no free test slot")
 
 
 @pytest.fixture(scope="session")
 def stack(platform: Platform, governed_image: BuiltImage,
           host_model: ScriptedModel) -> Iterator[Stack]:
     port = free_port()
-    prefix, pool, lock = claim_slot()
+    prefix, pool, lock = claim_slot("osa", 215)
     backend = PodmanBackend(PodmanSettings(prefix=prefix, pool=pool, internal_api_port=port))
     purge(backend)  # what a crashed earlier session of this slot left behind
     runtime = build_runtime(platform, backend=backend,

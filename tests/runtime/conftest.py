@@ -6,7 +6,6 @@ so a developer's running installation (prefix ``osp``) is never touched.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import socket
@@ -30,8 +29,8 @@ from osp.runtime.interfaces import BackendUnavailable, ContainerSpec, Limits, St
 from osp.runtime.podman import PodmanBackend, PodmanSettings
 from osp.runtime.service import FixedImage
 from osp.runtime.wiring import RuntimeParts, agent_image_builder, build_runtime, internal_app
+from tests.slots import claim_slot
 
-SLOTS = 16  # concurrent test sessions on one host, each with its own prefix, pool and table
 CACHE_DIR = Path(os.environ.get("OSP_TEST_CACHE", "/var/tmp/osp-test-cache"))
 
 
@@ -133,17 +132,6 @@ def internal_api() -> Iterator[InternalApi]:
     thread.join(timeout=5)
 
 
-def claim_slot() -> tuple[str, str, Any]:
-    """A prefix and /20 of 10.214.0.0/16 no other live test session holds (flock'd)."""
-    for k in range(SLOTS):
-        handle = open(f"/run/lock/osq{k}.lock", "w")  # noqa: SIM115 - held for the session
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            continue
-        return f"osq{k}", f"10.214.{16 * k}.0/20", handle
-    raise RuntimeError("no free test slot")
 
 
 def purge(backend: PodmanBackend) -> None:
@@ -164,7 +152,7 @@ def purge(backend: PodmanBackend) -> None:
 def backend(internal_api: InternalApi, model_port: int) -> Iterator[PodmanBackend]:
     if not podman_usable():
         pytest.skip("needs root, podman, debootstrap and nft")
-    prefix, pool, lock = claim_slot()
+    prefix, pool, lock = claim_slot("osq", 214)
     settings = PodmanSettings(
         prefix=prefix,
         pool=pool,
