@@ -33,6 +33,8 @@ def test_east_west_metadata_foreign_networks_and_external_db_are_dropped() -> No
     assert "ip daddr 169.254.0.0/16 counter drop" in text
     assert "ip daddr { 10.88.0.0/16 } counter drop" in text
     assert "ip daddr 192.0.2.10/32 tcp dport 5432 counter drop" in text
+    # A host port published through DNAT (Docker's -p) is forwarded, not input: dropped too.
+    assert "ip saddr 10.213.0.0/16 ct status dnat counter drop" in text
     assert "fd00" not in text
 
 
