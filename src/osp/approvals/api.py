@@ -21,8 +21,7 @@ def build_approvals_router(approvals: ApprovalService) -> APIRouter:
     def list_approvals(tenant: str, platform: PlatformDep, principal: PrincipalDep,
                        status: str | None = "pending") -> list[dict[str, Any]]:
         principal.require("tenant:read")
-        tenant_of(platform, principal, tenant)
-        info = platform.tenants.get_by_id(principal.tenant_id)
+        info = tenant_of(platform, principal, tenant)
         wanted = None if status == "all" else status
         return [a.as_dict() for a in approvals.list(info, wanted)]
 
@@ -30,10 +29,9 @@ def build_approvals_router(approvals: ApprovalService) -> APIRouter:
     def decide(tenant: str, approval_id: str, decision: str, platform: PlatformDep,
                principal: PrincipalDep) -> dict[str, Any]:
         principal.require(APPROVE_SCOPE)
-        tenant_of(platform, principal, tenant)
+        info = tenant_of(platform, principal, tenant)
         if decision not in ("approve", "deny"):
             raise NotFound(f"unknown decision {decision[:20]!r}: approve or deny")
-        info = platform.tenants.get_by_id(principal.tenant_id)
         result = approvals.decide(info, parse_id(approval_id), decision == "approve",
                                   principal.actor)
         return result.as_dict()

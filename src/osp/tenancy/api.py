@@ -24,8 +24,7 @@ class TenantPatch(BaseModel):
 @router.get("/tenants/{tenant}", response_model=TenantOut)
 def show_tenant(tenant: str, platform: PlatformDep, principal: PrincipalDep) -> TenantOut:
     principal.require("tenant:read")
-    tenant_of(platform, principal, tenant)
-    t = platform.tenants.get_by_id(principal.tenant_id)
+    t = tenant_of(platform, principal, tenant)
     return TenantOut(id=t.id, name=t.name, state=t.state, require_2fa=t.require_2fa)
 
 

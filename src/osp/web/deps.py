@@ -10,6 +10,7 @@ from osp.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from osp.identity.secrets import same, sha256_hex
 from osp.identity.service import Principal
 from osp.platform import Platform
+from osp.tenancy.service import TenantInfo
 
 SESSION_COOKIE = "osp_session"
 CSRF_COOKIE = "osp_csrf"
@@ -62,7 +63,7 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 PartialPrincipalDep = Annotated[Principal, Depends(partial_principal)]
 
 
-def tenant_of(platform: Platform, principal: Principal, tenant: str) -> None:
+def tenant_of(platform: Platform, principal: Principal, tenant: str) -> TenantInfo:
     """The path's tenant must be the caller's own; any other name looks like it doesn't exist."""
     try:
         info = platform.tenants.get(tenant)
@@ -70,3 +71,4 @@ def tenant_of(platform: Platform, principal: Principal, tenant: str) -> None:
         raise NotFound(f"unknown tenant {tenant[:60]!r}") from None
     if info.id != principal.tenant_id:
         raise NotFound(f"unknown tenant {tenant[:60]!r}")
+    return info
