@@ -4,9 +4,7 @@ that accept only tokens the real test provider issued."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from osp.errors import Forbidden, InvalidInput, NotFound
@@ -33,12 +31,10 @@ class BrokerTokens:
 
 
 @pytest.fixture
-def executor(broker: OAuthBroker, connected_tenant: Setup,
-             oidc: OidcServer) -> Iterator[ToolExecutor]:
-    with httpx.Client() as http:
-        yield ToolExecutor(http, BrokerTokens(broker, connected_tenant.tenant_id), {
-            "https://www.googleapis.com": f"{oidc.issuer}/fake/googleapis",
-            "https://gmail.googleapis.com": f"{oidc.issuer}/fake/gmail"})
+def executor(broker: OAuthBroker, connected_tenant: Setup, oidc: OidcServer) -> ToolExecutor:
+    return ToolExecutor(BrokerTokens(broker, connected_tenant.tenant_id), {
+        "https://www.googleapis.com": f"{oidc.issuer}/fake/googleapis",
+        "https://gmail.googleapis.com": f"{oidc.issuer}/fake/gmail"})
 
 
 def connect(broker: OAuthBroker, setup: Setup, scopes: list[str]) -> uuid.UUID:
@@ -48,29 +44,29 @@ def connect(broker: OAuthBroker, setup: Setup, scopes: list[str]) -> uuid.UUID:
 
 def test_tools_are_data_with_narrow_scopes() -> None:
     tools = load_tools()
-    assert tools["google.calendar.list_events"].scope == CALENDAR
-    assert not tools["google.calendar.list_events"].approval
-    assert tools["google.gmail.send"].approval
+    assert tools["google_calendar_list_events"].scope == CALENDAR
+    assert not tools["google_calendar_list_events"].approval
+    assert tools["google_gmail_send"].approval
 
 
 def test_policy_fragment_gates_mail_send_behind_approval() -> None:
-    policy = tool_policy(["google.calendar.list_events", "google.gmail.send"])
-    assert policy["approval_required"] == ["google.gmail.send"]
-    assert policy["arguments"]["google.gmail.send"]["to"]["required"] is True
+    policy = tool_policy(["google_calendar_list_events", "google_gmail_send"])
+    assert policy["approval_required"] == ["google_gmail_send"]
+    assert policy["arguments"]["google_gmail_send"]["to"]["required"] is True
     assert policy["allow_unknown_arguments"] is False
     with pytest.raises(NotFound):
-        tool_policy(["google.drive.delete_everything"])
+        tool_policy(["google_drive_delete_everything"])
 
 
 def test_calendar_read_runs_with_the_calendar_scope(
         executor: ToolExecutor, broker: OAuthBroker, connected_tenant: Setup) -> None:
     conn = connect(broker, connected_tenant, [CALENDAR])
-    result = executor.execute("google.calendar.list_events", conn, WINDOW)
+    result = executor.execute("google_calendar_list_events", conn, WINDOW)
     assert result.data["items"] == [{"summary": "Standup"}]
     assert result.data["timeMin"] == WINDOW["timeMin"]
     # This grant cannot send mail: the broker refuses the scope before any HTTP call.
     with pytest.raises(Forbidden, match="not granted"):
-        executor.execute("google.gmail.send", conn, {"to": "a@example.com", "subject": "s",
+        executor.execute("google_gmail_send", conn, {"to": "a@example.com", "subject": "s",
                                                      "text": "t"}, approved=True)
 
 
@@ -79,14 +75,14 @@ def test_mail_send_needs_approval_and_valid_arguments(
     conn = connect(broker, connected_tenant, [GMAIL])
     args = {"to": "bob@example.com", "subject": "Hello", "text": "Hi Bob"}
     with pytest.raises(Forbidden, match="approval"):
-        executor.execute("google.gmail.send", conn, args)
+        executor.execute("google_gmail_send", conn, args)
     with pytest.raises(InvalidInput, match="subject"):
-        executor.execute("google.gmail.send", conn, {**args, "subject": "x\r\nBcc: eve@x.io"},
+        executor.execute("google_gmail_send", conn, {**args, "subject": "x\r\nBcc: eve@x.io"},
                          approved=True)
     with pytest.raises(InvalidInput, match="bcc"):
-        executor.execute("google.gmail.send", conn, {**args, "bcc": "eve@example.com"},
+        executor.execute("google_gmail_send", conn, {**args, "bcc": "eve@example.com"},
                          approved=True)
-    result = executor.execute("google.gmail.send", conn, args, approved=True)
+    result = executor.execute("google_gmail_send", conn, args, approved=True)
     assert result.data == {"id": "message-1", "to": "bob@example.com"}
 
 
@@ -98,5 +94,5 @@ def test_token_revoked_at_the_provider_surfaces_as_needs_reauth(
         refresh = broker.store.get(s, conn, "refresh")
     oidc.revoke(refresh, "refresh_token")  # the person revokes in the provider's settings
     with pytest.raises(NeedsReauth):
-        executor.execute("google.calendar.list_events", conn, WINDOW)
+        executor.execute("google_calendar_list_events", conn, WINDOW)
     assert broker.list_connections(connected_tenant.tenant_id)[0].status == "needs_reauth"

@@ -66,8 +66,33 @@ class HttpGetSettings(_Strict):
         return v
 
 
+class ConnectedAppSettings(_Strict):
+    """Where connected-app tools call their provider. By default the provider's own API;
+    ``api_base`` may point an API origin at a stand-in on this host (tests, a mirror).
+
+    Only ``osp-host`` (this tenant network's gateway, i.e. the operator's machine) is
+    accepted as a target: the call carries the person's access token, which must never be
+    sendable to an address a tenant administrator picks."""
+
+    api_base: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("api_base")
+    @classmethod
+    def _host_local(cls, v: dict[str, str]) -> dict[str, str]:
+        from osp.oauth.tools import api_origins
+
+        for origin, target in v.items():
+            if origin not in api_origins():
+                raise ValueError(f"{origin[:80]!r} is not the API origin of a connected-app "
+                                 "tool")
+            if not re.fullmatch(r"https?://osp-host(:\d{1,5})?(/[^\s?#]*)?", target):
+                raise ValueError(f"{origin}: the stand-in must be http(s)://osp-host[:port]/…")
+        return v
+
+
 class ToolSettings(_Strict):
     http_get: HttpGetSettings = Field(default_factory=HttpGetSettings)
+    connected: ConnectedAppSettings = Field(default_factory=ConnectedAppSettings)
     max_result_chars: int = Field(default=4000, ge=100, le=100_000)
     max_rounds: int = Field(default=5, ge=1, le=20)
 

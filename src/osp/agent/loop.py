@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from osp.agent.approvals import PendingCall, PendingStore
 from osp.agent.config import AgentConfig
 from osp.agent.flows import FlowState
+from osp.agent.internal import InternalApi
 from osp.agent.knowledge import Knowledge
 from osp.agent.memory import Memory
 from osp.agent.outbox import Outbox
@@ -33,6 +34,7 @@ from osp.agent.providers.base import Message
 from osp.agent.providers.http import RetryPolicy
 from osp.agent.skills import Skill, SkillError, Skills
 from osp.agent.tools.builtins import builtin_tools
+from osp.agent.tools.connected import connected_tools
 from osp.agent.tools.registry import ToolContext, ToolError, ToolRegistry
 from osp.governance import (
     AuditRecord,
@@ -145,8 +147,10 @@ class _Turn:
 class Agent:
     def __init__(self, tenant: str, data_dir: Path, secrets: Mapping[str, str],
                  provider_factory: ProviderFactory = default_provider,
-                 host_alias: Mapping[str, str] | None = None) -> None:
+                 host_alias: Mapping[str, str] | None = None,
+                 internal: InternalApi | None = None) -> None:
         self.tenant = tenant
+        self.internal = internal
         self.secrets = dict(secrets)
         self.provider_factory = provider_factory
         self.host_alias = dict(host_alias or {})
@@ -192,8 +196,13 @@ class Agent:
 
     def tools(self, config: AgentConfig) -> ToolRegistry:
         http = config.tools.http_get
-        return builtin_tools(self.memory, self.knowledge, http.allowed_domains, http.timeout_s,
-                             self.host_alias)
+        registry = builtin_tools(self.memory, self.knowledge, http.allowed_domains,
+                                 http.timeout_s, self.host_alias)
+        if self.internal is not None:  # connected apps need the control plane's token route
+            for tool in connected_tools(self.internal, config.tools.connected.api_base,
+                                        self.resolve_url):
+                registry.register(tool)
+        return registry
 
     def _run(self, request: Request, body: Callable[[_Turn], Outcome]) -> Outcome:
         started = time.perf_counter()
@@ -346,14 +355,16 @@ class Agent:
             return f"Tool call refused by policy ({decision.reason})."
         return self._execute(turn, registry, call)
 
-    def _execute(self, turn: _Turn, registry: ToolRegistry, call: ToolRequest) -> str:
+    def _execute(self, turn: _Turn, registry: ToolRegistry, call: ToolRequest,
+                 approved: bool = False) -> str:
         tool = registry.get(call.name)
         if tool is None:  # allowed by policy but not provided by this agent
             turn.note("execution", "agent.tool_schema", "reject", "unknown_tool", tool=call.name)
             return f"Tool call refused: no tool named {call.name}."
         req = turn.request
         try:
-            result = tool.handler(call.arguments, ToolContext(self.tenant, req.channel, req.user))
+            result = tool.handler(call.arguments,
+                                  ToolContext(self.tenant, req.channel, req.user, approved))
         except ToolError as exc:
             result = f"Tool error: {exc}"
         except Exception as exc:
@@ -399,7 +410,7 @@ class Agent:
         else:
             turn.note("execution", "agent.approval", "allow", None, tool=call.name,
                       approval_id=pending.id)
-            result = self._execute(turn, registry, call)
+            result = self._execute(turn, registry, call, approved=True)
         messages = [*pending.messages, {"role": "tool", "tool_call_id": call.id,
                                         "content": result}]
         messages += [{"role": "tool", "tool_call_id": c["id"],

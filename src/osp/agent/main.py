@@ -12,8 +12,10 @@ Boot sequence (SPEC section C, secrets only at boot, only in memory):
    ``OSP_BOOTSTRAP_TOKEN``; then the process re-executes itself with a clean environment
    and hands the token over through a memfd, because deleting from ``os.environ`` does
    not clear ``/proc/<pid>/environ``.
-2. Trade it once over the control plane's internal API for the tenant's secrets.
-3. Keep the secrets in this process's memory only; serve ``/healthz`` and ``/status``.
+2. Trade it once over the control plane's internal API for the tenant's secrets, the key
+   the control plane will present here (``status_key``) and the key this instance
+   presents to the internal API from now on (``agent_key``).
+3. Keep all of it in this process's memory only; serve ``/healthz`` and ``/status``.
 
 Nothing here ever logs a token or a secret value.
 """
@@ -58,6 +60,8 @@ class AgentState:
     osp_version: str
     secrets: dict[str, str] = field(repr=False)
     status_key: str = field(repr=False)
+    agent_key: str = field(repr=False)  # what this instance presents to the internal API
+    internal_url: str = ""
     started: float = field(default_factory=time.monotonic)
 
     def status(self) -> dict[str, Any]:
@@ -142,7 +146,8 @@ def exchange(internal_url: str, token: str, tenant: str, instance_id: str) -> di
                             f"({type(reason).__name__})") from None
         except (OSError, ValueError) as exc:
             raise BootError(f"bootstrap exchange failed: {type(exc).__name__}") from None
-    if not isinstance(payload.get("secrets"), dict) or not payload.get("status_key"):
+    if not isinstance(payload.get("secrets"), dict) or not payload.get("status_key") or \
+            not payload.get("agent_key"):
         raise BootError("bootstrap exchange returned a malformed answer")
     return payload
 
@@ -174,6 +179,8 @@ def boot() -> AgentState:
         osp_version=release.get("osp_version", "unknown"),
         secrets=secrets,
         status_key=str(payload["status_key"]),
+        agent_key=str(payload["agent_key"]),
+        internal_url=internal_url,
     )
 
 

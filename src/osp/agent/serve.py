@@ -55,10 +55,14 @@ class LazyAgent:
     def get(self) -> Agent:
         with self._lock:
             if self._agent is None:
+                from osp.agent.internal import InternalApi
                 from osp.agent.loop import Agent
 
-                self._agent = Agent(self.state.tenant, self.data_dir, self.state.secrets,
-                                    host_alias=self.aliases)
+                state = self.state
+                internal = InternalApi(state.internal_url, state.tenant, state.instance_id,
+                                       state.agent_key) if state.internal_url else None
+                self._agent = Agent(state.tenant, self.data_dir, state.secrets,
+                                    host_alias=self.aliases, internal=internal)
             return self._agent
 
 

@@ -25,6 +25,7 @@ from osp.oauth.schemas import (
 )
 from osp.oauth.service import OAuthBroker
 from osp.oauth.wiring import make_broker
+from osp.platform import Platform
 from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
 
 router = APIRouter(prefix="/api/v1", tags=["oauth"])
@@ -159,3 +160,8 @@ def build_agent_router(new_broker: Callable[[], OAuthBroker],
                              scope=grant.scope)
 
     return agent
+
+
+def agent_router(platform: Platform, authenticate: AgentAuth) -> APIRouter:
+    """The internal API's token routes for booted agents (``authenticate`` names the tenant)."""
+    return build_agent_router(lambda: make_broker(platform), authenticate)

@@ -3,7 +3,10 @@
 The execution rails (allow-list, argument validation, approval) decide *whether* a call
 runs; this executor checks the same argument rules again and refuses an unapproved call
 to an approval tool, so a bypassed rail still fails closed. It only ever holds an access
-token, for the one scope the tool needs.
+token, for the one scope the tool needs, and never follows a redirect with it.
+
+Stdlib only (no httpx): the agent runs this module inside its container, whose image
+carries only the governance layer's few dependencies.
 """
 
 from __future__ import annotations
@@ -11,21 +14,22 @@ from __future__ import annotations
 import base64
 import json
 import re
+import urllib.error
+import urllib.request
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from functools import cache
 from importlib import resources
 from typing import Any
-from urllib.parse import quote
-
-import httpx
+from urllib.parse import quote, urlencode
 
 from osp.errors import Forbidden, InvalidInput, NotFound, OspError
 from osp.oauth.catalog import catalog_entry
 from osp.oauth.interfaces import TokenSource
 
-TIMEOUT = httpx.Timeout(20.0)
+TIMEOUT_S = 20.0
 MAX_RESULT = 512 * 1024
 _TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,),
                                        "number": (int, float), "boolean": (bool,)}
@@ -53,6 +57,17 @@ class ToolSpec:
 class ToolResult:
     status: int
     data: Any
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    method: str
+    url: str
+    headers: dict[str, str] = field(repr=False)  # carries the bearer token once sent
+    body: bytes | None = field(repr=False)
+
+
+Transport = Callable[[PreparedCall], tuple[int, bytes]]  # -> (HTTP status, body)
 
 
 class ToolFailed(OspError):
@@ -84,6 +99,11 @@ def load_tools() -> dict[str, ToolSpec]:
     if raw.get("version") != 1:
         raise InvalidInput("unsupported tools.json version")
     return {name: _spec(name, t) for name, t in sorted(raw["tools"].items())}
+
+
+def api_origins() -> set[str]:
+    """The provider API origins the tools call (``https://host``)."""
+    return {"/".join(spec.url.split("/", 3)[:3]) for spec in load_tools().values()}
 
 
 def tool_policy(names: list[str]) -> dict[str, Any]:
@@ -124,11 +144,34 @@ def argument_problems(spec: ToolSpec, args: dict[str, Any]) -> list[str]:
     return problems
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a redirect would carry the bearer token to wherever it points
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
+
+
+def urllib_send(request: PreparedCall) -> tuple[int, bytes]:
+    """The default transport (stdlib only: it also runs inside the agent's container)."""
+    req = urllib.request.Request(request.url, data=request.body, method=request.method,  # noqa: S310
+                                 headers=request.headers)
+    try:
+        with _OPENER.open(req, timeout=TIMEOUT_S) as resp:
+            return resp.status, resp.read(MAX_RESULT + 1)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(MAX_RESULT + 1)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ToolFailed(f"the provider could not be reached ({type(reason).__name__})") \
+            from None
+
+
 class ToolExecutor:
-    def __init__(self, http: httpx.Client, tokens: TokenSource,
-                 url_prefixes: dict[str, str] | None = None) -> None:
-        self.http, self.tokens = http, tokens
-        # Only for tests: maps a provider's API origin to a local stand-in.
+    def __init__(self, tokens: TokenSource, url_prefixes: dict[str, str] | None = None,
+                 send: Transport = urllib_send) -> None:
+        self.tokens, self.send = tokens, send
+        # Maps a provider's API origin to a stand-in (tests, a host-local mirror).
         self.url_prefixes = url_prefixes or {}
 
     def execute(self, name: str, connection_id: uuid.UUID, args: dict[str, Any], *,
@@ -141,43 +184,47 @@ class ToolExecutor:
             raise InvalidInput(f"{name}: " + "; ".join(problems))
         if spec.approval and not approved:
             raise Forbidden(f"{name} needs a person's approval before it runs")
-        request = self._request(spec, args)
-        resp = self._send(spec, connection_id, request, force_refresh=False)
-        if resp.status_code == 401:
+        request = self.prepare(spec, args)
+        status, content = self._send(spec, connection_id, request, force_refresh=False)
+        if status == 401:
             # Refused token: maybe revoked or expired early. One forced refresh either
             # yields a working token or marks the connection needs_reauth (raised here).
-            resp = self._send(spec, connection_id, request, force_refresh=True)
-        if resp.status_code >= 400:
-            raise ToolFailed(f"{name}: the provider answered HTTP {resp.status_code}")
-        if len(resp.content) > MAX_RESULT:
+            status, content = self._send(spec, connection_id, request, force_refresh=True)
+        if status >= 300:
+            raise ToolFailed(f"{name}: the provider answered HTTP {status}")
+        if len(content) > MAX_RESULT:
             raise ToolFailed(f"{name}: the answer is larger than {MAX_RESULT} bytes")
         try:
-            data = resp.json() if resp.content else None
+            data = json.loads(content) if content else None
         except ValueError:
             raise ToolFailed(f"{name}: the answer is not JSON") from None
-        return ToolResult(resp.status_code, data)
+        return ToolResult(status, data)
 
-    def _request(self, spec: ToolSpec, args: dict[str, Any]) -> httpx.Request:
+    def prepare(self, spec: ToolSpec, args: dict[str, Any]) -> PreparedCall:
         url = spec.url
         for arg in spec.path_args:
             url = url.replace("{" + arg + "}", quote(str(args[arg]), safe=""))
         for origin, local in self.url_prefixes.items():
-            if url.startswith(origin):
-                url = local + url[len(origin):]
+            if url.startswith(origin + "/"):
+                url = local.rstrip("/") + url[len(origin):]
         params = {**spec.fixed_query, **{a: str(args[a]) for a in spec.query_args if a in args}}
+        if params:
+            url += "?" + urlencode(params)
+        headers = {"Accept": "application/json", "User-Agent": "osp"}
         body = None
         if spec.body == "rfc822":
             msg = EmailMessage()
             msg["To"], msg["Subject"] = args["to"], args["subject"]
             msg.set_content(args["text"])
-            body = {"raw": base64.urlsafe_b64encode(msg.as_bytes()).decode()}
-        return httpx.Request(spec.method, url, params=params, json=body)
+            raw = base64.urlsafe_b64encode(msg.as_bytes()).decode()
+            body = json.dumps({"raw": raw}).encode()
+            headers["Content-Type"] = "application/json"
+        return PreparedCall(spec.method, url, headers, body)
 
-    def _send(self, spec: ToolSpec, connection_id: uuid.UUID, request: httpx.Request, *,
-              force_refresh: bool) -> httpx.Response:
+    def _send(self, spec: ToolSpec, connection_id: uuid.UUID, request: PreparedCall, *,
+              force_refresh: bool) -> tuple[int, bytes]:
         token = self.tokens.token(connection_id, spec.scope, force_refresh=force_refresh)
-        request.headers["authorization"] = f"Bearer {token}"
-        try:
-            return self.http.send(request, follow_redirects=False)
-        except httpx.HTTPError as exc:
-            raise ToolFailed(f"{spec.name}: {type(exc).__name__}") from None
+        authorised = PreparedCall(request.method, request.url,
+                                  {**request.headers, "Authorization": f"Bearer {token}"},
+                                  request.body)
+        return self.send(authorised)

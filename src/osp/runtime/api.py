@@ -1,18 +1,20 @@
 """The control plane's *internal* API: the only control-plane port a tenant container reaches.
 
 It is served on its own listener (default port 8401), never on the admin API's app, so the
-firewall can let tenants reach this port and nothing else on the host. It exposes one
-route: the bootstrap exchange.
+firewall can let tenants reach this port and nothing else on the host. It exposes the
+bootstrap exchange, and whatever routers the wiring adds for booted agents (each of those
+authenticates the agent with :class:`osp.runtime.agent_auth.AgentAuthenticator`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from osp.runtime.bootstrap import BootstrapService, ExchangeRefused
+from osp.web.app import install_error_handlers
 
 Locate = Callable[[str], str | None]  # tenant -> current container IP (None if not running)
 OnExchanged = Callable[[str, str], None]  # (tenant, instance_id) after a successful trade
@@ -26,6 +28,7 @@ class ExchangeRequest(BaseModel):
 class ExchangeResponse(BaseModel):
     secrets: dict[str, str]
     status_key: str
+    agent_key: str
 
 
 def build_internal_router(
@@ -53,7 +56,8 @@ def build_internal_router(
             raise HTTPException(status_code=401, detail="refused") from None
         if on_exchanged is not None:
             on_exchanged(result.tenant, result.instance_id)
-        return ExchangeResponse(secrets=dict(result.secrets), status_key=result.status_key)
+        return ExchangeResponse(secrets=dict(result.secrets), status_key=result.status_key,
+                                agent_key=result.agent_key)
 
     return router
 
@@ -62,10 +66,14 @@ def create_internal_app(
     service: BootstrapService,
     locate: Locate | None = None,
     on_exchanged: OnExchanged | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """A separate ASGI app for the internal listener (no docs, no admin routes)."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    install_error_handlers(app)
     app.include_router(build_internal_router(service, locate, on_exchanged))
+    for router in routers:
+        app.include_router(router)
 
     @app.get("/internal/v1/healthz")
     def healthz() -> dict[str, bool]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from osp.errors import OspError
 from osp.platform import Platform
 from osp.release.build import BuildError, ImageBuilder, Progress
 from osp.release.images import latest_image
+from osp.runtime.agent_auth import AgentAuthenticator
 from osp.runtime.api import create_internal_app
 from osp.runtime.billing import build_billing_router
 from osp.runtime.bootstrap import BootstrapService
@@ -130,12 +132,19 @@ def build_runtime(platform: Platform, *, backend: RuntimeBackend | None = None,
                         platform.settings.internal_port)
 
 
-def internal_app(parts: RuntimeParts) -> FastAPI:
+def internal_app(parts: RuntimeParts, routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """The internal listener's app; ``routers`` are routes for booted agents (they take
+    :func:`agent_authenticator`'s answer as the caller's tenant)."""
     def locate(tenant: str) -> str | None:
         return parts.backend.status(tenant).ip or None
 
     return create_internal_app(parts.bootstrap, locate=locate,
-                               on_exchanged=parts.backend.discard_bootstrap)
+                               on_exchanged=parts.backend.discard_bootstrap, routers=routers)
+
+
+def agent_authenticator(platform: Platform, parts: RuntimeParts) -> AgentAuthenticator:
+    return AgentAuthenticator(parts.bootstrap, parts.backend,
+                              lambda name: platform.tenants.get(name).id, parts.audit)
 
 
 def billing_router(parts: RuntimeParts) -> APIRouter:

@@ -36,6 +36,7 @@ class ToolContext:
     tenant: str
     channel: str
     user: str
+    approved: bool = False  # a person approved this very call (the approval path only)
 
 
 Handler = Callable[[Mapping[str, Any], ToolContext], str]

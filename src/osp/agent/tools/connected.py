@@ -1,0 +1,69 @@
+"""Connected-app tools in the agent: the data-defined tools of ``osp.oauth.tools.json``.
+
+A call runs only after the execution rails allowed it (the tenant's policy lists the tool,
+its arguments pass the policy's rules, an approval tool got a person's yes). The handler
+then finds the tenant's active connection that granted the tool's scope, asks the control
+plane for an access token for that one scope, and calls the provider. The executor checks
+the arguments and the approval again, so a rail that was bypassed still fails closed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from osp.agent.internal import Connection, InternalApi
+from osp.agent.tools.registry import Tool, ToolContext, ToolError
+from osp.errors import OspError
+from osp.oauth.tools import ToolExecutor, ToolSpec, load_tools
+
+_SCHEMA_KEYS = {"type": "type", "max_length": "maxLength", "pattern": "pattern",
+                "minimum": "minimum", "maximum": "maximum"}
+
+
+def json_schema(spec: ToolSpec) -> dict[str, Any]:
+    """The tool's argument rules as the JSON Schema the model is shown (and the registry
+    validates): no argument outside the rules, required ones required."""
+    properties = {name: {_SCHEMA_KEYS[k]: v for k, v in rule.items() if k in _SCHEMA_KEYS}
+                  for name, rule in spec.arguments.items()}
+    required = [name for name, rule in spec.arguments.items() if rule.get("required")]
+    return {"type": "object", "properties": properties, "required": required,
+            "additionalProperties": False}
+
+
+def pick_connection(spec: ToolSpec, connections: list[Connection]) -> Connection:
+    usable = [c for c in connections if c.status == "active" and spec.scope in c.scopes]
+    named = [c for c in usable if c.provider == spec.provider]
+    if len(named) == 1:
+        return named[0]
+    if len(usable) == 1:
+        return usable[0]
+    if not usable:
+        raise ToolError(f"no connected app grants {spec.integration} "
+                        f"({spec.provider}); a person must connect one first")
+    # Guessing could act in the wrong account: ask for the ambiguity to be removed instead.
+    raise ToolError(f"several connections grant {spec.integration}; "
+                    f"name one of them {spec.provider!r}")
+
+
+def connected_tools(api: InternalApi, api_base: Mapping[str, str],
+                    resolve: Callable[[str], str] = str) -> list[Tool]:
+    """One Tool per connected-app tool. ``api_base`` maps a provider API origin to a
+    stand-in; ``resolve`` turns the ``osp-host`` alias into the host's address."""
+    executor = ToolExecutor(api, {origin: resolve(url) for origin, url in api_base.items()})
+
+    def make(spec: ToolSpec) -> Tool:
+        def run(args: Mapping[str, Any], ctx: ToolContext) -> str:
+            connection = pick_connection(spec, api.connections())
+            try:
+                result = executor.execute(spec.name, connection.id, dict(args),
+                                          approved=ctx.approved)
+            except OspError as exc:
+                raise ToolError(exc.message) from None
+            return json.dumps(result.data, ensure_ascii=False)
+
+        return Tool(spec.name, f"{spec.title} ({spec.provider}, connected app).",
+                    json_schema(spec), run)
+
+    return [make(spec) for spec in load_tools().values()]
