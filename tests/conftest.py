@@ -18,6 +18,7 @@ from osp.config import Settings  # noqa: E402
 from osp.errors import NotFound  # noqa: E402
 from osp.platform import Platform, open_platform  # noqa: E402
 from osp.tenancy.service import TenantInfo  # noqa: E402
+from tests.oidc import OidcServer, running_oidc  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +68,10 @@ def superuser_sql(platform: Platform) -> Callable[[str], list[tuple[object, ...]
             return [tuple(r) for r in res] if res.returns_rows else []
 
     return run
+
+
+@pytest.fixture(scope="session")
+def oidc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcServer]:
+    """The real OpenID provider, once per session (OAuth and connected-app agent tests)."""
+    with running_oidc(tmp_path_factory.mktemp("oidc")) as server:
+        yield server

@@ -232,6 +232,7 @@ class FakeBackend:
         self.stopped: dict[str, ContainerSpec] = {}
         self.discarded: list[str] = []
         self.prepared = 0
+        self.ips: dict[str, str] = {}  # tenant -> the address its container would have
 
     def check(self) -> None:
         if self.down:
@@ -281,7 +282,8 @@ class FakeBackend:
         state = State.RUNNING if tenant in self.running else State.STOPPED
         return TenantRuntime(tenant=tenant, state=state, container_id="c" * 64,
                              instance_id=spec.instance_id, image_id=spec.image_id,
-                             governance_version=spec.governance_version)
+                             governance_version=spec.governance_version,
+                             ip=self.ips.get(tenant, "") if state == State.RUNNING else "")
 
     def logs(self, tenant: str, tail: int = 100) -> str:
         return ""

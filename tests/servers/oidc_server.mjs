@@ -1,8 +1,9 @@
 // A real OpenID provider (npm `oidc-provider` v8) for the OAuth broker tests.
 //
-//   node oidc_server.mjs PORT
+//   node oidc_server.mjs PORT [LISTEN_ADDRESS]
 // Environment: OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_REDIRECT_URIS (space separated).
-// Prints "ready ISSUER" on stdout once it listens on 127.0.0.1:PORT.
+// Prints "ready ISSUER" on stdout once it listens on LISTEN_ADDRESS:PORT (default 127.0.0.1);
+// the issuer is always http://127.0.0.1:PORT.
 //
 // PKCE (S256) is required for every client, refresh tokens are issued and rotated on every
 // use, revocation (RFC 7009) is on, and the authorization response carries `iss` (RFC 9207).
@@ -17,6 +18,7 @@ import http from 'node:http';
 import Provider from 'oidc-provider';
 
 const port = Number(process.argv[2]);
+const listenAddress = process.argv[3] || '127.0.0.1';
 const issuer = `http://127.0.0.1:${port}`;
 const clientId = process.env.OIDC_CLIENT_ID;
 const clientSecret = process.env.OIDC_CLIENT_SECRET;
@@ -147,7 +149,7 @@ const server = http.createServer((req, res) => {
   }
   handler(req, res);
 });
-server.listen(port, '127.0.0.1', () => {
+server.listen(port, listenAddress, () => {
   console.log(`ready ${issuer}`);
 });
 for (const signal of ['SIGTERM', 'SIGINT']) {

@@ -8,8 +8,8 @@ A booted agent presents::
 
 and the call is accepted only when all three hold:
 
-1. the key is HMAC(runtime key, "agent:" + instance): only the control plane can derive it,
-   and it reached that instance alone, at its bootstrap exchange;
+1. the key is HMAC(runtime key, "agent:<tenant>:<instance>"): only the control plane can
+   derive it, and it reached that instance alone, at its bootstrap exchange;
 2. the instance is the one the engine runs for that tenant *now* (a stopped or replaced
    instance's key is worthless);
 3. the request comes from that container's own address on the tenant's private network.
@@ -30,7 +30,7 @@ from fastapi import Request
 from osp.errors import OspError, Unauthorized
 from osp.logs import get_logger
 from osp.runtime.bootstrap import AuditSink, BootstrapService
-from osp.runtime.interfaces import RuntimeBackend, RuntimeBackendError
+from osp.runtime.interfaces import RuntimeBackend, RuntimeBackendError, State
 
 log = get_logger("osp.runtime.agent_auth")
 
@@ -56,14 +56,14 @@ class AgentAuthenticator:
         # Refusals before it matches name no proven tenant: they are logged, not written to
         # the trail of whichever tenant the caller named.
         if not (tenant and instance and key) or not hmac.compare_digest(
-                key, self.bootstrap.agent_key(instance)):
+                key, self.bootstrap.agent_key(tenant, instance)):
             log.warning("agent_auth_refused", reason="bad_key", peer=peer)
             raise Unauthorized("agent not recognised")
         try:
             running = self.backend.status(tenant)
         except (RuntimeBackendError, ValueError):
             running = None
-        if running is None or not running.instance_id or not hmac.compare_digest(
+        if running is None or running.state != State.RUNNING or not hmac.compare_digest(
                 running.instance_id, instance):
             # A genuine key of an instance that no longer runs (or runs for someone else).
             self._refuse(tenant, "stale_instance", instance, peer)

@@ -103,11 +103,12 @@ def status_key(runtime_key: bytes, instance_id: str) -> str:
     return hmac.new(runtime_key, f"status:{instance_id}".encode(), hashlib.sha256).hexdigest()
 
 
-def agent_key(runtime_key: bytes, instance_id: str) -> str:
+def agent_key(runtime_key: bytes, tenant: str, instance_id: str) -> str:
     """Key an agent presents to the internal API after boot (the other direction from
-    :func:`status_key`, so neither side can replay what the other one sends). Derived per
-    instance: a restart makes the old instance's key worthless."""
-    return hmac.new(runtime_key, f"agent:{instance_id}".encode(), hashlib.sha256).hexdigest()
+    :func:`status_key`, so neither side can replay what the other one sends). Bound to the
+    tenant and the instance: a restart makes the old instance's key worthless."""
+    return hmac.new(runtime_key, f"agent:{tenant}:{instance_id}".encode(),
+                    hashlib.sha256).hexdigest()
 
 
 class BootstrapService:
@@ -140,8 +141,8 @@ class BootstrapService:
     def status_key(self, instance_id: str) -> str:
         return status_key(self.runtime_key, instance_id)
 
-    def agent_key(self, instance_id: str) -> str:
-        return agent_key(self.runtime_key, instance_id)
+    def agent_key(self, tenant: str, instance_id: str) -> str:
+        return agent_key(self.runtime_key, tenant, instance_id)
 
     def revoke(self, tenant: str, instance_id: str) -> None:
         self.store.revoke_instance(tenant, instance_id, self.clock())
@@ -178,4 +179,5 @@ class BootstrapService:
         self.audit(row.tenant, "runtime.bootstrap.exchanged",
                    {"instance_id": row.instance_id, "names": sorted(values)})
         return ExchangeResult(row.tenant, row.instance_id, values,
-                              self.status_key(row.instance_id), self.agent_key(row.instance_id))
+                              self.status_key(row.instance_id),
+                              self.agent_key(row.tenant, row.instance_id))

@@ -1,0 +1,147 @@
+"""Agent authentication on the internal API: key, current instance and source address.
+
+The engine is the in-memory FakeBackend (its container "address" is the test client's);
+tokens, tenants, the vault and the audit trail are real. The same checks run against real
+containers in tests/agent/test_connected_apps.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from osp.oauth.api import agent_router
+from osp.oauth.service import OAuthBroker
+from osp.oauth.wiring import ALLOW_LOOPBACK_ENV
+from osp.platform import Platform
+from osp.runtime.wiring import RuntimeParts, agent_authenticator, internal_app
+from osp.tenancy.service import TenantInfo
+from tests.oidc import OidcServer, follow
+from tests.runtime.conftest import FakeBackend
+
+CONNECTIONS = "/internal/v1/oauth/connections"
+TOKEN = "/internal/v1/oauth/token"  # noqa: S105 (a route, not a credential)
+PEER = "testclient"  # the address TestClient's requests come from
+
+
+@pytest.fixture
+def client(platform: Platform, fake_parts: RuntimeParts) -> Iterator[TestClient]:
+    app = internal_app(fake_parts, [agent_router(platform,
+                                                 agent_authenticator(platform, fake_parts))])
+    with TestClient(app) as c:
+        yield c
+
+
+def start(parts: RuntimeParts, backend: FakeBackend, tenant: TenantInfo,
+          ip: str = PEER) -> str:
+    parts.service.start(tenant.name, "test", wait=False)  # nothing to wait for: no container
+    backend.ips[tenant.name] = ip
+    return backend.running[tenant.name].instance_id
+
+
+def headers(parts: RuntimeParts, tenant: str, instance: str, key: str | None = None
+            ) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key or parts.bootstrap.agent_key(tenant, instance)}",
+            "X-OSP-Tenant": tenant, "X-OSP-Instance": instance}
+
+
+def refusals(platform: Platform, tenant: TenantInfo) -> list[object]:
+    with platform.db.tenant(tenant.id) as s:
+        return [e.details["reason"] for e in platform.audit.list(s, tenant.id, 200)
+                if e.kind == "runtime.agent_auth.refused"]
+
+
+def test_the_running_instance_is_recognised(
+        client: TestClient, fake_parts: RuntimeParts, fake_backend: FakeBackend,
+        make_tenant: Callable[..., TenantInfo]) -> None:
+    tenant = make_tenant("aa")
+    instance = start(fake_parts, fake_backend, tenant)
+    r = client.get(CONNECTIONS, headers=headers(fake_parts, tenant.name, instance))
+    assert r.status_code == 200, r.text
+    assert r.json() == []
+
+
+def test_missing_or_forged_keys_are_refused_without_touching_the_named_trail(
+        client: TestClient, fake_parts: RuntimeParts, fake_backend: FakeBackend,
+        platform: Platform, make_tenant: Callable[..., TenantInfo]) -> None:
+    tenant = make_tenant("aa")
+    instance = start(fake_parts, fake_backend, tenant)
+    assert client.get(CONNECTIONS).status_code == 401
+    forged = headers(fake_parts, tenant.name, instance, key="0" * 64)
+    assert client.get(CONNECTIONS, headers=forged).status_code == 401
+    # The status key travels the other way; it is not an agent key.
+    status_key = fake_parts.bootstrap.status_key(instance)
+    r = client.get(CONNECTIONS, headers=headers(fake_parts, tenant.name, instance, status_key))
+    assert r.status_code == 401
+    assert r.json() == {"error": "agent not recognised"}
+    # Unproven callers cannot write into the trail of the tenant they name.
+    assert refusals(platform, tenant) == []
+
+
+def test_another_tenants_key_cannot_claim_this_tenant(
+        client: TestClient, fake_parts: RuntimeParts, fake_backend: FakeBackend,
+        make_tenant: Callable[..., TenantInfo]) -> None:
+    victim, attacker = make_tenant("av"), make_tenant("at")
+    victim_instance = start(fake_parts, fake_backend, victim)
+    attacker_instance = start(fake_parts, fake_backend, attacker)
+    own_key = fake_parts.bootstrap.agent_key(attacker.name, attacker_instance)
+    for instance in (victim_instance, attacker_instance):
+        r = client.get(CONNECTIONS, headers=headers(fake_parts, victim.name, instance, own_key))
+        assert r.status_code == 401
+
+
+def test_a_replaced_instance_and_a_foreign_address_are_refused_and_audited(
+        client: TestClient, fake_parts: RuntimeParts, fake_backend: FakeBackend,
+        platform: Platform, make_tenant: Callable[..., TenantInfo]) -> None:
+    tenant = make_tenant("aa")
+    old = start(fake_parts, fake_backend, tenant)
+    old_headers = headers(fake_parts, tenant.name, old)
+    new = start(fake_parts, fake_backend, tenant)  # a restart: a new instance, a new key
+    assert new != old
+    assert client.get(CONNECTIONS, headers=old_headers).status_code == 401
+    fake_backend.ips[tenant.name] = "10.99.0.2"  # the right key, sent from elsewhere
+    assert client.get(CONNECTIONS, headers=headers(fake_parts, tenant.name, new)) \
+        .status_code == 401
+    fake_parts.service.stop(tenant.name, "test")
+    assert client.get(CONNECTIONS, headers=headers(fake_parts, tenant.name, new)) \
+        .status_code == 401
+    assert refusals(platform, tenant) == ["stale_instance", "wrong_peer", "stale_instance"]
+
+
+def test_an_agent_gets_access_tokens_of_its_own_tenant_only(
+        client: TestClient, fake_parts: RuntimeParts, fake_backend: FakeBackend,
+        platform: Platform, oidc: OidcServer, make_tenant: Callable[..., TenantInfo],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ALLOW_LOOPBACK_ENV, "1")
+    victim, attacker = make_tenant("av"), make_tenant("at")
+    broker = OAuthBroker(platform.db, platform.vault, platform.audit, allow_loopback=True)
+    try:
+        broker.add_provider(victim.id, "idp", issuer=oidc.issuer, client_id=oidc.client_id,
+                            client_secret=oidc.client_secret, redirect_uri=oidc.redirect_uri,
+                            actor="test")
+        begun = broker.start(victim.id, "idp", scopes=["calendar.read"], actor="test")
+        connection = broker.complete(follow(begun.authorization_url))
+        with platform.db.tenant(victim.id) as s:
+            refresh = broker.store.get(s, connection.id, "refresh")
+    finally:
+        broker.close()
+    victim_instance = start(fake_parts, fake_backend, victim)
+    attacker_instance = start(fake_parts, fake_backend, attacker)
+    ask = {"connection_id": str(connection.id), "scope": "calendar.read"}
+
+    stolen = client.post(TOKEN, json=ask,
+                         headers=headers(fake_parts, attacker.name, attacker_instance))
+    assert stolen.status_code == 404  # RLS: the victim's connection does not exist there
+    assert client.get(CONNECTIONS, headers=headers(
+        fake_parts, attacker.name, attacker_instance)).json() == []
+
+    own = client.post(TOKEN, json=ask, headers=headers(fake_parts, victim.name, victim_instance))
+    assert own.status_code == 200, own.text
+    assert oidc.introspect(own.json()["access_token"]).json()["active"] is True
+    assert refresh not in own.text  # the refresh token never leaves the control plane
+    unknown = {**ask, "connection_id": str(uuid.uuid4())}
+    assert client.post(TOKEN, json=unknown, headers=headers(
+        fake_parts, victim.name, victim_instance)).status_code == 404
