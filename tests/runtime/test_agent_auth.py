@@ -23,7 +23,7 @@ from tests.oidc import OidcServer, follow
 from tests.runtime.conftest import FakeBackend
 
 CONNECTIONS = "/internal/v1/oauth/connections"
-TOKEN = "/internal/v1/oauth/token"  # noqa: S105 (a route, not a credential)
+TOKEN = "/internal/v1/oauth/token"
 PEER = "testclient"  # the address TestClient's requests come from
 
 
