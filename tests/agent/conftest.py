@@ -28,11 +28,18 @@ from osp.gateway.service import GatewayOptions
 from osp.gateway.wiring import AgentParts, agent_routers, build_agent
 from osp.identity.scopes import ROLE_SCOPES
 from osp.identity.service import Principal
+from osp.oauth.api import agent_router
 from osp.platform import Platform
 from osp.release.build import BuiltImage
 from osp.runtime.podman import PodmanBackend, PodmanSettings
 from osp.runtime.service import FixedImage
-from osp.runtime.wiring import RuntimeParts, agent_image_builder, build_runtime, internal_app
+from osp.runtime.wiring import (
+    RuntimeParts,
+    agent_authenticator,
+    agent_image_builder,
+    build_runtime,
+    internal_app,
+)
 from osp.tenancy.service import TenantInfo
 from osp.web.app import create_app
 from tests.agent.scripted import ScriptedModel
@@ -126,7 +133,9 @@ def stack(platform: Platform, governed_image: BuiltImage,
     runtime = build_runtime(platform, backend=backend,
                             images=FixedImage(governed_image.image_id,
                                               governed_image.governance_version))
-    server = uvicorn.Server(uvicorn.Config(internal_app(runtime), host="0.0.0.0", port=port,
+    internal = internal_app(runtime, [agent_router(platform,
+                                                   agent_authenticator(platform, runtime))])
+    server = uvicorn.Server(uvicorn.Config(internal, host="0.0.0.0", port=port,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
