@@ -79,6 +79,8 @@ def test_connect_use_and_revoke_over_the_api(client: TestClient, tenant: TenantI
 
     listed = client.get(f"{base}/connections").json()
     assert [c["provider"] for c in listed] == ["idp"]
+    tools = {t["name"]: t for t in client.get("/api/v1/oauth/tools").json()}
+    assert tools["google_gmail_send"]["approval"] is True
     r = client.delete(f"{base}/connections/idp", headers=csrf)
     assert r.status_code == 200 and r.json()["at_provider"] == "revoked"
     assert client.get(f"{base}/connections").json() == []

@@ -88,6 +88,22 @@ def test_catalog_lists_integrations(cli: Callable[..., Any]) -> None:
         "https://www.googleapis.com/auth/gmail.send"]
 
 
+def test_tools_list_and_the_policy_fragment_that_enables_them(cli: Callable[..., Any]) -> None:
+    from osp.agent.config import parse_config
+
+    listed = json.loads(cli("oauth", "tools", "--json").output)
+    assert listed["google_gmail_send"]["approval"] is True
+    assert listed["google_calendar_list_events"]["scope"].endswith("calendar.events.readonly")
+    r = cli("oauth", "tools", "--policy", "google_calendar_list_events",
+            "--policy", "google_gmail_send")
+    fragment = json.loads(r.output)
+    assert fragment["tools"]["approval_required"] == ["google_gmail_send"]
+    # The fragment is a valid tenant policy as it stands.
+    parse_config({"policy": {"preset": "lean", **fragment}})
+    r = cli("oauth", "tools", "--policy", "google_drive_wipe")
+    assert r.exit_code != 0 and "no connected-app tool named" in str(r.exception)
+
+
 def test_errors_are_one_line_and_non_zero(cli: Callable[..., Any],
                                           make_tenant: Callable[..., TenantInfo]) -> None:
     t = make_tenant("cli")

@@ -22,8 +22,10 @@ from osp.oauth.schemas import (
     ProviderIn,
     ProviderOut,
     RevokeOut,
+    ToolOut,
 )
 from osp.oauth.service import OAuthBroker
+from osp.oauth.tools import load_tools
 from osp.oauth.wiring import make_broker
 from osp.platform import Platform
 from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
@@ -52,6 +54,13 @@ def catalog(principal: PrincipalDep) -> list[CatalogOut]:
                        integrations=[IntegrationOut(key=i.key, title=i.title, scopes=list(i.scopes))
                                      for i in e.integrations.values()])
             for e in load_catalog().values()]
+
+
+@router.get("/oauth/tools", response_model=list[ToolOut])
+def tools(principal: PrincipalDep) -> list[ToolOut]:
+    """Connected-app tools an agent can be allowed to use (enable them in the policy)."""
+    return [ToolOut(name=t.name, title=t.title, provider=t.provider, integration=t.integration,
+                    scope=t.scope, approval=t.approval) for t in load_tools().values()]
 
 
 @router.get("/tenants/{tenant}/oauth/providers", response_model=list[ProviderOut])

@@ -1,4 +1,5 @@
-"""`osp oauth provider add|list`, `osp oauth catalog`, `osp connect`, `osp connections list|revoke`.
+"""`osp oauth provider add|list`, `osp oauth catalog|tools`, `osp connect`,
+`osp connections list|revoke`.
 
 Commands are thin: parse, call the broker, print. Secrets are read from stdin, never argv.
 """
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from osp.oauth.catalog import load_catalog
 from osp.oauth.service import OAuthBroker
+from osp.oauth.tools import load_tools, tool_policy
 from osp.oauth.wiring import make_broker
 from osp.platform import Platform
 
@@ -52,6 +54,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(oauth_app, name="oauth")
     app.add_typer(connections_app, name="connections")
     oauth_app.command("catalog")(catalog)
+    oauth_app.command("tools")(tools)
     provider_app.command("add")(provider_add)
     provider_app.command("list")(provider_list)
     app.command("connect")(connect)
@@ -73,6 +76,26 @@ def catalog(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         for i in e.integrations.values():
             table.add_row(e.key, i.key, " ".join(i.scopes) or "(chosen at consent)",
                           e.revocation_style)
+    out.print(table)
+
+
+def tools(policy: Annotated[list[str] | None, typer.Option(
+              "--policy", help="Print the tenant-policy fragment that enables these tools "
+              "(repeatable), with their approval requirement and argument rules.")] = None,
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Connected-app tools the agent can use, each with the one scope it needs."""
+    if policy:
+        print(json.dumps({"tools": tool_policy(policy)}, indent=2))
+        return
+    specs = load_tools()
+    if as_json:
+        print(json.dumps({n: {"title": t.title, "provider": t.provider,
+                              "integration": t.integration, "scope": t.scope,
+                              "approval": t.approval} for n, t in specs.items()}))
+        return
+    table = Table("tool", "provider", "integration", "scope", "approval")
+    for n, t in specs.items():
+        table.add_row(n, t.provider, t.integration, t.scope, "always" if t.approval else "-")
     out.print(table)
 
 

@@ -64,6 +64,15 @@ class IntegrationOut(BaseModel):
     scopes: list[str]
 
 
+class ToolOut(BaseModel):
+    name: str
+    title: str
+    provider: str
+    integration: str
+    scope: str
+    approval: bool
+
+
 class CatalogOut(BaseModel):
     key: str
     title: str
