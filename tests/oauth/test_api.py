@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 
 from osp.errors import Unauthorized
 from osp.oauth.api import BINDING_COOKIE, build_agent_router, router
-from osp.oauth.service import OAuthBroker
 from osp.oauth.wiring import make_broker
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
@@ -125,12 +124,9 @@ def test_agent_route_hands_out_access_tokens_only(
             raise Unauthorized("unknown agent")
         return tenant.id
 
-    def new_broker() -> OAuthBroker:
-        return make_broker(platform)
-
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(build_agent_router(new_broker, authenticate))
+    app.include_router(build_agent_router(make_broker(platform), authenticate))
     with TestClient(app) as c:
         body = {"connection_id": str(conn.id), "scope": "calendar.read"}
         assert c.post("/internal/v1/oauth/token", json=body).status_code == 401

@@ -27,11 +27,15 @@ TOKEN = "/internal/v1/oauth/token"
 PEER = "testclient"  # the address TestClient's requests come from
 
 
+def make_client(platform: Platform, parts: RuntimeParts, cache_s: float) -> TestClient:
+    return TestClient(internal_app(parts, [agent_router(
+        platform, agent_authenticator(platform, parts, cache_s=cache_s))]))
+
+
 @pytest.fixture
 def client(platform: Platform, fake_parts: RuntimeParts) -> Iterator[TestClient]:
-    app = internal_app(fake_parts, [agent_router(platform,
-                                                 agent_authenticator(platform, fake_parts))])
-    with TestClient(app) as c:
+    # No memory of passed checks: every request asks the engine (the strict semantics).
+    with make_client(platform, fake_parts, cache_s=0) as c:
         yield c
 
 
@@ -145,3 +149,25 @@ def test_an_agent_gets_access_tokens_of_its_own_tenant_only(
     unknown = {**ask, "connection_id": str(uuid.uuid4())}
     assert client.post(TOKEN, json=unknown, headers=headers(
         fake_parts, victim.name, victim_instance)).status_code == 404
+
+
+def test_a_passed_check_is_remembered_briefly_but_never_for_a_new_instance(
+        platform: Platform, fake_parts: RuntimeParts, fake_backend: FakeBackend,
+        make_tenant: Callable[..., TenantInfo], monkeypatch: pytest.MonkeyPatch) -> None:
+    tenant = make_tenant("ac")
+    old = start(fake_parts, fake_backend, tenant)
+    asked: list[str] = []
+    status = fake_backend.status
+    monkeypatch.setattr(fake_backend, "status", lambda t: asked.append(t) or status(t))
+    with make_client(platform, fake_parts, cache_s=60) as c:
+        for _ in range(3):
+            assert c.get(CONNECTIONS, headers=headers(fake_parts, tenant.name, old)) \
+                .status_code == 200
+        assert asked == [tenant.name]  # one engine lookup for three requests
+        new = start(fake_parts, fake_backend, tenant)
+        asked.clear()
+        assert c.get(CONNECTIONS, headers=headers(fake_parts, tenant.name, new)) \
+            .status_code == 200  # the new instance is looked up, not refused from memory
+        assert asked == [tenant.name]
+        assert c.get(CONNECTIONS, headers=headers(fake_parts, tenant.name, old)) \
+            .status_code == 401  # and the old one's key no longer passes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -35,12 +35,13 @@ CALLBACK_PATH = "/api/v1/oauth/callback"
 BINDING_COOKIE = "osp_oauth_binding"
 
 
-def get_broker(platform: PlatformDep) -> Iterator[OAuthBroker]:
-    broker = make_broker(platform)
-    try:
-        yield broker
-    finally:
-        broker.close()
+def get_broker(request: Request, platform: PlatformDep) -> OAuthBroker:
+    # One broker per app: it is stateless apart from its HTTP client, which is thread-safe
+    # and costs ~20 ms to build (TLS context), far more than a request's own work.
+    broker: OAuthBroker | None = getattr(request.app.state, "oauth_broker", None)
+    if broker is None:
+        broker = request.app.state.oauth_broker = make_broker(platform)
+    return broker
 
 
 BrokerDep = Annotated[OAuthBroker, Depends(get_broker)]
@@ -131,8 +132,7 @@ def revoke(tenant: str, provider: str, platform: PlatformDep, principal: Princip
 AgentAuth = Callable[[Request], uuid.UUID]
 
 
-def build_agent_router(new_broker: Callable[[], OAuthBroker],
-                       authenticate: AgentAuth) -> APIRouter:
+def build_agent_router(broker: OAuthBroker, authenticate: AgentAuth) -> APIRouter:
     """The agent's route for the internal API: a short-lived access token for one
     connection and one scope. ``authenticate`` proves which tenant's agent is calling
     (it raises when it cannot); the refresh token is never part of any answer."""
@@ -141,12 +141,8 @@ def build_agent_router(new_broker: Callable[[], OAuthBroker],
     def tenant_dep(request: Request) -> uuid.UUID:
         return authenticate(request)
 
-    def broker_dep() -> Iterator[OAuthBroker]:
-        broker = new_broker()
-        try:
-            yield broker
-        finally:
-            broker.close()
+    def broker_dep() -> OAuthBroker:
+        return broker
 
     @agent.get("/oauth/connections", response_model=list[AgentConnectionOut])
     def agent_connections(tenant_id: uuid.UUID = Depends(tenant_dep),  # noqa: B008
@@ -173,4 +169,4 @@ def build_agent_router(new_broker: Callable[[], OAuthBroker],
 
 def agent_router(platform: Platform, authenticate: AgentAuth) -> APIRouter:
     """The internal API's token routes for booted agents (``authenticate`` names the tenant)."""
-    return build_agent_router(lambda: make_broker(platform), authenticate)
+    return build_agent_router(make_broker(platform), authenticate)

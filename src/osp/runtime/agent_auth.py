@@ -17,11 +17,20 @@ and the call is accepted only when all three hold:
 So another tenant's container cannot borrow the identity even if it learned a key, and a
 stolen key is useless outside the container it belongs to. Routes get the tenant's id;
 RLS then confines everything they do to that tenant.
+
+Asking the engine costs a ``podman inspect`` (most of a token request's time), so a check
+that passed is remembered for ``cache_s`` seconds. Only an exact match (tenant, instance,
+address) reuses it; anything else asks the engine again. The window this leaves: for at
+most ``cache_s`` after a stop, a request from the stopped container's address with its key
+still passes, but a stopped container sends nothing, and its address is only ever reused
+by that same tenant's next instance.
 """
 
 from __future__ import annotations
 
 import hmac
+import threading
+import time
 import uuid
 from collections.abc import Callable
 
@@ -43,9 +52,13 @@ class AgentAuthenticator:
     """A FastAPI-friendly callable: ``authenticate(request) -> tenant id`` or Unauthorized."""
 
     def __init__(self, bootstrap: BootstrapService, backend: RuntimeBackend,
-                 tenant_id_of: TenantIdOf, audit: AuditSink) -> None:
+                 tenant_id_of: TenantIdOf, audit: AuditSink, cache_s: float = 2.0) -> None:
         self.bootstrap, self.backend = bootstrap, backend
         self.tenant_id_of, self.audit = tenant_id_of, audit
+        self.cache_s = cache_s
+        # tenant -> (valid until, instance, address, tenant id): checks that passed.
+        self._passed: dict[str, tuple[float, str, str, uuid.UUID]] = {}
+        self._lock = threading.Lock()
 
     def __call__(self, request: Request) -> uuid.UUID:
         tenant = request.headers.get(TENANT_HEADER, "")[:64]
@@ -59,6 +72,11 @@ class AgentAuthenticator:
                 key, self.bootstrap.agent_key(tenant, instance)):
             log.warning("agent_auth_refused", reason="bad_key", peer=peer)
             raise Unauthorized("agent not recognised")
+        now = time.monotonic()
+        with self._lock:
+            seen = self._passed.get(tenant)
+        if seen and seen[0] > now and seen[1] == instance and seen[2] == peer:
+            return seen[3]
         try:
             running = self.backend.status(tenant)
         except (RuntimeBackendError, ValueError):
@@ -71,9 +89,13 @@ class AgentAuthenticator:
             # A genuine, current key from the wrong address: the key left its container.
             self._refuse(tenant, "wrong_peer", instance, peer)
         try:
-            return self.tenant_id_of(tenant)
+            tenant_id = self.tenant_id_of(tenant)
         except OspError:
             raise Unauthorized("agent not recognised") from None
+        if self.cache_s > 0:
+            with self._lock:
+                self._passed[tenant] = (now + self.cache_s, instance, peer, tenant_id)
+        return tenant_id
 
     def _refuse(self, tenant: str, reason: str, instance: str, peer: str) -> None:
         self.audit(tenant, "runtime.agent_auth.refused",

@@ -142,9 +142,10 @@ def internal_app(parts: RuntimeParts, routers: Sequence[APIRouter] = ()) -> Fast
                                on_exchanged=parts.backend.discard_bootstrap, routers=routers)
 
 
-def agent_authenticator(platform: Platform, parts: RuntimeParts) -> AgentAuthenticator:
+def agent_authenticator(platform: Platform, parts: RuntimeParts,
+                        cache_s: float = 2.0) -> AgentAuthenticator:
     return AgentAuthenticator(parts.bootstrap, parts.backend,
-                              lambda name: platform.tenants.get(name).id, parts.audit)
+                              lambda name: platform.tenants.get(name).id, parts.audit, cache_s)
 
 
 def billing_router(parts: RuntimeParts) -> APIRouter:
