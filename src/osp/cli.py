@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from osp.audit.unproven import PLATFORM_TRAIL
 from osp.config import Settings, load_settings
 from osp.errors import OspError
 from osp.logs import configure_logging
@@ -224,13 +226,27 @@ def vault_rotate_kek() -> None:
 
 
 # -- audit ---------------------------------------------------------------------------------
+PlatformTrailOpt = Annotated[bool, typer.Option(
+    "--platform", help="The platform trail: refusals of requests that proved no tenant.")]
+
+
+def _trail(p: Platform, tenant: str | None, platform_trail: bool) -> tuple[uuid.UUID, str]:
+    if platform_trail == (tenant is not None):
+        raise OspError("name a tenant or pass --platform (not both)")
+    if tenant is None:
+        return PLATFORM_TRAIL, "the platform"
+    return p.tenants.get(tenant).id, tenant
+
+
 @audit_app.command("list")
-def audit_list(tenant: str, limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
-               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def audit_list(tenant: Annotated[str | None, typer.Argument()] = None,
+               limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
+               as_json: Annotated[bool, typer.Option("--json")] = False,
+               platform_trail: PlatformTrailOpt = False) -> None:
     with platform() as p:
-        t = p.tenants.get(tenant)
-        with p.db.tenant(t.id) as s:
-            events = p.audit.list(s, t.id, limit)
+        trail, _label = _trail(p, tenant, platform_trail)
+        with p.db.tenant(trail) as s:
+            events = p.audit.list(s, trail, limit)
             rows = [{"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "kind": e.kind,
                      "details": e.details, "hash": e.hash} for e in events]
     if as_json:
@@ -245,17 +261,18 @@ def audit_list(tenant: str, limit: Annotated[int, typer.Option(min=1, max=10000)
 
 
 @audit_app.command("verify")
-def audit_verify(tenant: str) -> None:
+def audit_verify(tenant: Annotated[str | None, typer.Argument()] = None,
+                 platform_trail: PlatformTrailOpt = False) -> None:
     """Exit non-zero when any event was modified, deleted or reordered."""
     with platform() as p:
-        t = p.tenants.get(tenant)
-        with p.db.tenant(t.id) as s:
-            r = p.audit.verify(s, t.id)
+        trail, label = _trail(p, tenant, platform_trail)
+        with p.db.tenant(trail) as s:
+            r = p.audit.verify(s, trail)
     if not r.ok:
         for problem in r.problems:
-            print(f"audit trail of {tenant}: {problem}", file=sys.stderr)
+            print(f"audit trail of {label}: {problem}", file=sys.stderr)
         raise typer.Exit(1)
-    out.print(f"audit trail of {tenant} intact ({r.checked} events)")
+    out.print(f"audit trail of {label} intact ({r.checked} events)")
 
 
 def _register_features() -> None:

@@ -6,7 +6,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -61,6 +61,17 @@ def redact_secrets(
     return event_dict
 
 
+class _CurrentStderr:
+    """``sys.stderr`` as it is at each write. A logger configured while stderr was redirected
+    (a CLI harness, a test runner) must not keep writing to a stream closed since."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info", stream: Any = None) -> None:
     structlog.configure(
         processors=[
@@ -73,7 +84,8 @@ def configure_logging(level: str = "info", stream: Any = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(
+            stream or cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=False,
     )
 

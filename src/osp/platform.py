@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from osp.audit.service import AuditTrail
+from osp.audit.unproven import UnprovenTrail
 from osp.config import Settings
 from osp.db.embedded import EmbeddedPostgres
 from osp.db.rls import APP_ROLE
@@ -31,6 +32,7 @@ class Platform:
     tenants: TenantService
     identity: IdentityService
     admin_url: str
+    unproven: UnprovenTrail  # refusals of requests that proved no tenant
 
 
 def kek_rewrappers(platform: Platform) -> list[Rewrapper]:
@@ -94,7 +96,8 @@ def open_platform(settings: Settings, *, run_migrations: bool | None = None) -> 
         tenants = TenantService(db, audit)
         identity = IdentityService(db, tenants, vault, audit)
         try:
-            yield Platform(settings, db, audit, vault, tenants, identity, admin_url)
+            yield Platform(settings, db, audit, vault, tenants, identity, admin_url,
+                           UnprovenTrail(db, audit))
         finally:
             db.dispose()
     except DatabaseSetupError as exc:

@@ -58,9 +58,30 @@ def test_a_slack_event_with_a_bad_signature_is_refused(
         assert response.status_code == 401
     assert _messages(platform, tenant) == 0
     with platform.db.tenant(tenant.id) as s:
-        refusals = [e.details["reason"] for e in platform.audit.list(s, tenant.id)
-                    if e.kind == "channel.refused"]
+        assert not [e for e in platform.audit.list(s, tenant.id) if e.kind == "channel.refused"]
+    # Forged requests prove nothing about the tenant they name: the platform trail has them.
+    refusals = [e.details["reason"] for e in platform.unproven.list(500)
+                if e.kind == "channel.refused" and e.details["claimed_tenant"] == tenant.name]
     assert refusals == ["bad signature", "stale or missing timestamp", "bad signature"]
+
+
+def test_a_flood_of_forged_requests_cannot_grow_the_named_tenants_trail(
+        platform: Platform, client: TestClient, make_tenant: Callable[..., TenantInfo]) -> None:
+    victim = make_tenant()
+    _secret(platform, victim, "SLACK_SIGNING_SECRET", SIGNING)
+
+    def counts() -> tuple[int, int]:
+        with platform.db.tenant(victim.id) as s:
+            own = len(platform.audit.list(s, victim.id, 10_000))
+        return own, len(platform.unproven.list(100_000))
+
+    before = counts()
+    for i in range(300):
+        forged = _post(client, victim, _event(f"Ev{i}"), secret=b"attacker-guess-000000000000")
+        assert forged.status_code == 401
+    after = counts()
+    assert after[0] == before[0]  # the victim's trail (and its chain lock) is untouched
+    assert after[1] - before[1] <= platform.unproven.per_minute  # the platform trail is capped
 
 
 def test_a_slack_retry_is_not_processed_twice(

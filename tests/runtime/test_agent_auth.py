@@ -81,8 +81,13 @@ def test_missing_or_forged_keys_are_refused_without_touching_the_named_trail(
     r = client.get(CONNECTIONS, headers=headers(fake_parts, tenant.name, instance, status_key))
     assert r.status_code == 401
     assert r.json() == {"error": "agent not recognised"}
-    # Unproven callers cannot write into the trail of the tenant they name.
+    # Unproven callers cannot write into the trail of the tenant they name; the platform
+    # trail keeps their refusals, naming the tenant only as a claim.
     assert refusals(platform, tenant) == []
+    claimed = [e.details for e in platform.unproven.list(500)
+               if e.kind == "runtime.agent_auth.refused"
+               and e.details.get("claimed_tenant") == tenant.name]
+    assert [d["reason"] for d in claimed] == ["bad_key"] * 2  # forged, status key
 
 
 def test_another_tenants_key_cannot_claim_this_tenant(

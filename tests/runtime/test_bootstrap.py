@@ -73,7 +73,8 @@ def test_wrong_tenant_wrong_instance_and_wrong_peer_are_refused() -> None:
     token = service.issue("alpha", "i1")
     with pytest.raises(ExchangeRefused, match="unknown_token"):
         service.exchange(token, "bravo", "i1")
-    assert events[-1][0] == "bravo"
+    # Proves no tenant: platform trail (None), with the claimed name as a detail only.
+    assert events[-1][0] is None and events[-1][2]["claimed_tenant"] == "bravo"
     with pytest.raises(ExchangeRefused, match="wrong_instance"):
         service.exchange(token, "alpha", "other")
     with pytest.raises(ExchangeRefused, match="replay"):  # any misuse burns it

@@ -135,7 +135,11 @@ def test_bootstrap_token_replay_expiry_and_wrong_tenant_are_refused_and_audited(
     assert reasons_a == ["wrong_peer", "replay", "expired"]
     reasons_b = [d["reason"] for k, d in audit_of(platform, b)
                  if k == "runtime.bootstrap.refused"]
-    assert reasons_b == ["unknown_token"]
+    assert reasons_b == []  # a request naming b proved nothing: not in b's trail ...
+    claimed = [e.details for e in platform.unproven.list(500)
+               if e.kind == "runtime.bootstrap.refused"]
+    assert claimed[-1]["reason"] == "unknown_token"  # ... but in the platform trail
+    assert claimed[-1]["claimed_tenant"] == b.name
 
 
 def test_a_live_agents_token_cannot_be_replayed(podman_parts: RuntimeParts,

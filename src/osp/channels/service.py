@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from osp.audit.service import AuditTrail
+from osp.audit.unproven import UnprovenTrail
 from osp.channels.models import ChannelEvent
 from osp.db.session import Database
 from osp.errors import InvalidInput, NotFound, OspError, Unauthorized
@@ -47,13 +47,13 @@ def slack_signature(secret: bytes, timestamp: str, body: bytes) -> str:
 
 
 class ChannelService:
-    def __init__(self, db: Database, tenants: TenantService, vault: Vault, audit: AuditTrail,
-                 gateway: GatewayService) -> None:
+    def __init__(self, db: Database, tenants: TenantService, vault: Vault,
+                 gateway: GatewayService, unproven: UnprovenTrail) -> None:
         self.db = db
         self.tenants = tenants
         self.vault = vault
-        self.audit = audit
         self.gateway = gateway
+        self.unproven = unproven
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
@@ -73,9 +73,10 @@ class ChannelService:
             raise NotFound("this channel is not configured for the tenant") from None
 
     def _refuse(self, tenant: TenantInfo, channel: str, reason: str) -> Unauthorized:
-        with self.db.tenant(tenant.id) as s:
-            self.audit.record(s, tenant.id, f"channel:{channel}", "channel.refused",
-                              {"channel": channel, "reason": reason})
+        # An unsigned or forged request proves nothing about the tenant in its URL: the
+        # refusal goes to the rate-limited platform trail, not into that tenant's trail.
+        self.unproven.record("channel.refused", {"channel": channel, "reason": reason,
+                                                 "claimed_tenant": tenant.name})
         return Unauthorized(f"{channel} request refused: {reason}")
 
     def _first_time(self, tenant: TenantInfo, channel: str, event_id: str) -> bool:

@@ -47,8 +47,8 @@ def build_agent(platform: Platform, runtime: RuntimeParts | None = None, *,
     gateway = GatewayService(platform.db, platform.audit, settings, locator,
                              transport or HttpTransport(), options)
     approvals = ApprovalService(platform.db, platform.tenants, platform.audit, gateway)
-    channels = ChannelService(platform.db, platform.tenants, platform.vault, platform.audit,
-                              gateway)
+    channels = ChannelService(platform.db, platform.tenants, platform.vault, gateway,
+                              platform.unproven)
     return AgentParts(settings, gateway, approvals, channels)
 
 

@@ -37,11 +37,8 @@ from collections.abc import Callable
 from fastapi import Request
 
 from osp.errors import OspError, Unauthorized
-from osp.logs import get_logger
 from osp.runtime.bootstrap import AuditSink, BootstrapService
 from osp.runtime.interfaces import RuntimeBackend, RuntimeBackendError, State
-
-log = get_logger("osp.runtime.agent_auth")
 
 TENANT_HEADER = "X-OSP-Tenant"
 INSTANCE_HEADER = "X-OSP-Instance"
@@ -66,11 +63,12 @@ class AgentAuthenticator:
         key = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         peer = request.client.host if request.client else ""
         # The key is checked first and costs no engine call, so garbage is cheap to refuse.
-        # Refusals before it matches name no proven tenant: they are logged, not written to
-        # the trail of whichever tenant the caller named.
+        # Refusals before it matches prove no tenant: they go to the (rate-limited) platform
+        # trail, not into the trail of whichever tenant the caller named.
         if not (tenant and instance and key) or not hmac.compare_digest(
                 key, self.bootstrap.agent_key(tenant, instance)):
-            log.warning("agent_auth_refused", reason="bad_key", peer=peer)
+            self.audit(None, "runtime.agent_auth.refused",
+                       {"reason": "bad_key", "claimed_tenant": tenant, "peer": peer})
             raise Unauthorized("agent not recognised")
         now = time.monotonic()
         with self._lock:

@@ -9,8 +9,9 @@ Wire format (NOTE: changing it breaks every configured provider):
 
 ``subscription.canceled`` suspends exactly that tenant; ``subscription.reactivated``
 resumes it. Unsigned, badly signed, stale (outside the tolerance) and replayed (same id)
-events are refused and audited. The MAC is checked before anything in the body is trusted;
-the body is only peeked at beforehand to know whose audit trail records a refusal.
+events are refused and audited. The MAC is checked before anything in the body is trusted.
+A refusal before a valid, fresh MAC proves no tenant: it goes to the platform trail
+(``osp.audit.unproven``) with the tenant the body claimed as a detail.
 """
 
 from __future__ import annotations
@@ -75,11 +76,16 @@ def build_billing_router(runtime: RuntimeService, secrets: PlatformSecrets, audi
                          clock: Callable[[], float] = time.time) -> APIRouter:
     router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 
-    def refuse(status: int, reason: str, claimed: dict[str, Any]) -> JSONResponse:
+    def refuse(status: int, reason: str, claimed: dict[str, Any], *,
+               signed: bool = False) -> JSONResponse:
         tenant = claimed.get("tenant") if isinstance(claimed.get("tenant"), str) else None
         event_id = claimed.get("id") if isinstance(claimed.get("id"), str) else None
-        audit(tenant, "billing.event_refused",
-              {"reason": reason, "event_id": (event_id or "")[:128]})
+        details: dict[str, object] = {"reason": reason, "event_id": (event_id or "")[:128]}
+        if signed:
+            audit(tenant, "billing.event_refused", details)
+        else:
+            # Unsigned or forged: it proves no tenant, so it goes to the platform trail.
+            audit(None, "billing.event_refused", {**details, "claimed_tenant": (tenant or "")[:64]})
         return JSONResponse({"error": f"event refused: {reason}"}, status_code=status)
 
     @router.post("/events")
@@ -105,20 +111,21 @@ def build_billing_router(runtime: RuntimeService, secrets: PlatformSecrets, audi
         if not any(hmac.compare_digest(expected, mac) for mac in macs):
             return refuse(401, "bad_signature", claimed)
         if abs(clock() - timestamp) > tolerance_s:
+            # Signed, but anyone who captured it can replay it forever: not proof either.
             return refuse(401, "stale", claimed)
         event_id, kind, tenant = claimed.get("id"), claimed.get("type"), claimed.get("tenant")
         if not (isinstance(event_id, str) and EVENT_ID.fullmatch(event_id)
                 and isinstance(kind, str) and len(kind) <= 64 and isinstance(tenant, str)):
-            return refuse(422, "malformed", claimed)
+            return refuse(422, "malformed", claimed, signed=True)
         try:
             info = runtime.tenants.get(tenant)
         except OspError:
-            return refuse(404, "unknown_tenant", claimed)
+            return refuse(404, "unknown_tenant", claimed, signed=True)
         with runtime.db.tenant(info.id) as s:
             seen = s.execute(select(BillingEventRow.event_id).where(
                 BillingEventRow.event_id == event_id)).first()
         if seen is not None:
-            return refuse(409, "replay", claimed)
+            return refuse(409, "replay", claimed, signed=True)
         action = ACTIONS.get(kind)
         actor = f"billing:{event_id}"
         # Act first, record after: if the engine fails the provider retries the same id,
@@ -135,7 +142,7 @@ def build_billing_router(runtime: RuntimeService, secrets: PlatformSecrets, audi
                                      {"event_id": event_id, "type": kind,
                                       "applied": action or "ignored"})
         except IntegrityError:
-            return refuse(409, "replay", claimed)
+            return refuse(409, "replay", claimed, signed=True)
         return JSONResponse({"status": "applied" if action else "ignored"})
 
     return router

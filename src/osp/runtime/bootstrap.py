@@ -159,12 +159,15 @@ class BootstrapService:
         must come from that tenant's container address). Any misuse burns the token.
         """
         now = self.clock()
+        # Until a token is found in the claimed tenant's own store, the request proved no
+        # tenant: its refusal goes to the platform trail (tenant None), never the named one.
         if not token:
-            raise self._refuse(tenant, "missing_token")
+            raise self._refuse(None, "missing_token", claimed_tenant=tenant[:64])
         row = self.store.consume(hash_token(token), tenant, now)
         if row is None:
             # Unknown here: never issued, or issued to another tenant (RLS hides it).
-            raise self._refuse(tenant, "unknown_token", claimed_instance=instance_id)
+            raise self._refuse(None, "unknown_token", claimed_tenant=tenant[:64],
+                               claimed_instance=instance_id)
         if row.used_at is not None:
             raise self._refuse(row.tenant, "replay", instance_id=row.instance_id)
         if now >= row.expires_at:

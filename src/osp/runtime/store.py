@@ -15,9 +15,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from osp.audit.service import AuditTrail
+from osp.audit.unproven import UnprovenTrail
 from osp.db.base import utcnow
 from osp.db.session import Database
-from osp.errors import NotFound
+from osp.errors import NotFound, OspError
 from osp.logs import get_logger
 from osp.runtime.bootstrap import TokenRecord
 from osp.runtime.models import BootstrapTokenRow, PlatformSecretRow, TenantRuntimeRow
@@ -79,21 +80,28 @@ class SqlTokenStore:
 
 
 class SqlAudit:
-    """AuditSink writing into the named tenant's hash-chained trail."""
+    """AuditSink writing into the named tenant's hash-chained trail.
+
+    ``tenant=None`` means the request proved no tenant (whatever it claimed): the event goes
+    to the rate-limited platform trail (``osp.audit.unproven``), as do events naming a
+    tenant that does not exist."""
 
     def __init__(self, db: Database, tenants: TenantService, audit: AuditTrail,
-                 actor: str = "runtime") -> None:
+                 unproven: UnprovenTrail, actor: str = "runtime") -> None:
         self.db = db
         self.tenants = tenants
         self.audit = audit
+        self.unproven = unproven
         self.actor = actor
 
     def __call__(self, tenant: str | None, kind: str, details: Mapping[str, object]) -> None:
+        if tenant is None:
+            self.unproven.record(kind, details)
+            return
         try:
-            info = self.tenants.get(tenant or "")
-        except Exception:
-            # No such tenant, so no trail to write to: keep the refusal in the log instead.
-            log.warning(kind, claimed_tenant=(tenant or "")[:60], **dict(details))
+            info = self.tenants.get(tenant)
+        except OspError:
+            self.unproven.record(kind, {**details, "claimed_tenant": tenant[:64]})
             return
         with self.db.tenant(info.id) as s:
             self.audit.record(s, info.id, self.actor, kind, dict(details))

@@ -116,7 +116,7 @@ def build_runtime(platform: Platform, *, backend: RuntimeBackend | None = None,
                   progress: Progress | None = None) -> RuntimeParts:
     engine = backend or PodmanBackend(podman_settings(platform))
     secrets = PlatformSecrets(platform.db, platform.vault)
-    audit = SqlAudit(platform.db, platform.tenants, platform.audit)
+    audit = SqlAudit(platform.db, platform.tenants, platform.audit, platform.unproven)
     bootstrap = BootstrapService(
         SqlTokenStore(platform.db, platform.tenants),
         secret_source=lambda tenant: tenant_secrets(platform.db, platform.tenants,
