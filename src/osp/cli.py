@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from osp.audit.anchor import AnchorFile, anchor_all, check_anchor
 from osp.audit.unproven import PLATFORM_TRAIL
 from osp.config import Settings, load_settings
 from osp.errors import OspError
@@ -266,13 +268,31 @@ def audit_verify(tenant: Annotated[str | None, typer.Argument()] = None,
     """Exit non-zero when any event was modified, deleted or reordered."""
     with platform() as p:
         trail, label = _trail(p, tenant, platform_trail)
+        anchor = AnchorFile(p.settings.anchor_path).read().get(str(trail))
         with p.db.tenant(trail) as s:
             r = p.audit.verify(s, trail)
+            r.problems += check_anchor(s, trail, anchor)
     if not r.ok:
         for problem in r.problems:
             print(f"audit trail of {label}: {problem}", file=sys.stderr)
         raise typer.Exit(1)
     out.print(f"audit trail of {label} intact ({r.checked} events)")
+
+
+@audit_app.command("anchor")
+def audit_anchor(as_json: Annotated[bool, typer.Option(
+        "--json", help="One JSON line per new anchor (to ship to an external log).")] = False,
+                 ) -> None:
+    """Record each trail's current head outside the database (osp up does it every minute)."""
+    with platform() as p:
+        made = anchor_all(p.db, AnchorFile(p.settings.anchor_path),
+                          [t.id for t in p.tenants.list()])
+        path = p.settings.anchor_path
+    if as_json:
+        for a in made:
+            print(json.dumps(asdict(a)))
+        return
+    out.print(f"anchored {len(made)} trail(s) in {path}")
 
 
 def _register_features() -> None:

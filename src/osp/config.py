@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     # Cookies are Secure by default; only a plain-HTTP loopback dev setup turns this off.
     cookie_secure: bool = True
     log_level: str = "info"
+    # Where audit anchors (each trail's head, outside the database) are kept.
+    audit_anchor_file: Path | None = None
+
+    @property
+    def anchor_path(self) -> Path:
+        return self.audit_anchor_file or self.data_dir / "audit-anchors.json"
 
     @property
     def kek_file(self) -> Path:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 
 import uvicorn
 
+from osp.audit.anchor import AnchorFile, anchor_all
 from osp.gateway.demo import create_demo
 from osp.gateway.wiring import AgentParts, agent_routers, build_agent
 from osp.logs import get_logger
@@ -31,6 +33,7 @@ log = get_logger("osp.up")
 # gateway addresses; the host firewall lets tenant networks reach only this port.
 INTERNAL_HOST = "0.0.0.0"  # noqa: S104
 APPROVAL_EXPIRY_INTERVAL_S = 60.0
+AUDIT_ANCHOR_INTERVAL_S = 60.0
 
 
 def _server(app: object, host: str, port: int) -> uvicorn.Server:
@@ -61,12 +64,22 @@ def _reconcile(platform: Platform, runtime: RuntimeParts, agent: AgentParts) -> 
             log.error("message_recovery_failed", tenant=tenant.name, error=type(exc).__name__)
 
 
-def _expire_approvals(agent: AgentParts, stop: threading.Event) -> None:
-    while not stop.wait(APPROVAL_EXPIRY_INTERVAL_S):
-        try:
-            agent.approvals.expire_all()
-        except Exception as exc:
-            log.error("approval_expiry_failed", error=type(exc).__name__)
+def _every(interval_s: float, what: str, job: Callable[[], object],
+           stop: threading.Event) -> threading.Thread:
+    """A daemon thread running ``job`` every ``interval_s`` until ``stop`` (not yet started)."""
+    def loop() -> None:
+        while not stop.wait(interval_s):
+            try:
+                job()
+            except Exception as exc:  # the next round retries; the process keeps serving
+                log.error(f"{what}_failed", error=type(exc).__name__)
+
+    return threading.Thread(target=loop, name=what, daemon=True)
+
+
+def _anchor(platform: Platform) -> None:
+    anchor_all(platform.db, AnchorFile(platform.settings.anchor_path),
+               [t.id for t in platform.tenants.list()])
 
 
 def serve(platform: Platform, *, demo: bool = False) -> None:
@@ -78,11 +91,12 @@ def serve(platform: Platform, *, demo: bool = False) -> None:
         print(create_demo(platform, runtime), flush=True)
     start_refresh, stop_refresh = refresh_job_hook(platform)
     stop = threading.Event()
-    expiry = threading.Thread(target=_expire_approvals, args=(agent, stop),
-                              name="approval-expiry", daemon=True)
+    expiry = _every(APPROVAL_EXPIRY_INTERVAL_S, "approval_expiry", agent.approvals.expire_all,
+                    stop)
+    anchoring = _every(AUDIT_ANCHOR_INTERVAL_S, "audit_anchor", lambda: _anchor(platform), stop)
     admin = create_app(platform, extra_routers=[billing_router(runtime), tenant_router(runtime),
                                                 *agent_routers(agent)],
-                       on_startup=[start_refresh, expiry.start])
+                       on_startup=[start_refresh, expiry.start, anchoring.start])
     internal = internal_app(runtime, [agent_router(platform,
                                                    agent_authenticator(platform, runtime))])
     servers = [_server(admin, cfg.host, cfg.port),
@@ -98,4 +112,8 @@ def serve(platform: Platform, *, demo: bool = False) -> None:
         asyncio.run(run_all())
     stop.set()
     stop_refresh()
+    try:
+        _anchor(platform)  # what happened since the last round is anchored too
+    except Exception as exc:
+        log.error("audit_anchor_failed", error=type(exc).__name__)
     log.info("stopped")
