@@ -19,7 +19,6 @@ from osp.errors import IntegrityFailure
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
 
-
 HEAD = 6  # tenant.created, then the fixture's five events
 
 
