@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
+from osp.errors import Unauthorized
 from osp.gateway.demo import create_demo
 from osp.gateway.interfaces import AgentEndpoint
 from osp.gateway.service import DeliveryFailed, audit_details
@@ -135,8 +136,11 @@ def test_the_demo_tenant_is_created_once_and_prints_how_to_chat(
         assert "password" in first and "password" not in second
         tenant = platform.tenants.get("demo")
         principal = platform.identity.authenticate_token(
-            first.split("OSP_TOKEN=")[1].split()[0])
+            second.split("OSP_TOKEN=")[1].split()[0])
         assert principal.tenant_id == tenant.id and "chat" in principal.scopes
+        # The token printed at the earlier start no longer works.
+        with pytest.raises(Unauthorized):
+            platform.identity.authenticate_token(first.split("OSP_TOKEN=")[1].split()[0])
         assert parts.settings.get(tenant.id).flows[0].name == "human"
     finally:
         platform.tenants.delete("demo", "test")

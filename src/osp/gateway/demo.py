@@ -13,6 +13,7 @@ from osp.runtime.wiring import RuntimeParts
 
 DEMO_TENANT = "demo"
 DEMO_EMAIL = "owner@demo.example.com"
+DEMO_TOKEN_NAME = "demo chat"  # noqa: S105 (a label, not a credential)
 DEMO_CONFIG = {
     "system_prompt": "You are the demo assistant of OSP. Be brief and friendly.",
     "policy": {"preset": "lean", "tools": {
@@ -47,7 +48,13 @@ def create_demo(platform: Platform, runtime: RuntimeParts | None = None) -> str:
     if created:
         settings.set_document(tenant.id, DEMO_CONFIG, actor)
     owner = Principal(tenant.id, user_id, "owner", "session", scopes=ROLE_SCOPES["owner"])
-    _id, token = platform.identity.create_token(owner, "demo chat", ["chat", "tenant:read"], 30)
+    # Each start prints a fresh token; the ones printed before are revoked, so restarts do
+    # not leave a trail of live 30-day credentials in old terminals and scrollback.
+    for old in platform.identity.list_tokens(tenant.id):
+        if old.name == DEMO_TOKEN_NAME and old.revoked_at is None:
+            platform.identity.revoke_token(owner, old.id)
+    _id, token = platform.identity.create_token(owner, DEMO_TOKEN_NAME, ["chat", "tenant:read"],
+                                                30)
     started = ""
     if runtime is not None:
         try:
