@@ -38,17 +38,13 @@ from bench.agent.bench_overhead import free_port, pct  # noqa: E402
 from tests.oidc import follow, running_oidc  # noqa: E402
 
 from osp.config import Settings  # noqa: E402
-from osp.oauth.api import agent_router  # noqa: E402
+from osp.gateway.wiring import build_agent, connected_app_router  # noqa: E402
 from osp.oauth.service import OAuthBroker  # noqa: E402
+from osp.oauth.tools import tool_policy  # noqa: E402
 from osp.platform import open_platform  # noqa: E402
 from osp.runtime.podman import PodmanBackend, PodmanSettings  # noqa: E402
 from osp.runtime.service import FixedImage  # noqa: E402
-from osp.runtime.wiring import (  # noqa: E402
-    agent_authenticator,
-    agent_image_builder,
-    build_runtime,
-    internal_app,
-)
+from osp.runtime.wiring import agent_image_builder, build_runtime, internal_app  # noqa: E402
 
 CALENDAR = "https://www.googleapis.com/auth/calendar.events.readonly"
 # Runs inside the container with the image's Python; the agent key arrives on stdin.
@@ -108,8 +104,10 @@ def main() -> None:
                                                internal_api_port=internal_port))
         runtime = build_runtime(platform, backend=backend,
                                 images=FixedImage(image.image_id, image.governance_version))
-        app = internal_app(runtime, [agent_router(platform,
-                                                  agent_authenticator(platform, runtime))])
+        agent = build_agent(platform, runtime)
+        agent.settings.set_document(tenant.id, {"policy": {"preset": "lean", "tools": tool_policy(
+            ["google_calendar_list_events"])}}, "bench")
+        app = internal_app(runtime, [connected_app_router(platform, runtime, agent)])
         server = uvicorn.Server(uvicorn.Config(app, host="0.0.0.0", port=internal_port,
                                                log_level="warning", lifespan="off"))
         threading.Thread(target=server.run, daemon=True).start()

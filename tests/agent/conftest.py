@@ -25,17 +25,15 @@ from fastapi.testclient import TestClient
 
 from osp.errors import NotFound
 from osp.gateway.service import GatewayOptions
-from osp.gateway.wiring import AgentParts, agent_routers, build_agent
+from osp.gateway.wiring import AgentParts, agent_routers, build_agent, connected_app_router
 from osp.identity.scopes import ROLE_SCOPES
 from osp.identity.service import Principal
-from osp.oauth.api import agent_router
 from osp.platform import Platform
 from osp.release.build import BuiltImage
 from osp.runtime.podman import PodmanBackend, PodmanSettings
 from osp.runtime.service import FixedImage
 from osp.runtime.wiring import (
     RuntimeParts,
-    agent_authenticator,
     agent_image_builder,
     build_runtime,
     internal_app,
@@ -133,8 +131,10 @@ def stack(platform: Platform, governed_image: BuiltImage,
     runtime = build_runtime(platform, backend=backend,
                             images=FixedImage(governed_image.image_id,
                                               governed_image.governance_version))
-    internal = internal_app(runtime, [agent_router(platform,
-                                                   agent_authenticator(platform, runtime))])
+    agent = build_agent(platform, runtime,
+                        options=GatewayOptions(redeliver_window_s=30, poll_s=0.2,
+                                               agent_timeout_s=60))
+    internal = internal_app(runtime, [connected_app_router(platform, runtime, agent)])
     server = uvicorn.Server(uvicorn.Config(internal, host="0.0.0.0", port=port,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -142,9 +142,6 @@ def stack(platform: Platform, governed_image: BuiltImage,
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    agent = build_agent(platform, runtime,
-                        options=GatewayOptions(redeliver_window_s=30, poll_s=0.2,
-                                               agent_timeout_s=60))
     app = create_app(platform, extra_routers=agent_routers(agent))
     with TestClient(app) as client:
         yield Stack(platform, backend, runtime, agent, host_model, client)

@@ -3,8 +3,9 @@
 The agent asks the internal API for an access token (authenticated by its per-instance
 key and its container address), calls the stand-in Google APIs the provider serves (they
 accept only tokens it issued), and never holds a refresh token. Execution rails apply:
-mail sending waits for a person's approval, and the tool itself refuses an unapproved
-send even when a policy forgot to require approval.
+mail sending waits for a person's approval and is then run by the control plane itself
+(the mail token never reaches the agent), and the tool refuses an unapproved send even
+when a policy forgot to require approval.
 """
 
 from __future__ import annotations
@@ -124,7 +125,13 @@ def test_mail_is_sent_only_after_a_person_approves(
     assert approved.json()["reply"] == "Sent the minutes to Bob."
     assert json.loads(tool_results(stack, 1)[0]) == {"id": "message-1",
                                                      "to": "bob@example.com"}
-    assert [d["scope"] for d in audited(stack, tenant, "oauth.token_issued")] == [GMAIL]
+    # The control plane ran the approved call itself: the mail token never reached the agent.
+    with stack.platform.db.tenant(tenant.id) as s:
+        issued = [(e.actor, e.details["scope"]) for e in stack.platform.audit.list(s, tenant.id)
+                  if e.kind == "oauth.token_issued"]
+    assert issued == [(f"approval:{pending[0].id}", GMAIL)]
+    assert audited(stack, tenant, "approval.executed") == [
+        {"approval_id": str(pending[0].id), "tool": "google_gmail_send"}]
 
 
 def test_the_tool_refuses_an_unapproved_send_even_if_the_policy_forgot_approval(
@@ -154,7 +161,7 @@ def test_a_grant_revoked_at_the_provider_is_detected_on_next_use(
     r = stack.chat(tenant, stack.token(tenant), "what is on my calendar?")
 
     assert r.status_code == 200, r.text
-    assert "authorised again" in tool_results(stack, 1)[0]
+    assert "connect again" in tool_results(stack, 1)[0]
     assert [d["reason"] for d in audited(stack, tenant, "oauth.needs_reauth")]
 
 

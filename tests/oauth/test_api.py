@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from fastapi import Request
 from fastapi.testclient import TestClient
 
-from osp.errors import Unauthorized
-from osp.oauth.api import BINDING_COOKIE, build_agent_router, router
-from osp.oauth.wiring import make_broker
+from osp.oauth.api import BINDING_COOKIE, router
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
-from osp.web.app import create_app, install_error_handlers
+from osp.web.app import create_app
 from tests.oauth.conftest import OidcServer, follow
 
 PASSWORD = "correct horse battery staple"
@@ -100,45 +96,3 @@ def test_members_cannot_register_or_connect(client: TestClient, tenant: TenantIn
 def test_callback_with_garbage_is_a_clean_400(client: TestClient) -> None:
     r = client.get("/api/v1/oauth/callback?state=nope&code=x")
     assert r.status_code == 400 and "state" in r.json()["error"]
-
-
-def test_agent_route_hands_out_access_tokens_only(
-        platform: Platform, oidc: OidcServer, make_tenant: Callable[..., TenantInfo]) -> None:
-    from fastapi import FastAPI
-
-    tenant = make_tenant("agent")
-    broker = make_broker(platform)
-    try:
-        broker.add_provider(tenant.id, "idp", issuer=oidc.issuer, client_id=oidc.client_id,
-                            client_secret=oidc.client_secret, redirect_uri=oidc.redirect_uri,
-                            actor="t")
-        start = broker.start(tenant.id, "idp", scopes=["calendar.read"], actor="t")
-        conn = broker.complete(follow(start.authorization_url))
-        with platform.db.tenant(tenant.id) as s:
-            refresh = broker.store.get(s, conn.id, "refresh")
-    finally:
-        broker.close()
-
-    def authenticate(request: Request) -> uuid.UUID:
-        if request.headers.get("authorization") != "Bearer agent-of-tenant":
-            raise Unauthorized("unknown agent")
-        return tenant.id
-
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(build_agent_router(make_broker(platform), authenticate))
-    with TestClient(app) as c:
-        body = {"connection_id": str(conn.id), "scope": "calendar.read"}
-        assert c.post("/internal/v1/oauth/token", json=body).status_code == 401
-        auth = {"authorization": "Bearer agent-of-tenant"}
-        r = c.post("/internal/v1/oauth/token", json=body, headers=auth)
-        assert r.status_code == 200, r.text
-        assert set(r.json()) == {"access_token", "token_type", "expires_at", "scope"}
-        assert refresh not in r.text
-        r = c.post("/internal/v1/oauth/token", headers=auth,
-                   json={"connection_id": str(conn.id), "scope": "mail.send"})
-        assert r.status_code == 403
-        listed = c.get("/internal/v1/oauth/connections", headers=auth).json()
-        assert listed == [{"id": str(conn.id), "provider": "idp", "status": "active",
-                           "scopes": ["calendar.read", "openid"]}]
-        assert c.get("/internal/v1/oauth/connections").status_code == 401

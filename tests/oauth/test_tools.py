@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from osp.errors import Forbidden, InvalidInput, NotFound
-from osp.oauth.refresh import NeedsReauth, access_token
+from osp.oauth.refresh import BrokerTokens, NeedsReauth
 from osp.oauth.service import OAuthBroker
 from osp.oauth.tools import ToolExecutor, load_tools, tool_policy
 from tests.oauth.conftest import OidcServer, Setup, follow
@@ -19,20 +19,9 @@ WINDOW = {"calendar_id": "primary", "timeMin": "2026-01-01T00:00:00Z",
           "timeMax": "2026-01-02T00:00:00Z"}
 
 
-class BrokerTokens:
-    """The control-plane side of TokenSource (the agent's goes through the internal API)."""
-
-    def __init__(self, broker: OAuthBroker, tenant_id: uuid.UUID) -> None:
-        self.broker, self.tenant_id = broker, tenant_id
-
-    def token(self, connection_id: uuid.UUID, scope: str, *, force_refresh: bool = False) -> str:
-        return access_token(self.broker, self.tenant_id, connection_id, scope, "agent",
-                            force_refresh=force_refresh).access_token
-
-
 @pytest.fixture
 def executor(broker: OAuthBroker, connected_tenant: Setup, oidc: OidcServer) -> ToolExecutor:
-    return ToolExecutor(BrokerTokens(broker, connected_tenant.tenant_id), {
+    return ToolExecutor(BrokerTokens(broker, connected_tenant.tenant_id, "test"), {
         "https://www.googleapis.com": f"{oidc.issuer}/fake/googleapis",
         "https://gmail.googleapis.com": f"{oidc.issuer}/fake/gmail"})
 

@@ -7,29 +7,25 @@ containers in tests/agent/test_connected_apps.py.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from osp.oauth.api import agent_router
-from osp.oauth.service import OAuthBroker
-from osp.oauth.wiring import ALLOW_LOOPBACK_ENV
+from osp.gateway.wiring import build_agent, connected_app_router
 from osp.platform import Platform
-from osp.runtime.wiring import RuntimeParts, agent_authenticator, internal_app
+from osp.runtime.wiring import RuntimeParts, internal_app
 from osp.tenancy.service import TenantInfo
-from tests.oidc import OidcServer, follow
 from tests.runtime.conftest import FakeBackend
 
 CONNECTIONS = "/internal/v1/oauth/connections"
-TOKEN = "/internal/v1/oauth/token"
 PEER = "testclient"  # the address TestClient's requests come from
 
 
 def make_client(platform: Platform, parts: RuntimeParts, cache_s: float) -> TestClient:
-    return TestClient(internal_app(parts, [agent_router(
-        platform, agent_authenticator(platform, parts, cache_s=cache_s))]))
+    agent = build_agent(platform, parts)
+    return TestClient(internal_app(parts, [connected_app_router(platform, parts, agent,
+                                                                cache_s=cache_s)]))
 
 
 @pytest.fixture
@@ -118,42 +114,6 @@ def test_a_replaced_instance_and_a_foreign_address_are_refused_and_audited(
     assert client.get(CONNECTIONS, headers=headers(fake_parts, tenant.name, new)) \
         .status_code == 401
     assert refusals(platform, tenant) == ["stale_instance", "wrong_peer", "stale_instance"]
-
-
-def test_an_agent_gets_access_tokens_of_its_own_tenant_only(
-        client: TestClient, fake_parts: RuntimeParts, fake_backend: FakeBackend,
-        platform: Platform, oidc: OidcServer, make_tenant: Callable[..., TenantInfo],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ALLOW_LOOPBACK_ENV, "1")
-    victim, attacker = make_tenant("av"), make_tenant("at")
-    broker = OAuthBroker(platform.db, platform.vault, platform.audit, allow_loopback=True)
-    try:
-        broker.add_provider(victim.id, "idp", issuer=oidc.issuer, client_id=oidc.client_id,
-                            client_secret=oidc.client_secret, redirect_uri=oidc.redirect_uri,
-                            actor="test")
-        begun = broker.start(victim.id, "idp", scopes=["calendar.read"], actor="test")
-        connection = broker.complete(follow(begun.authorization_url))
-        with platform.db.tenant(victim.id) as s:
-            refresh = broker.store.get(s, connection.id, "refresh")
-    finally:
-        broker.close()
-    victim_instance = start(fake_parts, fake_backend, victim)
-    attacker_instance = start(fake_parts, fake_backend, attacker)
-    ask = {"connection_id": str(connection.id), "scope": "calendar.read"}
-
-    stolen = client.post(TOKEN, json=ask,
-                         headers=headers(fake_parts, attacker.name, attacker_instance))
-    assert stolen.status_code == 404  # RLS: the victim's connection does not exist there
-    assert client.get(CONNECTIONS, headers=headers(
-        fake_parts, attacker.name, attacker_instance)).json() == []
-
-    own = client.post(TOKEN, json=ask, headers=headers(fake_parts, victim.name, victim_instance))
-    assert own.status_code == 200, own.text
-    assert oidc.introspect(own.json()["access_token"]).json()["active"] is True
-    assert refresh not in own.text  # the refresh token never leaves the control plane
-    unknown = {**ask, "connection_id": str(uuid.uuid4())}
-    assert client.post(TOKEN, json=unknown, headers=headers(
-        fake_parts, victim.name, victim_instance)).status_code == 404
 
 
 def test_a_passed_check_is_remembered_briefly_but_never_for_a_new_instance(

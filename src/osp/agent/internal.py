@@ -2,8 +2,9 @@
 
 Every call carries this instance's agent key, tenant and instance id; the control plane
 also checks that the call comes from this container's address (``osp.runtime.agent_auth``).
-What comes back is only ever an access token for one connection and one scope: refresh
-tokens never leave the control plane.
+What comes back is an access token for one connection and one scope the tenant's policy
+lets the agent use without approval, or the result of an approved call the control plane
+ran itself: refresh tokens, and tokens for approval-only scopes, never leave it.
 """
 
 from __future__ import annotations
@@ -19,13 +20,25 @@ from osp.agent.tools.registry import ToolError
 
 TIMEOUT_S = 15.0
 MAX_ANSWER = 256 * 1024
-# What the control plane's refusals mean to a person reading the tool's result.
+# What the control plane's refusals mean, when its answer does not say.
 _STATUS = {
     401: "the control plane did not recognise this agent",
-    403: "that permission was not granted when the app was connected",
+    403: "the control plane refused",
     404: "the connection no longer exists",
     409: "the connection must be authorised again by a person (osp connect)",
 }
+MAX_REASON = 300
+
+
+def _reason(exc: urllib.error.HTTPError) -> str:
+    """The control plane's one-line reason (it never holds a secret), else a generic one."""
+    try:
+        said = json.loads(exc.read(MAX_ANSWER)).get("error")
+    except (OSError, ValueError, AttributeError):
+        said = None
+    if isinstance(said, str) and said:
+        return said.splitlines()[0][:MAX_REASON]
+    return _STATUS.get(exc.code, f"the control plane answered HTTP {exc.code}")
 
 
 @dataclass(frozen=True)
@@ -54,8 +67,7 @@ class InternalApi:
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:  # noqa: S310
                 return json.loads(resp.read(MAX_ANSWER))
         except urllib.error.HTTPError as exc:
-            raise ToolError(_STATUS.get(exc.code, f"the control plane answered HTTP "
-                                                  f"{exc.code}")) from None
+            raise ToolError(_reason(exc)) from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise ToolError("the control plane could not be reached "
                             f"({type(getattr(exc, 'reason', exc)).__name__})") from None
@@ -71,3 +83,11 @@ class InternalApi:
             "connection_id": str(connection_id), "scope": scope,
             "force_refresh": force_refresh})
         return str(answer["access_token"])
+
+    def run(self, tool: str, approval_id: str, connection_id: uuid.UUID,
+            arguments: dict[str, Any]) -> Any:
+        """Has the control plane run an approved call (its token never comes here)."""
+        answer = self._call("POST", f"/internal/v1/oauth/tools/{tool}/run", {
+            "approval_id": str(uuid.UUID(hex=approval_id)),
+            "connection_id": str(connection_id), "arguments": arguments})
+        return answer.get("data")

@@ -356,7 +356,7 @@ class Agent:
         return self._execute(turn, registry, call)
 
     def _execute(self, turn: _Turn, registry: ToolRegistry, call: ToolRequest,
-                 approved: bool = False) -> str:
+                 approval_id: str | None = None) -> str:
         tool = registry.get(call.name)
         if tool is None:  # allowed by policy but not provided by this agent
             turn.note("execution", "agent.tool_schema", "reject", "unknown_tool", tool=call.name)
@@ -364,7 +364,7 @@ class Agent:
         req = turn.request
         try:
             result = tool.handler(call.arguments,
-                                  ToolContext(self.tenant, req.channel, req.user, approved))
+                                  ToolContext(self.tenant, req.channel, req.user, approval_id))
         except ToolError as exc:
             result = f"Tool error: {exc}"
         except Exception as exc:
@@ -410,7 +410,7 @@ class Agent:
         else:
             turn.note("execution", "agent.approval", "allow", None, tool=call.name,
                       approval_id=pending.id)
-            result = self._execute(turn, registry, call, approved=True)
+            result = self._execute(turn, registry, call, approval_id=pending.id)
         messages = [*pending.messages, {"role": "tool", "tool_call_id": call.id,
                                         "content": result}]
         messages += [{"role": "tool", "tool_call_id": c["id"],

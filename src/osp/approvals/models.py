@@ -25,5 +25,6 @@ class Approval(Base):
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decided_at: Mapped[datetime | None]
     result: Mapped[str | None] = mapped_column(Text)
+    executed_at: Mapped[datetime | None]  # set once, when the control plane ran the call
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]

@@ -12,7 +12,7 @@ import builtins
 import contextlib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -21,12 +21,15 @@ from sqlalchemy.orm import Session
 from osp.approvals.models import Approval
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
-from osp.errors import Conflict, InvalidInput, NotFound, OspError
+from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, OspError
 from osp.gateway.models import AgentMessage
 from osp.gateway.service import GatewayService, MessageResult
 from osp.tenancy.service import TenantInfo, TenantService
 
 STATUSES = ("pending", "approved", "denied", "expired")
+# An approved call runs right after the decision (the agent resumes at once); a yes that
+# sat unused for longer than this is not spent any more.
+CLAIM_WINDOW = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,36 @@ class ApprovalService:
                 row.result = str(outcome.get("reply", ""))[:4000]
 
         return self.gateway.apply_outcome(tenant, message_id, outcome, on_session=store_result)
+
+    def claim(self, tenant_id: uuid.UUID, approval_id: uuid.UUID, tool: str,
+              arguments: dict[str, Any], actor: str) -> None:
+        """Spend an approval on running its call, once: the call must be exactly the one the
+        person approved (same tool, same arguments) and ask within CLAIM_WINDOW of the
+        decision. Raises otherwise; the refusal is audited with its reason."""
+        with self.db.tenant(tenant_id) as s:
+            row = s.get(Approval, approval_id, with_for_update=True)
+            reason = None
+            if row is None:
+                raise NotFound("no such approval")
+            if row.status != "approved":
+                reason = f"the approval is {row.status}"
+            elif row.executed_at is not None:
+                reason = "the approval was already used"
+            elif row.tool != tool or row.arguments != arguments:
+                reason = "the call is not the one that was approved"
+            elif row.decided_at is None or datetime.now(UTC) - row.decided_at > CLAIM_WINDOW:
+                reason = "the approval is too old to be used"
+            if reason is None:
+                row.executed_at = datetime.now(UTC)
+                self.audit.record(s, tenant_id, actor, "approval.executed",
+                                  {"approval_id": str(row.id), "tool": tool})
+        if reason is not None:
+            # Recorded in a unit of work of its own: the refusal must outlive the raise.
+            with self.db.tenant(tenant_id) as s:
+                self.audit.record(s, tenant_id, actor, "approval.claim_refused",
+                                  {"approval_id": str(approval_id), "tool": tool[:100],
+                                   "reason": reason})
+            raise Forbidden(f"not run: {reason}")
 
     def expire_all(self) -> int:
         """For a periodic sweep in ``osp up``: every tenant's overdue approvals."""

@@ -11,6 +11,7 @@ What ``osp up`` does with it (beside the runtime's wiring)::
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from fastapi import APIRouter
@@ -24,8 +25,10 @@ from osp.gateway.client import HttpTransport, RuntimeLocator
 from osp.gateway.interfaces import AgentLocator, AgentTransport
 from osp.gateway.service import GatewayOptions, GatewayService
 from osp.gateway.settings import AgentSettings
+from osp.oauth.agent_api import ConnectedPolicy, build_agent_router
+from osp.oauth.wiring import make_broker
 from osp.platform import Platform
-from osp.runtime.wiring import RuntimeParts
+from osp.runtime.wiring import RuntimeParts, agent_authenticator
 
 
 @dataclass
@@ -50,6 +53,21 @@ def build_agent(platform: Platform, runtime: RuntimeParts | None = None, *,
     channels = ChannelService(platform.db, platform.tenants, platform.vault, gateway,
                               platform.unproven)
     return AgentParts(settings, gateway, approvals, channels)
+
+
+def connected_app_router(platform: Platform, runtime: RuntimeParts, parts: AgentParts, *,
+                         cache_s: float = 2.0) -> APIRouter:
+    """The internal API's connected-app routes for booted agents, held to each tenant's
+    current policy and approvals (see ``osp.oauth.agent_api``)."""
+    def policy_of(tenant_id: uuid.UUID) -> ConnectedPolicy:
+        config = parts.settings.get(tenant_id)
+        tools = config.governance_policy().tools
+        return ConnectedPolicy(frozenset(tools.allowed), frozenset(tools.approval_required),
+                               dict(config.tools.connected.api_base))
+
+    return build_agent_router(make_broker(platform),
+                              agent_authenticator(platform, runtime, cache_s), policy_of,
+                              parts.approvals.claim)
 
 
 def agent_routers(parts: AgentParts) -> list[APIRouter]:

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from osp.oauth.catalog import load_catalog
-from osp.oauth.refresh import access_token
 from osp.oauth.schemas import (
-    AgentConnectionOut,
-    AgentTokenIn,
-    AgentTokenOut,
     CatalogOut,
     ConnectIn,
     ConnectionOut,
@@ -27,7 +21,6 @@ from osp.oauth.schemas import (
 from osp.oauth.service import OAuthBroker
 from osp.oauth.tools import load_tools
 from osp.oauth.wiring import make_broker
-from osp.platform import Platform
 from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
 
 router = APIRouter(prefix="/api/v1", tags=["oauth"])
@@ -127,46 +120,3 @@ def revoke(tenant: str, provider: str, platform: PlatformDep, principal: Princip
     tenant_of(platform, principal, tenant)
     result = broker.revoke(principal.tenant_id, provider, principal.actor)
     return RevokeOut(**result.__dict__)
-
-
-AgentAuth = Callable[[Request], uuid.UUID]
-
-
-def build_agent_router(broker: OAuthBroker, authenticate: AgentAuth) -> APIRouter:
-    """The agent's route for the internal API: a short-lived access token for one
-    connection and one scope. ``authenticate`` proves which tenant's agent is calling
-    (it raises when it cannot); the refresh token is never part of any answer."""
-    agent = APIRouter(prefix="/internal/v1", tags=["oauth"])
-
-    def tenant_dep(request: Request) -> uuid.UUID:
-        return authenticate(request)
-
-    def broker_dep() -> OAuthBroker:
-        return broker
-
-    @agent.get("/oauth/connections", response_model=list[AgentConnectionOut])
-    def agent_connections(tenant_id: uuid.UUID = Depends(tenant_dep),  # noqa: B008
-                          broker: OAuthBroker = Depends(broker_dep),  # noqa: B008
-                          ) -> list[AgentConnectionOut]:
-        return [AgentConnectionOut(id=c.id, provider=c.provider, status=c.status,
-                                   scopes=c.granted_scopes)
-                for c in broker.list_connections(tenant_id)]
-
-    @agent.post("/oauth/token", response_model=AgentTokenOut)
-    # Defaults rather than Annotated[...]: the dependencies are local to this builder, and
-    # string annotations (future import) could not name them.
-    def agent_token(body: AgentTokenIn,
-                    tenant_id: uuid.UUID = Depends(tenant_dep),  # noqa: B008
-                    broker: OAuthBroker = Depends(broker_dep),  # noqa: B008
-                    ) -> AgentTokenOut:
-        grant = access_token(broker, tenant_id, body.connection_id, body.scope, "agent",
-                             force_refresh=body.force_refresh)
-        return AgentTokenOut(access_token=grant.access_token, expires_at=grant.expires_at,
-                             scope=grant.scope)
-
-    return agent
-
-
-def agent_router(platform: Platform, authenticate: AgentAuth) -> APIRouter:
-    """The internal API's token routes for booted agents (``authenticate`` names the tenant)."""
-    return build_agent_router(make_broker(platform), authenticate)

@@ -216,3 +216,14 @@ def run_refresh_job(broker: OAuthBroker, *, stop: threading.Event,
             log.error("oauth_refresh_job_failed", error_type=type(exc).__name__)
         stop.wait(interval)
 
+
+
+class BrokerTokens:
+    """The control plane's TokenSource (the agent's goes through the internal API)."""
+
+    def __init__(self, broker: OAuthBroker, tenant_id: uuid.UUID, actor: str) -> None:
+        self.broker, self.tenant_id, self.actor = broker, tenant_id, actor
+
+    def token(self, connection_id: uuid.UUID, scope: str, *, force_refresh: bool = False) -> str:
+        return access_token(self.broker, self.tenant_id, connection_id, scope, self.actor,
+                            force_refresh=force_refresh).access_token

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -102,3 +103,14 @@ class AgentTokenOut(BaseModel):
     token_type: str = "Bearer"  # noqa: S105 (a type name, not a secret)
     expires_at: datetime | None
     scope: str
+
+
+class AgentRunIn(BaseModel):
+    approval_id: uuid.UUID
+    connection_id: uuid.UUID
+    arguments: dict[str, Any]
+
+
+class AgentRunOut(BaseModel):
+    status: int
+    data: Any

@@ -11,15 +11,13 @@ import uvicorn
 
 from osp.audit.anchor import AnchorFile, anchor_all
 from osp.gateway.demo import create_demo
-from osp.gateway.wiring import AgentParts, agent_routers, build_agent
+from osp.gateway.wiring import AgentParts, agent_routers, build_agent, connected_app_router
 from osp.logs import get_logger
-from osp.oauth.api import agent_router
 from osp.oauth.wiring import refresh_job_hook
 from osp.platform import Platform
 from osp.runtime.service import EngineError
 from osp.runtime.wiring import (
     RuntimeParts,
-    agent_authenticator,
     billing_router,
     build_runtime,
     internal_app,
@@ -97,8 +95,7 @@ def serve(platform: Platform, *, demo: bool = False) -> None:
     admin = create_app(platform, extra_routers=[billing_router(runtime), tenant_router(runtime),
                                                 *agent_routers(agent)],
                        on_startup=[start_refresh, expiry.start, anchoring.start])
-    internal = internal_app(runtime, [agent_router(platform,
-                                                   agent_authenticator(platform, runtime))])
+    internal = internal_app(runtime, [connected_app_router(platform, runtime, agent)])
     servers = [_server(admin, cfg.host, cfg.port),
                _server(internal, INTERNAL_HOST, cfg.internal_port)]
     print(f"OSP control plane on http://{cfg.host}:{cfg.port} (data dir {cfg.data_dir}); "

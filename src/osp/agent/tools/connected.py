@@ -2,9 +2,14 @@
 
 A call runs only after the execution rails allowed it (the tenant's policy lists the tool,
 its arguments pass the policy's rules, an approval tool got a person's yes). The handler
-then finds the tenant's active connection that granted the tool's scope, asks the control
-plane for an access token for that one scope, and calls the provider. The executor checks
-the arguments and the approval again, so a rail that was bypassed still fails closed.
+then finds the tenant's active connection that granted the tool's scope, and:
+
+* for a call a person approved, asks the control plane to run it: the control plane checks
+  the approval (this tool, these arguments, once) and calls the provider itself, so the
+  token of an approval-only scope (mail sending) never reaches the agent;
+* otherwise asks the control plane for an access token for that one scope (it refuses
+  scopes the policy does not let the agent use unapproved) and calls the provider. The
+  executor checks the arguments again, so a rail that was bypassed still fails closed.
 """
 
 from __future__ import annotations
@@ -56,9 +61,11 @@ def connected_tools(api: InternalApi, api_base: Mapping[str, str],
     def make(spec: ToolSpec) -> Tool:
         def run(args: Mapping[str, Any], ctx: ToolContext) -> str:
             connection = pick_connection(spec, api.connections())
+            if ctx.approval_id is not None:
+                data = api.run(spec.name, ctx.approval_id, connection.id, dict(args))
+                return json.dumps(data, ensure_ascii=False)
             try:
-                result = executor.execute(spec.name, connection.id, dict(args),
-                                          approved=ctx.approved)
+                result = executor.execute(spec.name, connection.id, dict(args))
             except OspError as exc:
                 raise ToolError(exc.message) from None
             return json.dumps(result.data, ensure_ascii=False)

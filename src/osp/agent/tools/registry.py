@@ -36,7 +36,7 @@ class ToolContext:
     tenant: str
     channel: str
     user: str
-    approved: bool = False  # a person approved this very call (the approval path only)
+    approval_id: str | None = None  # set when a person approved this very call
 
 
 Handler = Callable[[Mapping[str, Any], ToolContext], str]
