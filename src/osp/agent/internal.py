@@ -18,8 +18,10 @@ from typing import Any
 
 from osp.agent.tools.registry import ToolError
 
-TIMEOUT_S = 15.0
-MAX_ANSWER = 256 * 1024
+# Longer than the control plane's own provider timeout (osp.oauth.tools.TIMEOUT_S), so an
+# approved call it runs is not given up on here while it still completes there.
+TIMEOUT_S = 30.0
+MAX_ANSWER = 1024 * 1024  # a tool result is capped at 512 KiB, plus its JSON envelope
 # What the control plane's refusals mean, when its answer does not say.
 _STATUS = {
     401: "the control plane did not recognise this agent",
