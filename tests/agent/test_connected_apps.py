@@ -100,8 +100,22 @@ def test_the_agent_reads_the_calendar_with_a_token_for_that_scope_only(
     issued = audited(stack, tenant, "oauth.token_issued")
     assert issued == [{"provider": "google", "connection_id": str(connection),
                        "scope": CALENDAR}]  # one token, for the calendar scope alone
-    # The agent never held the refresh token; it is in neither its logs nor the trail.
+    # The agent never held the refresh token; the access token it used is in no durable or
+    # inspectable place, and never reached the model.
     assert refresh not in json.dumps(stack.audit(tenant)) + stack.backend.logs(tenant.name)
+    broker = OAuthBroker(stack.platform.db, stack.platform.vault, stack.platform.audit)
+    try:
+        with stack.platform.db.tenant(tenant.id) as s:
+            access = broker.store.get(s, connection, "access")
+    finally:
+        broker.close()
+    name = stack.backend.container_name(tenant.name)
+    surfaces = [stack.backend._podman("container", "inspect", name).stdout,
+                stack.backend.logs(tenant.name), json.dumps(stack.audit(tenant)),
+                *(json.dumps(seen.body) for seen in stack.model.seen)]
+    assert not [i for i, text in enumerate(surfaces) if access in text]
+    grep = stack.backend.exec(tenant.name, ["grep", "-r", "-l", access, "/data"])
+    assert grep.returncode == 1, grep.stdout  # 1: no file on the volume holds it
 
 
 def test_mail_is_sent_only_after_a_person_approves(
