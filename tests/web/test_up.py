@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -71,6 +72,10 @@ def test_up_serves_stops_cleanly_and_reuses_its_data_dir(tmp_path: Path) -> None
     assert created.returncode == 0, created.stderr
     _stop(proc)
     assert not _postmaster_running(data_dir)
+    # Stopping anchored the trails' heads outside the database, the new tenant's included.
+    anchors = json.loads((data_dir / "audit-anchors.json").read_text())["anchors"]
+    assert (data_dir / "audit-anchors.json").stat().st_mode & 0o777 == 0o600
+    assert len(anchors) >= 1
 
     proc = _start(data_dir, port)
     _wait_healthy(port, proc)
@@ -79,3 +84,7 @@ def test_up_serves_stops_cleanly_and_reuses_its_data_dir(tmp_path: Path) -> None
     assert '"persisted"' in listing.stdout
     _stop(proc)
     assert not _postmaster_running(data_dir)
+    # Stopping anchored the trails' heads outside the database, the new tenant's included.
+    anchors = json.loads((data_dir / "audit-anchors.json").read_text())["anchors"]
+    assert (data_dir / "audit-anchors.json").stat().st_mode & 0o777 == 0o600
+    assert len(anchors) >= 1
