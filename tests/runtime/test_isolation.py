@@ -189,3 +189,56 @@ def test_a_pool_shared_with_another_network_is_refused(pair: Tenants) -> None:
     with pytest.raises(OperationFailed, match="overlaps network"):
         other.apply_firewall()
     assert not other.firewall.present(other.table)
+
+
+def _sh(*argv: str) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, f"{' '.join(argv)}: {proc.stderr.strip()}"
+
+
+def test_a_port_forwarded_by_the_host_does_not_carry_a_tenant_anywhere(pair: Tenants) -> None:
+    """Another engine on the host publishes a port (a DNAT rule, like Docker's -p) to a
+    service on a network OSP does not know about (here a namespace at 198.51.100.2, not a podman
+    network, so no foreign-subnet rule covers it). A tenant connecting to that port on its
+    gateway would be forwarded past the input chain; the forward chain drops any tenant
+    connection that was DNATed."""
+    backend, tag = pair.backend, pair.backend.settings.prefix[:6]
+    ns, host_if, ns_if, table = f"{tag}dn", f"{tag}dh", f"{tag}dp", f"{tag}_dnat_test"
+    gateway = backend.status("alpha").gateway
+    for cleanup in (["ip", "netns", "del", ns], ["nft", "delete", "table", "ip", table]):
+        subprocess.run(cleanup, capture_output=True)
+    listener = None
+    try:
+        _sh("ip", "netns", "add", ns)
+        _sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+        _sh("ip", "link", "set", ns_if, "netns", ns)
+        _sh("ip", "addr", "add", "198.51.100.1/30", "dev", host_if)
+        _sh("ip", "link", "set", host_if, "up")
+        _sh("ip", "netns", "exec", ns, "ip", "addr", "add", "198.51.100.2/30", "dev", ns_if)
+        _sh("ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up")
+        _sh("ip", "netns", "exec", ns, "ip", "route", "add", "default", "via", "198.51.100.1")
+        listener = subprocess.Popen(
+            ["ip", "netns", "exec", ns, "python3", "-c",
+             "import socket,time;s=socket.socket();s.bind(('0.0.0.0',5432));s.listen();"
+             "time.sleep(600)"])
+        for _ in range(50):  # the service is up when the host reaches it
+            up = subprocess.run(["python3", "-c", "import socket;socket.create_connection("
+                                 "('198.51.100.2',5432),1)"], capture_output=True)
+            if up.returncode == 0:
+                break
+            time.sleep(0.1)
+        assert up.returncode == 0
+        subprocess.run(["nft", "-f", "-"], check=True, text=True, input=(
+            f"table ip {table} {{\n chain prerouting {{\n"
+            "  type nat hook prerouting priority dstnat; policy accept;\n"
+            f"  ip daddr {gateway} tcp dport 15432 dnat to 198.51.100.2:5432\n }}\n}}\n"))
+
+        result = connect_from(backend, "alpha", [f"{gateway}:15432"])
+
+        assert result[f"{gateway}:15432"] != "open", result
+    finally:
+        if listener is not None:
+            listener.kill()
+        subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
