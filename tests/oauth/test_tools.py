@@ -23,7 +23,8 @@ WINDOW = {"calendar_id": "primary", "timeMin": "2026-01-01T00:00:00Z",
 def executor(broker: OAuthBroker, connected_tenant: Setup, oidc: OidcServer) -> ToolExecutor:
     return ToolExecutor(BrokerTokens(broker, connected_tenant.tenant_id, "test"), {
         "https://www.googleapis.com": f"{oidc.issuer}/fake/googleapis",
-        "https://gmail.googleapis.com": f"{oidc.issuer}/fake/gmail"})
+        "https://gmail.googleapis.com": f"{oidc.issuer}/fake/gmail",
+        "https://graph.microsoft.com": f"{oidc.issuer}/fake/graph"})
 
 
 def connect(broker: OAuthBroker, setup: Setup, scopes: list[str]) -> uuid.UUID:
@@ -57,6 +58,19 @@ def test_calendar_read_runs_with_the_calendar_scope(
     with pytest.raises(Forbidden, match="not granted"):
         executor.execute("google_gmail_send", conn, {"to": "a@example.com", "subject": "s",
                                                      "text": "t"}, approved=True)
+
+
+def test_a_second_provider_family_is_data_too(
+        executor: ToolExecutor, broker: OAuthBroker, connected_tenant: Setup) -> None:
+    conn = connect(broker, connected_tenant, ["Calendars.Read"])
+    window = {"startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2026-01-02T00:00:00Z"}
+    result = executor.execute("microsoft_calendar_list_events", conn, window)
+    assert result.data["value"] == [{"subject": "Planning"}]
+    assert result.data["window"] == [window["startDateTime"], window["endDateTime"]]
+    assert result.data["select"] == "subject,start,end,location"
+    with pytest.raises(InvalidInput, match="startDateTime"):
+        executor.execute("microsoft_calendar_list_events", conn,
+                         {**window, "startDateTime": "yesterday"})
 
 
 def test_mail_send_needs_approval_and_valid_arguments(

@@ -31,10 +31,12 @@ if (!port || !clientId || !clientSecret || redirectUris.length === 0) {
 const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'test-key', use: 'sig', alg: 'RS256' };
 
-// Stand-ins for two Google APIs (under /fake/...), so connected-app tools run end to end
+// Stand-ins for two Google APIs and Microsoft Graph's calendar view (under /fake/...), so
+// connected-app tools run end to end
 // with tokens this provider issued: a revoked or expired token gets 401, a missing scope 403.
 const CALENDAR_SCOPE = 'https://www.googleapis.com/auth/calendar.events.readonly';
 const GMAIL_SCOPE = 'https://www.googleapis.com/auth/gmail.send';
+const GRAPH_CALENDAR_SCOPE = 'Calendars.Read';
 
 function hintOf(ctx) {
   const hint = ctx?.oidc?.params?.login_hint;
@@ -53,7 +55,7 @@ const provider = new Provider(issuer, {
   jwks: { keys: [signingKey] },
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
   scopes: ['openid', 'offline_access', 'profile', 'email', 'calendar.read', 'mail.send',
-    CALENDAR_SCOPE, GMAIL_SCOPE],
+    CALENDAR_SCOPE, GMAIL_SCOPE, GRAPH_CALENDAR_SCOPE],
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
   findAccount: async (_ctx, id) => ({
     accountId: id,
@@ -127,6 +129,11 @@ async function fakeApi(req, res) {
     for await (const chunk of req) body += chunk;
     const raw = Buffer.from(JSON.parse(body).raw, 'base64url').toString();
     return send(200, { id: 'message-1', to: /^To: (.*)$/m.exec(raw)?.[1] });
+  }
+  if (req.method === 'GET' && url.pathname === '/fake/graph/v1.0/me/calendarView') {
+    if (!scopes.has(GRAPH_CALENDAR_SCOPE)) return send(403, { error: 'insufficient_scope' });
+    return send(200, { window: [url.searchParams.get('startDateTime'), url.searchParams.get('endDateTime')],
+      select: url.searchParams.get('$select'), value: [{ subject: 'Planning' }] });
   }
   return send(404, { error: 'not_found' });
 }
