@@ -201,3 +201,14 @@ def test_an_approval_for_another_tool_or_a_disallowed_tool_is_refused(
     r = run(env, calendar_only, approval(env, calendar_only))
     assert r.status_code == 403 and "not allowed" in r.json()["error"]
     assert run(env, t, uuid.uuid4()).status_code == 404
+
+
+def test_invalid_arguments_do_not_spend_the_approval(env: Env,
+                                                     tenant: Callable[..., Tenant]) -> None:
+    t = tenant(["google_gmail_send"])
+    bad = {**MAIL, "subject": "x\r\nBcc: eve@example.com"}
+    approved = approval(env, t, arguments=bad)
+    r = run(env, t, approved, **bad)
+    assert r.status_code == 422 and "subject" in r.json()["error"]
+    with env.platform.db.tenant(t.info.id) as s:
+        assert s.get(Approval, approved).executed_at is None

@@ -34,7 +34,7 @@ from osp.oauth.schemas import (
     AgentTokenOut,
 )
 from osp.oauth.service import OAuthBroker
-from osp.oauth.tools import ToolExecutor, ToolSpec, load_tools
+from osp.oauth.tools import ToolExecutor, ToolSpec, argument_problems, load_tools
 
 HOST_ALIAS = "osp-host"  # in a stand-in URL: the host, which is loopback from here
 
@@ -101,6 +101,9 @@ def build_agent_router(broker: OAuthBroker, authenticate: AgentAuth, policy_of: 
             raise Forbidden(f"{name} is not allowed by this tenant's policy")
         if not policy.needs_approval(spec):
             raise InvalidInput(f"{name} needs no approval: the agent runs it with a token")
+        problems = argument_problems(spec, body.arguments)
+        if problems:  # checked before the approval is spent on a call that cannot run
+            raise InvalidInput(f"{name}: " + "; ".join(problems))
         actor = f"approval:{body.approval_id}"
         claim(tenant_id, body.approval_id, name, body.arguments, actor)
         prefixes = {origin: url.replace(HOST_ALIAS, "127.0.0.1", 1)
