@@ -120,8 +120,7 @@ def approval(env: Env, t: Tenant, status: str = "approved", tool: str = "google_
 
 def run(env: Env, t: Tenant, approval_id: uuid.UUID, **arguments: Any) -> Any:
     return env.client.post(SEND, headers=t.headers, json={
-        "approval_id": str(approval_id), "connection_id": str(t.connection),
-        "arguments": arguments or MAIL})
+        "approval_id": str(approval_id), "arguments": arguments or MAIL})
 
 
 def test_tokens_only_for_scopes_the_policy_lets_the_agent_use_unapproved(
@@ -212,3 +211,26 @@ def test_invalid_arguments_do_not_spend_the_approval(env: Env,
     assert r.status_code == 422 and "subject" in r.json()["error"]
     with env.platform.db.tenant(t.info.id) as s:
         assert s.get(Approval, approved).executed_at is None
+
+
+def test_an_approved_call_runs_in_the_account_the_control_plane_picks(
+        env: Env, tenant: Callable[..., Tenant]) -> None:
+    t = tenant(["google_gmail_send"])
+    broker = OAuthBroker(env.platform.db, env.platform.vault, env.platform.audit,
+                         allow_loopback=True)
+    try:  # a second account granting mail, not named like the tool's provider
+        broker.add_provider(t.info.id, "other", issuer=env.oidc.issuer,
+                            client_id=env.oidc.client_id, client_secret=env.oidc.client_secret,
+                            redirect_uri=env.oidc.redirect_uri, actor="test")
+        begun = broker.start(t.info.id, "other", scopes=[GMAIL], actor="test")
+        other = broker.complete(follow(begun.authorization_url)).id
+    finally:
+        broker.close()
+    approved = approval(env, t)
+    r = env.client.post(SEND, headers=t.headers, json={
+        "approval_id": str(approved), "arguments": MAIL, "connection_id": str(other)})
+    assert r.status_code == 200, r.text
+    with env.platform.db.tenant(t.info.id) as s:
+        used = [e.details["connection_id"] for e in env.platform.audit.list(s, t.info.id)
+                if e.kind == "oauth.token_issued"]
+    assert used == [str(t.connection)]  # the "google" one, whatever the agent named

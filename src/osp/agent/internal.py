@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from osp.agent.tools.registry import ToolError
+from osp.oauth.tools import ConnectionView
 
 # Longer than the control plane's own provider timeout (osp.oauth.tools.TIMEOUT_S), so an
 # approved call it runs is not given up on here while it still completes there.
@@ -44,14 +45,6 @@ def _reason(exc: urllib.error.HTTPError) -> str:
 
 
 @dataclass(frozen=True)
-class Connection:
-    id: uuid.UUID
-    provider: str
-    status: str
-    scopes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class InternalApi:
     base_url: str
     tenant: str
@@ -74,10 +67,10 @@ class InternalApi:
             raise ToolError("the control plane could not be reached "
                             f"({type(getattr(exc, 'reason', exc)).__name__})") from None
 
-    def connections(self) -> list[Connection]:
+    def connections(self) -> list[ConnectionView]:
         rows = self._call("GET", "/internal/v1/oauth/connections")
-        return [Connection(uuid.UUID(r["id"]), str(r["provider"]), str(r["status"]),
-                           tuple(r["scopes"])) for r in rows]
+        return [ConnectionView(uuid.UUID(r["id"]), str(r["provider"]), str(r["status"]),
+                               tuple(r["scopes"])) for r in rows]
 
     def token(self, connection_id: uuid.UUID, scope: str, *,
               force_refresh: bool = False) -> str:
@@ -86,10 +79,8 @@ class InternalApi:
             "force_refresh": force_refresh})
         return str(answer["access_token"])
 
-    def run(self, tool: str, approval_id: str, connection_id: uuid.UUID,
-            arguments: dict[str, Any]) -> Any:
+    def run(self, tool: str, approval_id: str, arguments: dict[str, Any]) -> Any:
         """Has the control plane run an approved call (its token never comes here)."""
         answer = self._call("POST", f"/internal/v1/oauth/tools/{tool}/run", {
-            "approval_id": str(uuid.UUID(hex=approval_id)),
-            "connection_id": str(connection_id), "arguments": arguments})
+            "approval_id": str(uuid.UUID(hex=approval_id)), "arguments": arguments})
         return answer.get("data")

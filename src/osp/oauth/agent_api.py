@@ -8,7 +8,8 @@ the agent's container (which a compromised agent could skip):
   sending) is never handed to the agent at all.
 * ``POST /internal/v1/oauth/tools/{name}/run`` runs an approval tool's call on the control
   plane, and only as the person approved it: the approval must be this tenant's, approved,
-  unused, recent, for this tool and these exact arguments (``ApprovalService.claim``).
+  unused, recent, for this tool and these exact arguments (``ApprovalService.claim``); the
+  control plane also picks the connection (``osp.oauth.tools.pick_connection``).
 
 ``GET /internal/v1/oauth/connections`` lists the tenant's connections (no token values).
 Every route first proves which tenant's agent is calling (``authenticate``); the refresh
@@ -34,7 +35,14 @@ from osp.oauth.schemas import (
     AgentTokenOut,
 )
 from osp.oauth.service import OAuthBroker
-from osp.oauth.tools import ToolExecutor, ToolSpec, argument_problems, load_tools
+from osp.oauth.tools import (
+    ConnectionView,
+    ToolExecutor,
+    ToolSpec,
+    argument_problems,
+    load_tools,
+    pick_connection,
+)
 
 HOST_ALIAS = "osp-host"  # in a stand-in URL: the host, which is loopback from here
 
@@ -104,12 +112,18 @@ def build_agent_router(broker: OAuthBroker, authenticate: AgentAuth, policy_of: 
         problems = argument_problems(spec, body.arguments)
         if problems:  # checked before the approval is spent on a call that cannot run
             raise InvalidInput(f"{name}: " + "; ".join(problems))
+        # The connection is picked here too, not taken from the agent: an approved call acts
+        # in the account the rule selects, not in one a compromised agent names. Picked
+        # before the approval is spent, so an ambiguity does not use it up.
+        connection = pick_connection(spec, [
+            ConnectionView(c.id, c.provider, c.status, tuple(c.granted_scopes))
+            for c in broker.list_connections(tenant_id)])
         actor = f"approval:{body.approval_id}"
         claim(tenant_id, body.approval_id, name, body.arguments, actor)
         prefixes = {origin: url.replace(HOST_ALIAS, "127.0.0.1", 1)
                     for origin, url in policy.api_base.items()}
         executor = ToolExecutor(BrokerTokens(broker, tenant_id, actor), prefixes)
-        result = executor.execute(name, body.connection_id, body.arguments, approved=True)
+        result = executor.execute(name, connection, body.arguments, approved=True)
         return AgentRunOut(status=result.status, data=result.data)
 
     return agent

@@ -107,7 +107,6 @@ class AgentTokenOut(BaseModel):
 
 class AgentRunIn(BaseModel):
     approval_id: uuid.UUID
-    connection_id: uuid.UUID
     arguments: dict[str, Any]
 
 

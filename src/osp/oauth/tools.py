@@ -17,7 +17,7 @@ import re
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from functools import cache
@@ -25,7 +25,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from osp.errors import Forbidden, InvalidInput, NotFound, OspError
+from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, OspError
 from osp.oauth.catalog import catalog_entry
 from osp.oauth.interfaces import TokenSource
 
@@ -99,6 +99,31 @@ def load_tools() -> dict[str, ToolSpec]:
     if raw.get("version") != 1:
         raise InvalidInput("unsupported tools.json version")
     return {name: _spec(name, t) for name, t in sorted(raw["tools"].items())}
+
+
+@dataclass(frozen=True)
+class ConnectionView:
+    id: uuid.UUID
+    provider: str
+    status: str
+    scopes: tuple[str, ...]
+
+
+def pick_connection(spec: ToolSpec, connections: Sequence[ConnectionView]) -> uuid.UUID:
+    """The tenant's connection a call of ``spec`` runs on: the active one that granted its
+    scope (the one named like the tool's provider if several did). Never a guess: acting in
+    the wrong account is worse than asking for the ambiguity to be removed."""
+    usable = [c for c in connections if c.status == "active" and spec.scope in c.scopes]
+    named = [c for c in usable if c.provider == spec.provider]
+    if len(named) == 1:
+        return named[0].id
+    if len(usable) == 1:
+        return usable[0].id
+    if not usable:
+        raise NotFound(f"no connected app grants {spec.integration} ({spec.provider}); "
+                       "a person must connect one first")
+    raise Conflict(f"several connections grant {spec.integration}; "
+                   f"name one of them {spec.provider!r}")
 
 
 def api_origins() -> set[str]:

@@ -2,14 +2,16 @@
 
 A call runs only after the execution rails allowed it (the tenant's policy lists the tool,
 its arguments pass the policy's rules, an approval tool got a person's yes). The handler
-then finds the tenant's active connection that granted the tool's scope, and:
+then:
 
 * for a call a person approved, asks the control plane to run it: the control plane checks
-  the approval (this tool, these arguments, once) and calls the provider itself, so the
-  token of an approval-only scope (mail sending) never reaches the agent;
-* otherwise asks the control plane for an access token for that one scope (it refuses
-  scopes the policy does not let the agent use unapproved) and calls the provider. The
-  executor checks the arguments again, so a rail that was bypassed still fails closed.
+  the approval (this tool, these arguments, once), picks the connection and calls the
+  provider itself, so the token of an approval-only scope (mail sending) never reaches
+  the agent;
+* otherwise finds the tenant's active connection that granted the tool's scope, asks the
+  control plane for an access token for that one scope (it refuses scopes the policy does
+  not let the agent use unapproved) and calls the provider. The executor checks the
+  arguments again, so a rail that was bypassed still fails closed.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from osp.agent.internal import Connection, InternalApi
+from osp.agent.internal import InternalApi
 from osp.agent.tools.registry import Tool, ToolContext, ToolError
 from osp.errors import OspError
-from osp.oauth.tools import ToolExecutor, ToolSpec, load_tools
+from osp.oauth.tools import ToolExecutor, ToolSpec, load_tools, pick_connection
 
 _SCHEMA_KEYS = {"type": "type", "max_length": "maxLength", "pattern": "pattern",
                 "minimum": "minimum", "maximum": "maximum"}
@@ -37,21 +39,6 @@ def json_schema(spec: ToolSpec) -> dict[str, Any]:
             "additionalProperties": False}
 
 
-def pick_connection(spec: ToolSpec, connections: list[Connection]) -> Connection:
-    usable = [c for c in connections if c.status == "active" and spec.scope in c.scopes]
-    named = [c for c in usable if c.provider == spec.provider]
-    if len(named) == 1:
-        return named[0]
-    if len(usable) == 1:
-        return usable[0]
-    if not usable:
-        raise ToolError(f"no connected app grants {spec.integration} "
-                        f"({spec.provider}); a person must connect one first")
-    # Guessing could act in the wrong account: ask for the ambiguity to be removed instead.
-    raise ToolError(f"several connections grant {spec.integration}; "
-                    f"name one of them {spec.provider!r}")
-
-
 def connected_tools(api: InternalApi, api_base: Mapping[str, str],
                     resolve: Callable[[str], str] = str) -> list[Tool]:
     """One Tool per connected-app tool. ``api_base`` maps a provider API origin to a
@@ -60,12 +47,13 @@ def connected_tools(api: InternalApi, api_base: Mapping[str, str],
 
     def make(spec: ToolSpec) -> Tool:
         def run(args: Mapping[str, Any], ctx: ToolContext) -> str:
-            connection = pick_connection(spec, api.connections())
             if ctx.approval_id is not None:
-                data = api.run(spec.name, ctx.approval_id, connection.id, dict(args))
+                # The control plane picks the connection and runs the call itself.
+                data = api.run(spec.name, ctx.approval_id, dict(args))
                 return json.dumps(data, ensure_ascii=False)
             try:
-                result = executor.execute(spec.name, connection.id, dict(args))
+                connection = pick_connection(spec, api.connections())
+                result = executor.execute(spec.name, connection, dict(args))
             except OspError as exc:
                 raise ToolError(exc.message) from None
             return json.dumps(result.data, ensure_ascii=False)
