@@ -67,7 +67,8 @@ def env(platform: Platform, oidc: OidcServer,
 
 @pytest.fixture
 def tenant(env: Env, make_tenant: Callable[..., TenantInfo]) -> Callable[..., Tenant]:
-    def make(tools: list[str], *, scopes: tuple[str, ...] = (CALENDAR, GMAIL)) -> Tenant:
+    def make(tools: list[str], *, scopes: tuple[str, ...] = (CALENDAR, GMAIL),
+             also_approve: tuple[str, ...] = ()) -> Tenant:
         info = make_tenant("ap")
         broker = OAuthBroker(env.platform.db, env.platform.vault, env.platform.audit,
                              allow_loopback=True)
@@ -83,8 +84,10 @@ def tenant(env: Env, make_tenant: Callable[..., TenantInfo]) -> Callable[..., Te
         finally:
             broker.close()
         stand_in = env.oidc.issuer.replace("127.0.0.1", "osp-host") + "/fake"
+        policy = tool_policy(tools)
+        policy["approval_required"] += list(also_approve)
         env.agent.settings.set_document(info.id, {
-            "policy": {"preset": "lean", "tools": tool_policy(tools)},
+            "policy": {"preset": "lean", "tools": policy},
             "tools": {"connected": {"api_base": {
                 "https://www.googleapis.com": f"{stand_in}/googleapis",
                 "https://gmail.googleapis.com": f"{stand_in}/gmail"}}}}, "test")
@@ -234,3 +237,19 @@ def test_an_approved_call_runs_in_the_account_the_control_plane_picks(
         used = [e.details["connection_id"] for e in env.platform.audit.list(s, t.info.id)
                 if e.kind == "oauth.token_issued"]
     assert used == [str(t.connection)]  # the "google" one, whatever the agent named
+
+
+def test_a_tool_the_policy_puts_behind_approval_gets_no_token_and_runs_approved(
+        env: Env, tenant: Callable[..., Tenant]) -> None:
+    t = tenant(["google_calendar_list_events"], also_approve=("google_calendar_list_events",))
+    r = env.client.post(TOKEN, headers=t.headers,
+                        json={"connection_id": str(t.connection), "scope": CALENDAR})
+    assert r.status_code == 403  # read-only, but this tenant wants a person's yes first
+    window = {"calendar_id": "primary", "timeMin": "2026-01-01T00:00:00Z",
+              "timeMax": "2026-01-02T00:00:00Z"}
+    approved = approval(env, t, tool="google_calendar_list_events", arguments=window)
+    r = env.client.post("/internal/v1/oauth/tools/google_calendar_list_events/run",
+                        headers=t.headers,
+                        json={"approval_id": str(approved), "arguments": window})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["items"] == [{"summary": "Standup"}]
