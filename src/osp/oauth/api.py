@@ -53,8 +53,7 @@ def catalog(principal: PrincipalDep) -> list[CatalogOut]:
 @router.get("/oauth/tools", response_model=list[ToolOut])
 def tools(principal: PrincipalDep) -> list[ToolOut]:
     """Connected-app tools an agent can be allowed to use (enable them in the policy)."""
-    return [ToolOut(name=t.name, title=t.title, provider=t.provider, integration=t.integration,
-                    scope=t.scope, approval=t.approval) for t in load_tools().values()]
+    return [ToolOut.model_validate(t, from_attributes=True) for t in load_tools().values()]
 
 
 @router.get("/tenants/{tenant}/oauth/providers", response_model=list[ProviderOut])

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from osp.oauth.catalog import load_catalog
+from osp.oauth.schemas import ToolOut
 from osp.oauth.service import OAuthBroker
 from osp.oauth.tools import load_tools, tool_policy
 from osp.oauth.wiring import make_broker
@@ -89,9 +90,8 @@ def tools(policy: Annotated[list[str] | None, typer.Option(
         return
     specs = load_tools()
     if as_json:
-        print(json.dumps({n: {"title": t.title, "provider": t.provider,
-                              "integration": t.integration, "scope": t.scope,
-                              "approval": t.approval} for n, t in specs.items()}))
+        print(json.dumps({n: ToolOut.model_validate(t, from_attributes=True)
+                          .model_dump(exclude={"name"}) for n, t in specs.items()}))
         return
     table = Table("tool", "provider", "integration", "scope", "approval")
     for n, t in specs.items():
