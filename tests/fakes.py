@@ -47,3 +47,8 @@ def private_key_block() -> str:
 
 def db_password() -> str:
     return "fake-" + secrets.token_hex(6)
+
+
+def model_key() -> str:
+    """A model API key's shape (what a tenant stores as MODEL_API_KEY)."""
+    return "sk-FAKE-" + secrets.token_hex(16)

@@ -11,7 +11,6 @@ import os
 import secrets
 import selectors
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
+
+from tests.slots import free_port
 
 SERVERS = Path(__file__).resolve().parent / "servers"
 # Never contacted: the tests stop following redirects when the browser would go there.
@@ -50,11 +51,6 @@ class OidcServer:
                           auth=(self.client_id, self.client_secret))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("0.0.0.0", 0))
-        return int(s.getsockname()[1])
-
 
 @contextmanager
 def running_oidc(log_dir: Path) -> Iterator[OidcServer]:
@@ -62,7 +58,7 @@ def running_oidc(log_dir: Path) -> Iterator[OidcServer]:
     if node is None or not (SERVERS / "node_modules" / "oidc-provider").is_dir():
         pytest.fail("the test OpenID provider needs node and `npm install` in tests/servers "
                     "(scripts/setup.sh does both)")
-    port = _free_port()
+    port = free_port()
     server = OidcServer(f"http://127.0.0.1:{port}", "osp-test", secrets.token_urlsafe(24),
                         REDIRECT_URI)
     env = {**os.environ, "OIDC_CLIENT_ID": server.client_id,

@@ -8,6 +8,7 @@ whole session (and a crashed session's slot is free again).
 from __future__ import annotations
 
 import fcntl
+import socket
 from typing import Any
 
 SLOTS = 16  # concurrent test sessions on one host
@@ -24,3 +25,10 @@ def claim_slot(stem: str, second_octet: int) -> tuple[str, str, Any]:
             continue
         return f"{stem}{k}", f"10.{second_octet}.{16 * k}.0/20", handle
     raise RuntimeError("no free test slot")
+
+
+def free_port() -> int:
+    """A TCP port free on every address right now (for servers a test starts)."""
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        return int(s.getsockname()[1])

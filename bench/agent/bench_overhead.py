@@ -145,7 +145,8 @@ def installation(tenants: int) -> Iterator[tuple[str, list[tuple[str, str]]]]:
             for i in range(tenants):
                 t = platform.tenants.create(f"bench-{i}-{uuid.uuid4().hex[:6]}", "bench")
                 with platform.db.tenant(t.id) as s:
-                    platform.vault.put(s, t.id, "MODEL_API_KEY", b"sk-bench-000000000000", "b")
+                    platform.vault.put(s, t.id, "MODEL_API_KEY",
+                                      b"fake-" + os.urandom(8).hex().encode(), "b")
                 agent.settings.set_model(t.id, "openai", f"http://osp-host:{model_port}/v1",
                                          "instant", "bench")
                 runtime.service.set_limits(t.name, "bench", host_ports=(model_port,))

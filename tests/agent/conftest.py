@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import socket
 import threading
 import time
 import uuid
@@ -40,22 +38,14 @@ from osp.runtime.wiring import (
 )
 from osp.tenancy.service import TenantInfo
 from osp.web.app import create_app
+from tests import fakes
 from tests.agent.scripted import ScriptedModel
+from tests.prereqs import CONTAINER_TOOLS, require_root_and
 from tests.runtime.conftest import purge
-from tests.slots import claim_slot
+from tests.slots import claim_slot, free_port
 
 CACHE_DIR = Path(os.environ.get("OSP_TEST_CACHE", "/var/tmp/osp-test-cache"))
-MODEL_KEY = "sk-test-" + "k" * 24
-
-
-def podman_usable() -> bool:
-    return os.geteuid() == 0 and all(shutil.which(b) for b in ("podman", "debootstrap", "nft"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("0.0.0.0", 0))
-        return int(s.getsockname()[1])
+MODEL_KEY = fakes.model_key()
 
 
 @pytest.fixture
@@ -69,8 +59,7 @@ def model() -> Iterator[ScriptedModel]:
 
 @pytest.fixture(scope="session")
 def governed_image() -> BuiltImage:
-    if not podman_usable():
-        pytest.skip("needs root, podman, debootstrap and nft")
+    require_root_and(*CONTAINER_TOOLS)
     return agent_image_builder(CACHE_DIR).build(reuse=True)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,14 +17,11 @@ import uvicorn
 
 from osp.runtime.api import create_internal_app
 from osp.runtime.bootstrap import BootstrapService, MemoryTokenStore
+from tests import fakes
+from tests.slots import free_port
 
-SECRET = "sk-agent-test-secret-value-1234567890"
+SECRET = fakes.model_key()
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

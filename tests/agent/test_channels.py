@@ -15,8 +15,9 @@ import pytest
 from osp.channels.service import slack_signature
 from osp.tenancy.service import TenantInfo
 from tests import fakes
-from tests.agent.conftest import Stack, free_port
+from tests.agent.conftest import Stack
 from tests.agent.scripted import say
+from tests.slots import free_port
 
 pytestmark = pytest.mark.podman
 

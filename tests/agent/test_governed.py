@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from osp.tenancy.service import TenantInfo
+from tests import fakes
 from tests.agent.conftest import MODEL_KEY, Stack
 from tests.agent.scripted import say
 
@@ -39,8 +40,9 @@ def test_model_key_reaches_the_model_only_through_boot_injection(
     assert MODEL_KEY not in json.dumps(stack.agent.settings.get(tenant.id).model_dump())
 
     # Rotation is a vault write plus a restart: until the restart the old key stays in use.
+    rotated = fakes.model_key()
     with stack.platform.db.tenant(tenant.id) as s:
-        stack.platform.vault.put(s, tenant.id, "MODEL_API_KEY", b"sk-rotated-key-000000", "test")
+        stack.platform.vault.put(s, tenant.id, "MODEL_API_KEY", rotated.encode(), "test")
     stack.model.reset(say("one"), say("two"))
     assert stack.chat(tenant, token, "what can you do for me?").status_code == 200
     assert stack.model.seen[0].headers["authorization"] == f"Bearer {MODEL_KEY}"
@@ -49,7 +51,7 @@ def test_model_key_reaches_the_model_only_through_boot_injection(
     r = stack.chat(tenant, token, "one more time please")
     assert r.status_code == 200, r.text
     assert len(stack.model.seen) == 2, r.text
-    assert stack.model.seen[1].headers["authorization"] == "Bearer sk-rotated-key-000000"
+    assert stack.model.seen[1].headers["authorization"] == f"Bearer {rotated}"
 
 
 def test_pii_in_a_model_reply_is_redacted(stack: Stack, live_tenant: LiveTenant) -> None:

@@ -18,8 +18,8 @@ from osp.gateway.wiring import AgentParts, agent_routers
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
 from osp.web.app import create_app
-from tests.agent.conftest import free_port
 from tests.gateway.test_gateway import token_for
+from tests.slots import free_port
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ so a developer's running installation (prefix ``osp``) is never touched.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import threading
 import time
 import uuid
@@ -29,24 +27,11 @@ from osp.runtime.interfaces import BackendUnavailable, ContainerSpec, Limits, St
 from osp.runtime.podman import PodmanBackend, PodmanSettings
 from osp.runtime.service import FixedImage
 from osp.runtime.wiring import RuntimeParts, agent_image_builder, build_runtime, internal_app
-from tests.slots import claim_slot
+from tests.prereqs import CONTAINER_TOOLS, require_root_and
+from tests.slots import claim_slot, free_port
 
 CACHE_DIR = Path(os.environ.get("OSP_TEST_CACHE", "/var/tmp/osp-test-cache"))
 
-
-def podman_usable() -> bool:
-    ok = os.geteuid() == 0 and all(shutil.which(b) for b in ("podman", "runc", "debootstrap",
-                                                           "nft"))
-    if not ok and os.environ.get("CI"):
-        # CI must really attack the boundary: a silent skip there would hide a missing setup.
-        pytest.fail("podman tests need root, podman, runc, debootstrap and nft")
-    return ok
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("0.0.0.0", 0))
-        return int(s.getsockname()[1])
 
 
 class SwitchApp:
@@ -81,8 +66,7 @@ class InternalApi:
 
 @pytest.fixture(scope="session")
 def agent_image() -> BuiltImage:
-    if not podman_usable():
-        pytest.skip("needs root, podman, debootstrap and nft")
+    require_root_and(*CONTAINER_TOOLS)
     return agent_image_builder(CACHE_DIR).build(reuse=True)
 
 
@@ -150,8 +134,7 @@ def purge(backend: PodmanBackend) -> None:
 
 @pytest.fixture(scope="session")
 def backend(internal_api: InternalApi, model_port: int) -> Iterator[PodmanBackend]:
-    if not podman_usable():
-        pytest.skip("needs root, podman, debootstrap and nft")
+    require_root_and(*CONTAINER_TOOLS)
     prefix, pool, lock = claim_slot("osq", 214)
     settings = PodmanSettings(
         prefix=prefix,

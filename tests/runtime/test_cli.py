@@ -17,7 +17,8 @@ from osp.runtime import cli as runtime_cli
 from osp.runtime.billing import KEY_NAME
 from osp.runtime.wiring import RuntimeParts, build_runtime
 from osp.tenancy.service import TenantInfo
-from tests.runtime.conftest import FAKE_IMAGE, FakeBackend, free_port
+from tests.runtime.conftest import FAKE_IMAGE, FakeBackend
+from tests.slots import free_port
 
 REAL_CHECK = runtime_cli._require_control_plane
 

@@ -9,8 +9,9 @@ import time
 import pytest
 
 from osp.runtime.interfaces import Limits
-from tests.runtime.conftest import Tenants, free_port
+from tests.runtime.conftest import Tenants
 from tests.runtime.probe import connect_from, host_addresses, host_listener, listening_ports
+from tests.slots import free_port
 
 pytestmark = pytest.mark.podman
 

@@ -26,7 +26,7 @@ from tests import fakes
 
 pytestmark = pytest.mark.podman
 ACTOR = "test:operator"
-CANARY = "sk-canary-3f9a1c7e5b2d4e6f8a0b1c2d3e4f5a6b"
+CANARY = fakes.model_key()  # generated per run: the value to hunt for
 
 
 def put_secret(platform: Platform, tenant: TenantInfo, name: str, value: str) -> None:
@@ -241,8 +241,8 @@ def test_agent_restart_after_crash_needs_a_new_instance(podman_parts: RuntimePar
 def test_configured_model_endpoint_on_the_host_is_reachable_only_once_allowed(
         podman_parts: RuntimeParts, backend: PodmanBackend,
         make_tenant: Callable[..., TenantInfo]) -> None:
-    from tests.runtime.conftest import free_port
     from tests.runtime.probe import connect_from, host_listener
+    from tests.slots import free_port
 
     t = make_tenant("mdl")
     port = free_port()

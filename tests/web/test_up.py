@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,11 @@ from pathlib import Path
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.slots import free_port
 
 
 def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "OSP_DATA_DIR": str(data_dir), "OSP_INTERNAL_PORT": str(_free_port()),
+    env = {**os.environ, "OSP_DATA_DIR": str(data_dir), "OSP_INTERNAL_PORT": str(free_port()),
            "OSP_RUNTIME_PREFIX": "osptestup", "OSP_RUNTIME_POOL": "10.218.0.0/16"}
     env.pop("OSP_DATABASE_URL", None)
     return subprocess.Popen([sys.executable, "-m", "osp", "up", "--port", str(port)], env=env,
@@ -62,7 +57,7 @@ def _postmaster_running(data_dir: Path) -> bool:
 
 def test_up_serves_stops_cleanly_and_reuses_its_data_dir(tmp_path: Path) -> None:
     data_dir = tmp_path / "osp"
-    port = _free_port()
+    port = free_port()
     proc = _start(data_dir, port)
     _wait_healthy(port, proc)
     assert (data_dir / "kek.json").stat().st_mode & 0o777 == 0o600
