@@ -23,8 +23,6 @@ import pyotp
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from tests.apps import admin_app
-from tests.slots import free_port
 
 from osp.app.agent import AgentParts, agent_routers, build_agent
 from osp.console import ConsoleServices, build_console
@@ -34,6 +32,8 @@ from osp.oauth.service import OAuthBroker
 from osp.platform import Platform
 from osp.runtime.service import RuntimeService
 from osp.tenancy.service import TenantInfo
+from tests.apps import admin_app
+from tests.slots import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu",

@@ -7,9 +7,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from tests.console.conftest import Person, Served, shot, sign_in
-
 from osp.platform import Platform
+from tests.console.conftest import Person, Served, shot, sign_in
 
 
 def test_owner_enrols_totp_signs_out_and_signs_in_with_a_code(
