@@ -5,9 +5,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from osp.checks.names import TENANT_NAME_MAX
+
 
 class LoginIn(BaseModel):
-    tenant: str = Field(max_length=40)
+    tenant: str = Field(max_length=TENANT_NAME_MAX)
     email: str = Field(max_length=254)
     password: str = Field(max_length=1024)
 
