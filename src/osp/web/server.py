@@ -35,8 +35,11 @@ AUDIT_ANCHOR_INTERVAL_S = 60.0
 
 
 def _server(app: object, host: str, port: int) -> uvicorn.Server:
+    # X-Forwarded-For is trusted from nobody (uvicorn trusts loopback by default): a client
+    # must not choose the address the login throttle counts against.
     config = uvicorn.Config(app, host=host, port=port,  # type: ignore[arg-type]
-                            log_config=None, access_log=False)
+                            log_config=None, access_log=False,
+                            proxy_headers=False, forwarded_allow_ips="")
     return uvicorn.Server(config)
 
 
