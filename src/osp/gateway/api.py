@@ -4,27 +4,28 @@ and knowledge. Thin: parse, authorise, call the service."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from osp.gateway.service import GatewayService
+from osp.inputs import CleanJson, InputModel
 from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
 
 
-class MessageIn(BaseModel):
+class MessageIn(InputModel):
     text: str = Field(min_length=1, max_length=32_000)
     skill: str | None = Field(default=None, max_length=40)
 
 
-class ModelIn(BaseModel):
+class ModelIn(InputModel):
     provider: str = Field(max_length=16)
     base_url: str | None = Field(default=None, max_length=2000)
     model: str = Field(min_length=1, max_length=200)
 
 
-class KnowledgeIn(BaseModel):
+class KnowledgeIn(InputModel):
     name: str = Field(min_length=1, max_length=100)
     content: str = Field(min_length=1, max_length=2 * 1024 * 1024)
 
@@ -56,8 +57,8 @@ def build_gateway_router(gateway: GatewayService) -> APIRouter:
         return gateway.settings.get(principal.tenant_id).model_dump(mode="json")
 
     @router.put("/agent/config")
-    def set_config(tenant: str, body: dict[str, Any], platform: PlatformDep,
-                   principal: PrincipalDep) -> dict[str, Any]:
+    def set_config(tenant: str, body: Annotated[dict[str, Any], CleanJson],
+                   platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
         principal.require("tenant:write")
         # The document names the hosts that receive the tenant's bot tokens: changing it is
         # as sensitive as reading those secrets, so it needs the secrets scope as well.

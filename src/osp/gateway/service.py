@@ -32,6 +32,7 @@ from osp.errors import InvalidInput, NotFound, OspError
 from osp.gateway.interfaces import AgentLocator, AgentTransport, Rejected, Unreachable
 from osp.gateway.models import AgentConfigRow, AgentMessage
 from osp.gateway.settings import AgentSettings, config_from_row, document_of
+from osp.inputs import bad_text
 from osp.logs import get_logger
 from osp.tenancy.service import TenantInfo
 
@@ -136,6 +137,10 @@ class GatewayService:
             raise InvalidInput("text is empty")
         if len(text) > MAX_TEXT:
             raise InvalidInput(f"text is longer than {MAX_TEXT} characters")
+        # Channels hand text over without an input model: the same refusal applies here.
+        for what, value in (("text", text), ("user", user)):
+            if (why := bad_text(value)) is not None:
+                raise InvalidInput(f"{what} {why}")
         if tenant.state != "active":
             raise DeliveryFailed(f"tenant {tenant.name!r} is suspended")
         # The row itself is the record of receipt (channel, user, text, time); the turn's

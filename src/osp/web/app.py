@@ -18,6 +18,7 @@ from osp.oauth.api import router as oauth_router
 from osp.platform import Platform
 from osp.tenancy.api import router as tenancy_router
 from osp.vault.api import router as vault_router
+from osp.web.db_errors import install_db_error_handlers
 
 log = get_logger("osp.web")
 
@@ -65,6 +66,7 @@ def create_app(platform: Platform, extra_routers: Iterable[APIRouter] = (),
                   openapi_url="/api/v1/openapi.json")
     app.state.platform = platform
     install_error_handlers(app)
+    install_db_error_handlers(app)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
