@@ -35,13 +35,18 @@ def build_gateway_router(gateway: GatewayService) -> APIRouter:
     router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["agent"])
 
     @router.post("/messages")
-    def send(tenant: str, body: MessageIn, platform: PlatformDep,
-             principal: PrincipalDep) -> dict[str, Any]:
+    async def send(tenant: str, body: MessageIn, platform: PlatformDep,
+                   principal: PrincipalDep) -> dict[str, Any]:
         principal.require("chat")
-        info = tenant_of(platform, principal, tenant)
         # Each user has their own conversation memory; a token acts as its creator.
         user = str(principal.user_id) if principal.user_id else "token"
-        return gateway.send(info, "api", user, body.text, skill=body.skill).as_dict()
+
+        def turn() -> dict[str, Any]:
+            info = tenant_of(platform, principal, tenant)
+            return gateway.send(info, "api", user, body.text, skill=body.skill).as_dict()
+
+        # Off the shared worker pool, capped per tenant (see osp.gateway.limits).
+        return await gateway.limits.run(principal.tenant_id, turn)
 
     @router.get("/messages/{message_id}")
     def show(tenant: str, message_id: uuid.UUID, platform: PlatformDep,
@@ -78,15 +83,19 @@ def build_gateway_router(gateway: GatewayService) -> APIRouter:
         return config.model.model_dump(mode="json")
 
     @router.post("/knowledge", status_code=201)
-    def add_knowledge(tenant: str, body: KnowledgeIn, platform: PlatformDep,
-                      principal: PrincipalDep) -> dict[str, Any]:
+    async def add_knowledge(tenant: str, body: KnowledgeIn, platform: PlatformDep,
+                            principal: PrincipalDep) -> dict[str, Any]:
         principal.require("tenant:write")
-        info = tenant_of(platform, principal, tenant)
-        result = gateway.agent_post(info, "/v1/knowledge",
-                                    {"name": body.name, "content": body.content})
-        with platform.db.tenant(info.id) as s:
-            platform.audit.record(s, info.id, principal.actor, "agent.knowledge_added",
-                                  {"document": body.name, "chunks": result.get("chunks")})
-        return {"name": body.name, "chunks": result.get("chunks")}
+
+        def add() -> dict[str, Any]:
+            info = tenant_of(platform, principal, tenant)
+            result = gateway.agent_post(info, "/v1/knowledge",
+                                        {"name": body.name, "content": body.content})
+            with platform.db.tenant(info.id) as s:
+                platform.audit.record(s, info.id, principal.actor, "agent.knowledge_added",
+                                      {"document": body.name, "chunks": result.get("chunks")})
+            return {"name": body.name, "chunks": result.get("chunks")}
+
+        return await gateway.limits.run(principal.tenant_id, add)
 
     return router
