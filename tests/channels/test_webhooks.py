@@ -10,9 +10,9 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from osp.app.agent import AgentParts
 from osp.channels.service import slack_signature
 from osp.gateway.models import AgentMessage
-from osp.gateway.wiring import AgentParts
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
 

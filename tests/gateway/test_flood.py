@@ -19,14 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from osp.app.agent import agent_routers, build_agent
 from osp.gateway.interfaces import AgentEndpoint
 from osp.gateway.service import GatewayOptions
-from osp.gateway.wiring import agent_routers, build_agent
 from osp.identity.scopes import ROLE_SCOPES
 from osp.identity.service import Principal
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
-from osp.web.app import create_app
+from tests.apps import admin_app
 from tests.live import serving
 
 FLOOD = 45
@@ -69,7 +69,7 @@ def _flood_and_time(platform: Platform, crashed: bool,
     abuser, abuser_token, other, other_token = tenants
     parts = build_agent(platform, locator=Locator(crashed),
                         options=GatewayOptions(redeliver_window_s=WINDOW_S, poll_s=0.2))
-    app = create_app(platform, extra_routers=agent_routers(parts))
+    app = admin_app(platform, *agent_routers(parts))
     statuses: Counter[int] = Counter()
     flood_s: list[float] = []
     other_s: list[float] = []

@@ -9,11 +9,11 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
+from osp.app.agent import AgentParts, build_agent
 from osp.errors import Unauthorized
 from osp.gateway.demo import create_demo
 from osp.gateway.interfaces import AgentEndpoint
 from osp.gateway.service import DeliveryFailed, audit_details
-from osp.gateway.wiring import AgentParts, build_agent
 from osp.identity.scopes import ROLE_SCOPES
 from osp.identity.service import Principal
 from osp.platform import Platform

@@ -11,13 +11,13 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
+from osp.app.server import _server
 from osp.errors import Unauthorized
 from osp.identity import throttle
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
-from osp.web.app import create_app
 from osp.web.deps import client_address
-from osp.web.server import _server
+from tests.apps import admin_app
 from tests.live import serving
 
 PASSWORD = "correct horse battery staple"
@@ -30,7 +30,7 @@ def test_a_burst_of_wrong_passwords_verifies_at_most_the_limit(
     platform.identity.create_user(tenant.name, "ada@example.com", PASSWORD, "owner", "test")
     body = {"tenant": tenant.name, "email": "ada@example.com"}
 
-    with serving(create_app(platform)) as base:
+    with serving(admin_app(platform)) as base:
         def attempt(i: int) -> int:
             with httpx.Client(base_url=base, timeout=60) as c:
                 return c.post("/api/v1/auth/login",

@@ -10,14 +10,14 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from osp.app.agent import agent_routers, build_agent
 from osp.gateway.service import GatewayOptions
-from osp.gateway.wiring import agent_routers, build_agent
 from osp.identity.scopes import ROLE_SCOPES
 from osp.identity.service import Principal
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
-from osp.web.app import create_app
 from osp.web.db_errors import db_error_answer
+from tests.apps import admin_app
 from tests.gateway.fixtures import NoAgent
 
 BAD = {"nul": "a\x00b", "surrogate": "a\ud800b"}
@@ -27,7 +27,7 @@ BAD = {"nul": "a\x00b", "surrogate": "a\ud800b"}
 def api(platform: Platform) -> Iterator[TestClient]:
     parts = build_agent(platform, locator=NoAgent(),
                         options=GatewayOptions(redeliver_window_s=0.1, poll_s=0.05))
-    app = create_app(platform, extra_routers=agent_routers(parts))
+    app = admin_app(platform, *agent_routers(parts))
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

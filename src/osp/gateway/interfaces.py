@@ -6,6 +6,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sqlalchemy.orm import Session
+
+from osp.tenancy.service import TenantInfo
+
 
 @dataclass(frozen=True)
 class AgentEndpoint:
@@ -41,3 +45,11 @@ class Rejected(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ApprovalRecorder(Protocol):
+    """Where a tool call the agent paused for a person's decision is queued (the approvals
+    package implements it; the gateway only hands the request over, in its transaction)."""
+
+    def add(self, s: Session, tenant: TenantInfo, message_id: uuid.UUID,
+            approval: dict[str, Any]) -> None: ...

@@ -19,17 +19,21 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from osp.approvals.models import Approval
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
 from osp.errors import InvalidInput, NotFound, OspError
-from osp.gateway.interfaces import AgentLocator, AgentTransport, Rejected, Unreachable
+from osp.gateway.interfaces import (
+    AgentLocator,
+    AgentTransport,
+    ApprovalRecorder,
+    Rejected,
+    Unreachable,
+)
 from osp.gateway.limits import TurnLimits
 from osp.gateway.models import AgentConfigRow, AgentMessage
 from osp.gateway.settings import AgentSettings, config_from_row, document_of
@@ -107,13 +111,14 @@ def audit_details(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
 class GatewayService:
     def __init__(self, db: Database, audit: AuditTrail, settings: AgentSettings,
                  locator: AgentLocator, transport: AgentTransport,
-                 options: GatewayOptions | None = None,
+                 approvals: ApprovalRecorder, options: GatewayOptions | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.db = db
         self.audit = audit
         self.settings = settings
         self.locator = locator
         self.transport = transport
+        self.approvals = approvals
         self.options = options or GatewayOptions()
         self.sleep = sleep
         self.limits = TurnLimits(self.options.max_turns_per_tenant,
@@ -259,7 +264,7 @@ class GatewayService:
                               "model_error": "failed"}.get(status, "answered")
                 row.error = str(outcome.get("error"))[:500] if status == "model_error" else None
                 if isinstance(approval, dict):
-                    self._add_approval(s, tenant, message_id, approval)
+                    self.approvals.add(s, tenant, message_id, approval)
                 if on_session is not None:
                     on_session(s)
                 details = audit_details(records)
@@ -279,20 +284,6 @@ class GatewayService:
             if isinstance(value := outcome.get(key), int | float):
                 setattr(result, key, float(value))
         return result
-
-    def _add_approval(self, s: Session, tenant: TenantInfo, message_id: uuid.UUID,
-                      approval: dict[str, Any]) -> None:
-        now = datetime.now(UTC)
-        expires = datetime.fromtimestamp(float(approval["expires_at"]), UTC)
-        # The control plane's own ceiling on how long a call may wait, whatever the agent says.
-        expires = min(expires, now + timedelta(days=7))
-        s.add(Approval(id=uuid.UUID(hex=str(approval["id"])), tenant_id=tenant.id,
-                       message_id=message_id, tool=str(approval["tool"])[:100],
-                       arguments=dict(approval.get("arguments") or {}), status="pending",
-                       created_at=now, expires_at=max(expires, now + timedelta(seconds=1))))
-        self.audit.record(s, tenant.id, f"agent:{tenant.name}", "approval.requested",
-                          {"approval_id": str(approval["id"]), "tool": approval["tool"],
-                           "message_id": str(message_id)})
 
     def get(self, tenant: TenantInfo, message_id: uuid.UUID) -> MessageResult:
         with self.db.tenant(tenant.id) as s:
