@@ -5,8 +5,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from osp.inputs import InputModel
 
-class LoginIn(BaseModel):
+
+class LoginIn(InputModel):
     tenant: str = Field(max_length=40)
     email: str = Field(max_length=254)
     password: str = Field(max_length=1024)
@@ -17,7 +19,7 @@ class LoginOut(BaseModel):
     csrf_token: str
 
 
-class SecondFactorIn(BaseModel):
+class SecondFactorIn(InputModel):
     code: str | None = Field(default=None, max_length=10)
     recovery_code: str | None = Field(default=None, max_length=64)
 
@@ -27,7 +29,7 @@ class EnrolOut(BaseModel):
     secret: str
 
 
-class ConfirmIn(BaseModel):
+class ConfirmIn(InputModel):
     code: str = Field(max_length=10)
 
 
@@ -43,7 +45,7 @@ class MeOut(BaseModel):
     scopes: list[str]
 
 
-class UserIn(BaseModel):
+class UserIn(InputModel):
     email: str = Field(max_length=254)
     password: str = Field(max_length=1024)
     role: str = "member"
@@ -57,7 +59,7 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-class TokenIn(BaseModel):
+class TokenIn(InputModel):
     name: str = Field(max_length=100)
     scopes: list[str]
     expires_days: int | None = None
