@@ -11,7 +11,6 @@ from osp.db.base import Base, new_id, utcnow
 # A tenant name becomes part of container, network and volume names, so the database
 # itself refuses anything that is not a valid name for all three.
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
-STATES = ("active", "suspended")
 
 
 class Tenant(Base):
