@@ -9,8 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from osp.checks.names import TENANT_NAME_MAX, TENANT_NAME_PATTERN
 from osp.db.base import Base, new_id, utcnow
 
-STATES = ("active", "suspended")
-
 
 class Tenant(Base):
     __tablename__ = "tenants"
