@@ -15,6 +15,7 @@ import osp
 from osp.errors import OspError
 from osp.logs import get_logger
 from osp.platform import Platform
+from osp.web.db_errors import install_db_error_handlers
 
 log = get_logger("osp.web")
 
@@ -61,6 +62,7 @@ def create_app(platform: Platform, routers: Iterable[APIRouter] = (), *,
                   openapi_url="/api/v1/openapi.json", lifespan=lifespan)
     app.state.platform = platform
     install_error_handlers(app)
+    install_db_error_handlers(app)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
