@@ -26,6 +26,7 @@ from osp.gateway.service import GatewayOptions
 from osp.gateway.wiring import AgentParts, agent_routers, build_agent, connected_app_router
 from osp.identity.scopes import ROLE_SCOPES
 from osp.identity.service import Principal
+from osp.oauth.wiring import ALLOW_LOOPBACK_ENV
 from osp.platform import Platform
 from osp.release.build import BuiltImage
 from osp.runtime.podman import PodmanBackend, PodmanSettings
@@ -123,7 +124,11 @@ def stack(platform: Platform, governed_image: BuiltImage,
     agent = build_agent(platform, runtime,
                         options=GatewayOptions(redeliver_window_s=30, poll_s=0.2,
                                                agent_timeout_s=60))
-    internal = internal_app(runtime, [connected_app_router(platform, runtime, agent)])
+    # The test provider (a real OpenID server) listens on loopback over plain http: the
+    # connector refuses it unless the development switch is on, as in production.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(ALLOW_LOOPBACK_ENV, "1")
+        internal = internal_app(runtime, [connected_app_router(platform, runtime, agent)])
     server = uvicorn.Server(uvicorn.Config(internal, host="0.0.0.0", port=port,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
