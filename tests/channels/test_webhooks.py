@@ -76,12 +76,16 @@ def test_a_flood_of_forged_requests_cannot_grow_the_named_tenants_trail(
         return own, len(platform.unproven.list(100_000))
 
     before = counts()
+    started = time.monotonic()
     for i in range(300):
         forged = _post(client, victim, _event(f"Ev{i}"), secret=b"attacker-guess-000000000000")
         assert forged.status_code == 401
     after = counts()
     assert after[0] == before[0]  # the victim's trail (and its chain lock) is untouched
-    assert after[1] - before[1] <= platform.unproven.per_minute  # the platform trail is capped
+    # The platform trail is capped: a full bucket plus what refilled while the flood ran
+    # (a token bucket, so a slow, loaded machine legitimately admits a few more).
+    refilled = (time.monotonic() - started) * platform.unproven.per_minute / 60
+    assert after[1] - before[1] <= platform.unproven.per_minute + int(refilled) + 1
 
 
 def test_a_slack_retry_is_not_processed_twice(

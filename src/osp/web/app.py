@@ -18,6 +18,7 @@ from osp.oauth.api import router as oauth_router
 from osp.platform import Platform
 from osp.tenancy.api import router as tenancy_router
 from osp.vault.api import router as vault_router
+from osp.web.limits import BodyLimit
 
 log = get_logger("osp.web")
 
@@ -79,6 +80,8 @@ def create_app(platform: Platform, extra_routers: Iterable[APIRouter] = (),
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": osp.__version__}
 
+    # Outermost of the app's own middleware: bodies are bounded before anything reads them.
+    app.add_middleware(BodyLimit, max_body=platform.settings.max_body_bytes)
     for router in (*CORE_ROUTERS, *extra_routers):
         app.include_router(router)
     for hook in on_startup:
