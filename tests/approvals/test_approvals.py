@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from osp.app.agent import AgentParts
 from osp.approvals.models import Approval
 from osp.errors import Conflict, InvalidInput, NotFound, OspError
 from osp.gateway.models import AgentMessage
-from osp.gateway.wiring import AgentParts
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
 from tests.gateway.test_gateway import auth, token_for

@@ -19,14 +19,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from osp.errors import InvalidInput
-from osp.oauth.api import router
 from osp.oauth.client import check_endpoint, discover
 from osp.oauth.egress import EgressRefused, canonical_host, guarded_client
 from osp.oauth.service import OAuthBroker
-from osp.oauth.wiring import ALLOW_LOOPBACK_ENV
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
-from osp.web.app import create_app
+from tests.apps import admin_app
 
 PASSWORD = "correct horse battery staple"
 
@@ -125,20 +123,22 @@ def test_the_dev_switch_still_allows_loopback_but_not_private_addresses() -> Non
 
 
 def test_the_api_answers_4xx_for_every_spelling(
-        platform: Platform, make_tenant: Callable[..., TenantInfo],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ALLOW_LOOPBACK_ENV)  # production setting: loopback servers refused
+        platform: Platform, make_tenant: Callable[..., TenantInfo]) -> None:
     tenant = make_tenant("ssrfapi")
     platform.identity.create_user(tenant.name, "owner@example.com", PASSWORD, "owner", "t")
-    with TestClient(create_app(platform, extra_routers=[router]),
-                    base_url="https://testserver") as client:
-        r = client.post("/api/v1/auth/login", json={
-            "tenant": tenant.name, "email": "owner@example.com", "password": PASSWORD})
-        csrf = {"x-csrf-token": r.json()["csrf_token"]}
-        for host in LOOPBACK_SPELLINGS:
-            response = client.post(
-                f"/api/v1/tenants/{tenant.name}/oauth/providers", headers=csrf,
-                json={"name": "idp", "issuer": f"https://{host}/", "client_id": "c",
-                      "client_secret": "s", "redirect_uri": "https://app.example/cb"})
-            assert 400 <= response.status_code < 500, (host, response.status_code)
-            assert "error" in response.json()
+    app = admin_app(platform)
+    strict = app.state.oauth_broker = OAuthBroker(platform.db, platform.vault, platform.audit)
+    try:
+        with TestClient(app, base_url="https://testserver") as client:
+            r = client.post("/api/v1/auth/login", json={
+                "tenant": tenant.name, "email": "owner@example.com", "password": PASSWORD})
+            csrf = {"x-csrf-token": r.json()["csrf_token"]}
+            for host in LOOPBACK_SPELLINGS:
+                response = client.post(
+                    f"/api/v1/tenants/{tenant.name}/oauth/providers", headers=csrf,
+                    json={"name": "idp", "issuer": f"https://{host}/", "client_id": "c",
+                          "client_secret": "s", "redirect_uri": "https://app.example/cb"})
+                assert 400 <= response.status_code < 500, (host, response.status_code)
+                assert "error" in response.json()
+    finally:
+        strict.close()

@@ -168,26 +168,29 @@ def test_background_job_refreshes_due_connections_and_purges_attempts(
         job.close()
 
 
-def test_refresh_thread_started_by_the_hook_refreshes_and_stops(
+def test_refresh_job_of_the_app_refreshes_and_stops(
         platform: Platform, connected_tenant: Setup, broker: OAuthBroker) -> None:
     import time
 
+    from osp.app import App, Job
+    from osp.app.jobs import JobRunner
     from osp.oauth.models import OAuthConnection
-    from osp.oauth.wiring import refresh_job_hook
 
     conn = connect(broker, connected_tenant)
     with platform.db.tenant(connected_tenant.tenant_id) as s:
         row = s.get(OAuthConnection, conn.id)
         assert row is not None
         row.access_expires_at = broker.now()  # due now
-    start, stop = refresh_job_hook(platform, interval=0.2)
-    start()
+    app = App(platform)
+    app.broker = broker  # the fixture's broker allows the loopback test provider
+    runner = JobRunner([Job("oauth_refresh", 0.2, app.refresh_tokens)])
+    runner.start()
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not audit_events(
                 platform, connected_tenant.tenant_id, "oauth.refreshed"):
             time.sleep(0.2)
     finally:
-        stop()
+        runner.stop()
     [event] = audit_events(platform, connected_tenant.tenant_id, "oauth.refreshed")
     assert event["connection_id"] == str(conn.id)

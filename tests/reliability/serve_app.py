@@ -13,22 +13,15 @@ import sys
 
 import uvicorn
 
+from osp.app import open_app
 from osp.config import load_settings
-from osp.gateway.wiring import agent_routers, build_agent
-from osp.platform import open_platform
-from osp.runtime.wiring import billing_router, build_runtime, tenant_router
-from osp.web.app import create_app
 
 
 def main() -> None:
     port = int(sys.argv[1])
-    with open_platform(load_settings(), run_migrations=False) as platform:
-        runtime = build_runtime(platform)
-        agent = build_agent(platform, runtime)
-        app = create_app(platform, extra_routers=[billing_router(runtime),
-                                                  tenant_router(runtime),
-                                                  *agent_routers(agent)])
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    with open_app(load_settings(), run_migrations=False) as app:
+        uvicorn.run(app.admin_app(with_jobs=False), host="127.0.0.1", port=port,
+                    log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

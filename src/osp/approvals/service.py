@@ -57,6 +57,28 @@ class ApprovalInfo:
                 "result": self.result}
 
 
+class PendingApprovals:
+    """Queues the tool calls an agent paused, in the gateway's transaction (the gateway's
+    :class:`~osp.gateway.interfaces.ApprovalRecorder`)."""
+
+    def __init__(self, audit: AuditTrail) -> None:
+        self.audit = audit
+
+    def add(self, s: Session, tenant: TenantInfo, message_id: uuid.UUID,
+            approval: dict[str, Any]) -> None:
+        now = datetime.now(UTC)
+        expires = datetime.fromtimestamp(float(approval["expires_at"]), UTC)
+        # The control plane's own ceiling on how long a call may wait, whatever the agent says.
+        expires = min(expires, now + timedelta(days=7))
+        s.add(Approval(id=uuid.UUID(hex=str(approval["id"])), tenant_id=tenant.id,
+                       message_id=message_id, tool=str(approval["tool"])[:100],
+                       arguments=dict(approval.get("arguments") or {}), status="pending",
+                       created_at=now, expires_at=max(expires, now + timedelta(seconds=1))))
+        self.audit.record(s, tenant.id, f"agent:{tenant.name}", "approval.requested",
+                          {"approval_id": str(approval["id"]), "tool": approval["tool"],
+                           "message_id": str(message_id)})
+
+
 def parse_id(raw: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
-from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, Throttled, Unauthorized
 from osp.identity import throttle
 from osp.identity.models import ROLES, ApiToken, BrowserSession, RecoveryCode, User
 from osp.identity.scopes import ALL_SCOPES, ROLE_SCOPES
@@ -114,26 +114,46 @@ class IdentityService:
 
     # -- login ---------------------------------------------------------------------------
     def login(self, tenant_name: str, email: str, password: str, address: str) -> LoginResult:
+        address_key = throttle.address_key(address)
         try:
             tenant = self.tenants.get(tenant_name)
         except (NotFound, InvalidInput):
+            # Guessing tenant names costs the address its attempts too.
+            with self.db.unscoped() as s:
+                spent = throttle.reserve(s, address_key, throttle.MAX_PER_ADDRESS)
+                throttle.lock_if_spent(s, spent)
+            if not spent.allowed:
+                raise Throttled(throttle.THROTTLED) from None
             _verify_password(_dummy_hash(), password)  # same cost as a real check
             raise Unauthorized("invalid credentials") from None
         email_key = (email or "").strip().lower()
-        keys = [throttle.account_key(tenant.id, email_key), throttle.address_key(address)]
+        account_key = throttle.account_key(tenant.id, email_key)
+        actor = f"address:{address}"
+        # The attempt is counted and committed BEFORE the hash is verified: concurrent
+        # guesses each get their own number, and only the first ones within the limit are
+        # verified at all (see osp.identity.throttle).
         with self.db.tenant(tenant.id) as s:
-            throttle.check(s, keys)
+            account = throttle.reserve(s, account_key, throttle.MAX_PER_ACCOUNT)
+            by_address = throttle.reserve(s, address_key, throttle.MAX_PER_ADDRESS)
+            refused = not (account.allowed and by_address.allowed)
+            if refused:
+                self.audit.record(s, tenant.id, actor, "login.throttled",
+                                  {"email": email_key, "attempt": account.count,
+                                   "address_attempt": by_address.count})
             user = s.execute(select(User).where(User.email == email_key)).scalar_one_or_none()
-            ok = _verify_password(user.password_hash if user else _dummy_hash(), password)
-            if user is None or not ok:
-                throttle.record_failure(s, keys[0], throttle.MAX_PER_ACCOUNT)
-                throttle.record_failure(s, keys[1], throttle.MAX_PER_ADDRESS)
-                self.audit.record(s, tenant.id, f"address:{address}", "login.failed",
-                                  {"email": email_key, "known_user": user is not None})
+        if refused:
+            raise Throttled(throttle.THROTTLED)
+        ok = _verify_password(user.password_hash if user else _dummy_hash(), password)
         if user is None or not ok:
+            with self.db.tenant(tenant.id) as s:
+                throttle.lock_if_spent(s, account)
+                throttle.lock_if_spent(s, by_address)
+                self.audit.record(s, tenant.id, actor, "login.failed",
+                                  {"email": email_key, "known_user": user is not None})
             raise Unauthorized("invalid credentials")
         with self.db.tenant(tenant.id) as s:
-            throttle.clear(s, keys[0])
+            throttle.clear(s, account_key)
+            throttle.refund(s, address_key)
             if _hasher.check_needs_rehash(user.password_hash):
                 s.execute(update(User).where(User.id == user.id)
                           .values(password_hash=_hasher.hash(password)))
