@@ -16,6 +16,7 @@ from osp.agent.config import parse_config
 from osp.agent.loop import GOVERNANCE_FAILED, WITHHELD, Agent, Request
 from osp.agent.tools.builtins import domain_allowed
 from osp.agent.tools.registry import RegistryError, Tool, ToolRegistry, schema_problems
+from tests import fakes
 from tests.agent.scripted import ScriptedModel, call, say
 
 PAGE = {"/big": "x" * 9000,
@@ -181,3 +182,31 @@ def test_a_broken_skill_refuses_instead_of_widening_tools(tmp_path: Path,
 
     assert out.status == "refused" and "front matter" in out.reply
     assert model.seen == []
+
+
+def echo_error(body: dict[str, Any]) -> str:
+    """A provider error that quotes the user's last message back (some real ones do)."""
+    return f"Invalid request near: {body['messages'][-1]['content']}"
+
+
+def test_a_model_error_echoing_the_request_passes_the_output_rails(
+        tmp_path: Path, model: ScriptedModel) -> None:
+    key, card, ssn = fakes.model_key(), "4111 1111 1111 1111", "123-45-6789"
+    model.reset()
+    model.status.append(400)
+    model.error_text = echo_error
+
+    # A tenant that lets its agent act on card numbers and keys it is given (input
+    # allowed) still never shows them back (output masked): the outside test's set-up.
+    policy = {"preset": "lean", "pii": {"input": {"CREDIT_CARD": "allow", "US_SSN": "allow",
+                                                  "SECRET": "allow"}}}
+    out = ask(agent(tmp_path), config(model, policy=policy),
+              f"key {key} card {card} ssn {ssn}")
+
+    assert out.status == "model_error"
+    for leaked in (key, card, ssn):
+        assert leaked not in out.reply and leaked not in str(out.error)
+    assert "The model could not answer" in out.reply  # still says what happened
+    assert any(r["stage"] == "output" for r in out.audit)  # the rails ran on it
+    # The model did get them (the input rails pass them on): the echo really carried them.
+    assert all(v in model.seen[0].text() for v in (key, card, ssn))

@@ -262,7 +262,9 @@ class GatewayService:
                 row.reply = reply
                 row.status = {"awaiting_approval": "awaiting_approval",
                               "model_error": "failed"}.get(status, "answered")
-                row.error = str(outcome.get("error"))[:500] if status == "model_error" else None
+                # The reply of a failed turn has passed the agent's output rails; the raw
+                # ``error`` field is not trusted to have, so it is never stored or shown.
+                row.error = reply[:500] if status == "model_error" else None
                 if isinstance(approval, dict):
                     self.approvals.add(s, tenant, message_id, approval)
                 if on_session is not None:
