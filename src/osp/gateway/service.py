@@ -287,10 +287,14 @@ class GatewayService:
                 setattr(result, key, float(value))
         return result
 
-    def get(self, tenant: TenantInfo, message_id: uuid.UUID) -> MessageResult:
+    def get(self, tenant: TenantInfo, message_id: uuid.UUID,
+            sender: tuple[str, str] | None = None) -> MessageResult:
+        """A message by id; with ``sender`` (channel, user) only if that person sent it. Any
+        other message looks like it does not exist."""
         with self.db.tenant(tenant.id) as s:
             row = s.get(AgentMessage, message_id)
-            if row is None:
+            if row is None or (sender is not None
+                               and (row.channel, row.channel_user) != sender):
                 raise NotFound("unknown message")
             return MessageResult(row.id, row.status, row.reply, None, row.error)
 
