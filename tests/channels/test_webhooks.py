@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 
@@ -76,12 +77,18 @@ def test_a_flood_of_forged_requests_cannot_grow_the_named_tenants_trail(
         return own, len(platform.unproven.list(100_000))
 
     before = counts()
+    started = time.monotonic()
     for i in range(300):
         forged = _post(client, victim, _event(f"Ev{i}"), secret=b"attacker-guess-000000000000")
         assert forged.status_code == 401
+    elapsed_s = time.monotonic() - started
     after = counts()
     assert after[0] == before[0]  # the victim's trail (and its chain lock) is untouched
-    assert after[1] - before[1] <= platform.unproven.per_minute  # the platform trail is capped
+    # The platform trail is capped: a full bucket plus what refilled while the flood ran
+    # (a slow machine takes longer, and the bucket refills per second).
+    cap = platform.unproven.per_minute
+    assert after[1] - before[1] <= cap + math.ceil(elapsed_s * cap / 60)
+    assert after[1] - before[1] < 300
 
 
 def test_a_slack_retry_is_not_processed_twice(

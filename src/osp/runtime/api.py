@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from osp.checks.names import TENANT_NAME_MAX
 from osp.runtime.bootstrap import BootstrapService, ExchangeRefused
 from osp.web.app import install_error_handlers
 
@@ -21,7 +22,7 @@ OnExchanged = Callable[[str, str], None]  # (tenant, instance_id) after a succes
 
 
 class ExchangeRequest(BaseModel):
-    tenant: str = Field(max_length=64)
+    tenant: str = Field(max_length=TENANT_NAME_MAX)
     instance_id: str = Field(max_length=64)
 
 

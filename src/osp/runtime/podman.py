@@ -25,7 +25,6 @@ import fcntl
 import ipaddress
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -408,5 +407,3 @@ class PodmanBackend:
         return self._podman("exec", self.container_name(tenant), *argv, check=False)
 
 
-def podman_available(podman_bin: str = "podman") -> bool:
-    return shutil.which(podman_bin) is not None

@@ -78,7 +78,7 @@ def make_http_get(allowed_domains: Sequence[str], timeout_s: float,
     return Tool(
         "http_get", "Fetch a web page or JSON document by URL (allow-listed domains only).",
         {"type": "object", "properties": {"url": {"type": "string", "maxLength": 2000,
-                                                  "pattern": "^https?://"}},
+                                                  "pattern": r"https?://\S+"}},
          "required": ["url"], "additionalProperties": False},
         http_get)
 
