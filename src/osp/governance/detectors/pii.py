@@ -217,6 +217,9 @@ _REGIONS = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "IN", "BR", "AU", "CA", "M
             "AT", "BE", "SE", "PL", "IE", "PT", "ZA", "SG", "NZ")
 
 
+_SSN_SHAPE = re.compile(r"^\d{3}[- ]\d{2}[- ]\d{4}$")
+
+
 def _valid_national(body: str) -> bool:
     for region in _REGIONS:
         try:
@@ -254,7 +257,9 @@ def _phones(text: str) -> Iterator[Finding]:
             # Without a trunk prefix or a phone word, short grouped numbers are more often
             # amounts, dates or order numbers: ask for nine digits or more.
             plain = not context and body[0] not in "0("
-            ok = not (plain and len(digits) < 9) and _valid_national(body)
+            # Dotted groups are IP addresses and versions; 3-2-4 is the SSN shape.
+            shaped = "." in body or _SSN_SHAPE.match(body) is not None
+            ok = not shaped and not (plain and len(digits) < 9) and _valid_national(body)
             if not ok and not context:
                 continue
             ok = ok or (context and 10 <= len(digits) <= 13)
