@@ -215,6 +215,12 @@ def run(task: str, cap: int, variants: tuple[str, ...]) -> dict[str, object]:
             file=sys.stderr,
             flush=True,
         )
+    np.savez(
+        HERE / ".emb_cache" / f"loso_scores_{task}.npz",
+        y=y,
+        src=np.array([r.source for r, _ in rows]),
+        **{k.replace("+", "_"): v for k, v in scores.items()},
+    )
     return summarise(task, rows, y, scores)
 
 
