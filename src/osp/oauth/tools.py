@@ -25,7 +25,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, OspError
+from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, UpstreamFailed
 from osp.oauth.catalog import catalog_entry
 from osp.oauth.interfaces import TokenSource
 
@@ -70,8 +70,8 @@ class PreparedCall:
 Transport = Callable[[PreparedCall], tuple[int, bytes]]  # -> (HTTP status, body)
 
 
-class ToolFailed(OspError):
-    status_code = 502
+class ToolFailed(UpstreamFailed):
+    """The connected app answered a tool call with an error."""
 
 
 def _spec(name: str, raw: dict[str, Any]) -> ToolSpec:
