@@ -54,6 +54,17 @@ class Principal:
     def actor(self) -> str:
         return f"{self.kind}:{self.user_id}"
 
+    @property
+    def chat_user(self) -> str:
+        """Who this principal is in the chat (a token acts as its creator)."""
+        return str(self.user_id) if self.user_id else "token"
+
+    @property
+    def sees_all_users(self) -> bool:
+        """Owners and admins see every person's messages and approvals in their tenant;
+        a member sees only their own (what the agent did for others is not theirs)."""
+        return self.role in ("owner", "admin")
+
     def require(self, scope: str) -> None:
         if self.stage != "full":
             raise Forbidden("finish two-factor authentication first")
