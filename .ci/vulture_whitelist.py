@@ -27,5 +27,12 @@ _.run_sync
 _.score_features  # governance/detectors/linear.py
 _.reference  # release/build.py: BuiltImage.reference, the image's podman reference
 
+_.max_length  # governance/policy.py: ArgConstraint fields, read through model_dump by
+_.minimum  # osp.checks.arguments (the one argument validator)
+_.maximum
+
 # pytest reads module-level marks.
 pytestmark
+
+# httpcore calls the NetworkBackend interface (osp.oauth.egress.GuardedBackend).
+_.connect_unix_socket

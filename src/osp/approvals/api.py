@@ -23,7 +23,8 @@ def build_approvals_router(approvals: ApprovalService) -> APIRouter:
         principal.require("tenant:read")
         info = tenant_of(platform, principal, tenant)
         wanted = None if status == "all" else status
-        return [a.as_dict() for a in approvals.list(info, wanted)]
+        sender = None if principal.sees_all_users else ("api", principal.chat_user)
+        return [a.as_dict() for a in approvals.list(info, wanted, sender)]
 
     @router.post("/{approval_id}/{decision}")
     async def decide(tenant: str, approval_id: str, decision: str, platform: PlatformDep,

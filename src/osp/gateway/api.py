@@ -39,7 +39,7 @@ def build_gateway_router(gateway: GatewayService) -> APIRouter:
                    principal: PrincipalDep) -> dict[str, Any]:
         principal.require("chat")
         # Each user has their own conversation memory; a token acts as its creator.
-        user = str(principal.user_id) if principal.user_id else "token"
+        user = principal.chat_user
 
         def turn() -> dict[str, Any]:
             info = tenant_of(platform, principal, tenant)
@@ -53,7 +53,8 @@ def build_gateway_router(gateway: GatewayService) -> APIRouter:
              principal: PrincipalDep) -> dict[str, Any]:
         principal.require("chat")
         info = tenant_of(platform, principal, tenant)
-        return gateway.get(info, message_id).as_dict()
+        sender = None if principal.sees_all_users else ("api", principal.chat_user)
+        return gateway.get(info, message_id, sender).as_dict()
 
     @router.get("/agent/config")
     def config(tenant: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:

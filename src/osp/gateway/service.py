@@ -262,7 +262,9 @@ class GatewayService:
                 row.reply = reply
                 row.status = {"awaiting_approval": "awaiting_approval",
                               "model_error": "failed"}.get(status, "answered")
-                row.error = str(outcome.get("error"))[:500] if status == "model_error" else None
+                # The reply of a failed turn has passed the agent's output rails; the raw
+                # ``error`` field is not trusted to have, so it is never stored or shown.
+                row.error = reply[:500] if status == "model_error" else None
                 if isinstance(approval, dict):
                     self.approvals.add(s, tenant, message_id, approval)
                 if on_session is not None:
@@ -285,10 +287,14 @@ class GatewayService:
                 setattr(result, key, float(value))
         return result
 
-    def get(self, tenant: TenantInfo, message_id: uuid.UUID) -> MessageResult:
+    def get(self, tenant: TenantInfo, message_id: uuid.UUID,
+            sender: tuple[str, str] | None = None) -> MessageResult:
+        """A message by id; with ``sender`` (channel, user) only if that person sent it. Any
+        other message looks like it does not exist."""
         with self.db.tenant(tenant.id) as s:
             row = s.get(AgentMessage, message_id)
-            if row is None:
+            if row is None or (sender is not None
+                               and (row.channel, row.channel_user) != sender):
                 raise NotFound("unknown message")
             return MessageResult(row.id, row.status, row.reply, None, row.error)
 

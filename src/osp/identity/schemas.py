@@ -5,11 +5,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from osp.checks.names import TENANT_NAME_MAX
 from osp.inputs import InputModel
 
 
 class LoginIn(InputModel):
-    tenant: str = Field(max_length=40)
+    tenant: str = Field(max_length=TENANT_NAME_MAX)
     email: str = Field(max_length=254)
     password: str = Field(max_length=1024)
 

@@ -54,6 +54,17 @@ class Principal:
     def actor(self) -> str:
         return f"{self.kind}:{self.user_id}"
 
+    @property
+    def chat_user(self) -> str:
+        """Who this principal is in the chat (a token acts as its creator)."""
+        return str(self.user_id) if self.user_id else "token"
+
+    @property
+    def sees_all_users(self) -> bool:
+        """Owners and admins see every person's messages and approvals in their tenant;
+        a member sees only their own (what the agent did for others is not theirs)."""
+        return self.role in ("owner", "admin")
+
     def require(self, scope: str) -> None:
         if self.stage != "full":
             raise Forbidden("finish two-factor authentication first")
@@ -67,6 +78,12 @@ class LoginResult:
     csrf: str
     stage: str
     tenant_id: uuid.UUID
+
+
+def check_assignable(creator: Principal, role: str) -> None:
+    """Who may give whom which role (the API and the console both ask here)."""
+    if role == "owner" and creator.role != "owner":
+        raise Forbidden("only an owner can create another owner")
 
 
 def normalise_email(email: str) -> str:

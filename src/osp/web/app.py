@@ -28,6 +28,7 @@ from osp.errors import (
 from osp.logs import get_logger
 from osp.platform import Platform
 from osp.web.db_errors import install_db_error_handlers
+from osp.web.limits import BodyLimit
 
 log = get_logger("osp.web")
 
@@ -113,6 +114,8 @@ def create_app(platform: Platform, routers: Iterable[APIRouter] = (), *,
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": osp.__version__}
 
+    # Outermost of the app's own middleware: bodies are bounded before anything reads them.
+    app.add_middleware(BodyLimit, max_body=platform.settings.max_body_bytes)
     for router in routers:
         app.include_router(router)
     return app
