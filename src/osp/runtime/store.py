@@ -18,7 +18,7 @@ from osp.audit.service import AuditTrail
 from osp.audit.unproven import UnprovenTrail
 from osp.db.base import utcnow
 from osp.db.session import Database
-from osp.errors import NotFound, OspError
+from osp.errors import InvalidInput, NotFound, OspError
 from osp.logs import get_logger
 from osp.runtime.bootstrap import TokenRecord
 from osp.runtime.models import BootstrapTokenRow, PlatformSecretRow, TenantRuntimeRow
@@ -40,7 +40,7 @@ class SqlTokenStore:
     def _tenant_id(self, name: str) -> uuid.UUID | None:
         try:
             return self.tenants.get(name).id
-        except Exception:  # unknown or invalid name: no token can match
+        except (NotFound, InvalidInput):  # unknown or invalid name: no token can match
             return None
 
     def add(self, record: TokenRecord) -> None:
@@ -179,6 +179,20 @@ class PlatformSecrets:
             row.wrapped_dek = sealed.wrapped_dek
             row.nonce = sealed.nonce
             row.ciphertext = sealed.ciphertext
+
+    def rewrap_all(self) -> int:
+        """Re-wraps every platform key under the current KEK (for KEK rotation)."""
+        count = 0
+        with self.db.platform() as s:
+            for row in s.execute(select(PlatformSecretRow).with_for_update()).scalars():
+                if row.kek_version == self.vault.kek.current_version():
+                    continue
+                sealed = self.vault.rewrap(PLATFORM_OWNER, f"platform:{row.name}", row.version,
+                                           Sealed(row.kek_version, row.wrapped_dek, row.nonce,
+                                                  row.ciphertext))
+                row.kek_version, row.wrapped_dek = sealed.kek_version, sealed.wrapped_dek
+                count += 1
+        return count
 
     def get_or_create(self, name: str, size: int = 32) -> bytes:
         value = self.get(name)

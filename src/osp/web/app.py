@@ -1,8 +1,10 @@
-"""FastAPI application factory. Routers are registered explicitly, in one place."""
+"""FastAPI application factory: error mapping and security headers. Which routers and jobs
+an app has is decided by the composition root (:mod:`osp.app`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,18 +12,26 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import osp
-from osp.audit.api import router as audit_router
-from osp.errors import OspError
-from osp.identity.api import router as identity_router
+from osp.errors import (
+    Conflict,
+    Forbidden,
+    IntegrityFailure,
+    InvalidInput,
+    Misconfigured,
+    NotFound,
+    OspError,
+    Throttled,
+    Unauthorized,
+    Unavailable,
+    UpstreamFailed,
+)
 from osp.logs import get_logger
-from osp.oauth.api import router as oauth_router
 from osp.platform import Platform
-from osp.tenancy.api import router as tenancy_router
-from osp.vault.api import router as vault_router
+from osp.web.db_errors import install_db_error_handlers
+from osp.web.limits import BodyLimit
 
 log = get_logger("osp.web")
 
-CORE_ROUTERS = (identity_router, tenancy_router, vault_router, audit_router, oauth_router)
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
     "x-content-type-options": "nosniff",
@@ -39,10 +49,34 @@ def _validation_reason(exc: RequestValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg"))
 
 
+# Each kind of domain error as an HTTP status: the only place errors meet HTTP.
+HTTP_STATUS: dict[type[OspError], int] = {
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
+    Throttled: 429,
+    Unavailable: 503,
+    UpstreamFailed: 502,
+    Misconfigured: 500,
+    IntegrityFailure: 500,
+}
+
+
+def http_status(exc: OspError) -> int:
+    """The status of the nearest kind in the error's class hierarchy (400 for the generic
+    kind)."""
+    for kind in type(exc).__mro__:
+        if kind in HTTP_STATUS:
+            return HTTP_STATUS[kind]
+    return 400
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OspError)
     async def _osp_error(_req: Request, exc: OspError) -> JSONResponse:
-        return JSONResponse({"error": exc.message}, status_code=exc.status_code)
+        return JSONResponse({"error": exc.message}, status_code=http_status(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
@@ -59,12 +93,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": "internal error"}, status_code=500)
 
 
-def create_app(platform: Platform, extra_routers: Iterable[APIRouter] = (),
-               on_startup: Iterable[Callable[[], None]] = ()) -> FastAPI:
+def create_app(platform: Platform, routers: Iterable[APIRouter] = (), *,
+               lifespan: Callable[[Any], Any] | None = None) -> FastAPI:
     app = FastAPI(title="OSP control plane", version=osp.__version__,
-                  openapi_url="/api/v1/openapi.json")
+                  openapi_url="/api/v1/openapi.json", lifespan=lifespan)
     app.state.platform = platform
     install_error_handlers(app)
+    install_db_error_handlers(app)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -79,8 +114,8 @@ def create_app(platform: Platform, extra_routers: Iterable[APIRouter] = (),
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": osp.__version__}
 
-    for router in (*CORE_ROUTERS, *extra_routers):
+    # Outermost of the app's own middleware: bodies are bounded before anything reads them.
+    app.add_middleware(BodyLimit, max_body=platform.settings.max_body_bytes)
+    for router in routers:
         app.include_router(router)
-    for hook in on_startup:
-        app.router.on_startup.append(hook)
     return app
