@@ -97,8 +97,9 @@ class Encoder:
             self._tok.no_truncation()
             self._tok.no_padding()
             opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
+            # One thread per session by default: scoring shares the host's cores with tenants.
+            for option, value in (("intra_op_num_threads", threads), ("inter_op_num_threads", 1)):
+                setattr(opts, option, value)
             self._session = ort.InferenceSession(
                 str(model), opts, providers=["CPUExecutionProvider"]
             )
