@@ -26,6 +26,7 @@ import ipaddress
 import json
 import os
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ LABEL_DIGEST = "osp.image.digest"
 LABEL_GOVERNANCE = "osp.governance.version"
 LABEL_HOST_PORTS = "osp.host_ports"
 USERNS_SIZE = 65536
+RM_ATTEMPTS = 4
 TENANT_PREFIX_LEN = 28  # /28: gateway + agent + headroom; 4096 tenants per /16 pool
 
 
@@ -362,7 +364,17 @@ class PodmanBackend:
         if not self._exists("container", name):
             return
         old = self.status(tenant)
-        self._podman("rm", "--force", "--time", "5", name)
+        for attempt in range(RM_ATTEMPTS):
+            proc = self._podman("rm", "--force", "--time", "5", name, check=False)
+            # Podman 4.3 sometimes finds the container's /dev/shm still mounted right after
+            # the stop ("device or resource busy", seen under load with user namespaces);
+            # the unmount completes a moment later, so a short wait and retry succeeds.
+            if proc.returncode == 0 or "resource busy" not in proc.stderr \
+                    or attempt == RM_ATTEMPTS - 1:
+                break
+            time.sleep(0.5 * (attempt + 1))
+        if proc.returncode != 0:
+            raise OperationFailed(f"podman rm failed: {_one_line(proc.stderr)}")
         if old.instance_id:
             self.discard_bootstrap(tenant, old.instance_id)
 
