@@ -131,3 +131,25 @@ def test_audit_verify_exits_non_zero_on_tampering(
                   "ALTER TABLE audit_events ENABLE TRIGGER USER")
     r = osp("audit", "verify", name)
     assert r.returncode == 1 and "missing" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(("args", "usage", "needle"), [
+    (("approvals", "list"), "Usage: osp approvals list", "Missing argument 'tenant'"),
+    (("tenant", "nosuchcmd"), "Usage: osp tenant", "No such command 'nosuchcmd'"),
+    (("tenant", "limits", "demo", "--cpus", "abc"), "Usage: osp tenant limits",
+     "Invalid value for '--cpus'"),
+    (("tenant", "list", "--no-such-option"), "Usage: osp tenant list",
+     "No such option: --no-such-option"),
+])
+def test_usage_errors_print_usage_and_exit_2(osp: Callable[..., subprocess.CompletedProcess[str]],
+                                             args: tuple[str, ...], usage: str,
+                                             needle: str) -> None:
+    r = osp(*args)
+    assert r.returncode == 2, r.stderr
+    assert usage in r.stderr and needle in r.stderr, r.stderr
+    assert "unexpected" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_oauth_provider_list_takes_the_tenant_as_an_argument(
+        osp: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    _assert_clean_error(osp("oauth", "provider", "list", "no-such-tenant"), "unknown tenant")

@@ -304,10 +304,18 @@ def _register_features() -> None:
 _register_features()
 
 
+# typer >= 0.29 vendors its own click: ``click.ClickException`` is not the class its parser
+# raises. Usage errors (missing argument, unknown command or option, bad value) all derive
+# from the ClickException base of the click that typer uses, found through its public
+# BadParameter; this holds for the vendored copy and for a plain click alike.
+_ClickException: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 def main() -> None:
     try:
         # Without standalone mode click returns a command's exit code instead of exiting.
-        rc = app(standalone_mode=False)
+        rc = app(standalone_mode=False, prog_name="osp")
         sys.exit(rc if isinstance(rc, int) else 0)
     except OspError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
@@ -318,13 +326,12 @@ def main() -> None:
         print("aborted", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except _ClickException as exc:  # usage errors: the usage line, the reason, exit 2
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
     except Exception as exc:  # the CLI never shows a traceback; the message says enough
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
         first = str(exc).splitlines()[0] if str(exc) else ""
         print(f"error: unexpected {type(exc).__name__}: {first}", file=sys.stderr)
         sys.exit(2)

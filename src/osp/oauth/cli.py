@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from osp.errors import OspError
 from osp.oauth.catalog import load_catalog
 from osp.oauth.schemas import ToolOut
 from osp.oauth.service import OAuthBroker
@@ -63,8 +64,15 @@ class _BrokerCommands:
         out.print(f"registered provider {info.name} for {tenant} (redirect URI "
                   f"{info.redirect_uri}, revocation {info.revocation})")
 
-    def provider_list(self, tenant: Annotated[str, typer.Option("--tenant", help="Tenant name.")],
-                      as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    def provider_list(self, tenant: Annotated[str | None, typer.Argument()] = None,
+                      as_json: Annotated[bool, typer.Option("--json")] = False,
+                      tenant_opt: Annotated[str | None, typer.Option(
+                          "--tenant", hidden=True, help="Deprecated: the tenant is an "
+                          "argument.")] = None) -> None:
+        """Client registrations of TENANT (never their secrets)."""
+        tenant = tenant or tenant_opt
+        if tenant is None:
+            raise OspError("name the tenant: osp oauth provider list TENANT")
         with self.broker() as (p, broker):
             rows = broker.list_providers(p.tenants.get(tenant).id)
         if as_json:
