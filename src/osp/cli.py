@@ -61,10 +61,23 @@ def settings(**overrides: object) -> Settings:
     return load_settings(data_dir=_state.data_dir, **overrides)
 
 
+def require_installation(cfg: Settings) -> None:
+    """Only `osp up`, `osp db migrate` and setup create an installation. Any other command
+    pointed at an empty data directory (a second terminal without OSP_DATA_DIR) would
+    silently start a second, empty one; say where we looked instead."""
+    if cfg.database_url or (cfg.pg_dir / "PG_VERSION").is_file():
+        return
+    raise OspError(f"no OSP installation in {cfg.data_dir}: set OSP_DATA_DIR (or --data-dir) "
+                   "to the directory `osp up` printed, or create one there with `osp up`")
+
+
 @contextmanager
-def opened(**kw: Any) -> Iterator[App]:
+def opened(*, create: bool = False, **kw: Any) -> Iterator[App]:
     """The composition root over this installation, for one command."""
-    with open_app(settings(), **kw) as a:
+    cfg = settings()
+    if not create:
+        require_installation(cfg)
+    with open_app(cfg, **kw) as a:
         yield a
 
 
@@ -87,16 +100,19 @@ def up(host: Annotated[str | None, typer.Option(help="Address to listen on.")] =
        = False) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it; tenant containers keep
     running)."""
-    from osp.app.server import serve
+    from osp.app.server import INTERNAL_HOST, check_ports_free, serve
 
-    with open_app(settings(host=host, port=port)) as a:
+    cfg = settings(host=host, port=port)
+    # Before the database starts: a busy port is one line, not a traceback after start-up.
+    check_ports_free((cfg.host, cfg.port), (INTERNAL_HOST, cfg.internal_port))
+    with open_app(cfg) as a:
         serve(a, demo=demo)
 
 
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Create the osp_app role when missing and apply migrations (idempotent)."""
-    with platform(run_migrations=True):
+    with platform(run_migrations=True, create=True):
         pass
     out.print("database is up to date")
 
