@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from osp.app import App, open_app
@@ -22,24 +21,23 @@ from osp.config import Settings, load_settings
 from osp.errors import OspError
 from osp.logs import configure_logging
 from osp.platform import Platform
-from osp.terminal import CLI_ACTOR, read_secret_stdin
+from osp.terminal import CLI_ACTOR, console, read_secret_stdin
 
 app = typer.Typer(help="OSP: one governed AI agent per tenant.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants and their runtime.", no_args_is_help=True)
-user_app = typer.Typer(help="Users of a tenant.", no_args_is_help=True)
 secret_app = typer.Typer(help="Tenant secrets (values are never printed).", no_args_is_help=True)
 vault_app = typer.Typer(help="Vault key management.", no_args_is_help=True)
 audit_app = typer.Typer(help="The per-tenant audit trail.", no_args_is_help=True)
 image_app = typer.Typer(help="Agent images.", no_args_is_help=True)
 billing_app = typer.Typer(help="Billing provider integration.", no_args_is_help=True)
-for sub, name in ((db_app, "db"), (tenant_app, "tenant"), (user_app, "user"),
-                  (secret_app, "secret"), (vault_app, "vault"), (audit_app, "audit"),
+for sub, name in ((db_app, "db"), (tenant_app, "tenant"), (secret_app, "secret"),
+                  (vault_app, "vault"), (audit_app, "audit"),
                   (image_app, "image"), (billing_app, "billing")):
     app.add_typer(sub, name=name)
 
-out = Console()
+out = console()
 
 
 class _State:
@@ -174,18 +172,6 @@ def tenant_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="Do
     out.print(f"deleted tenant {name}")
 
 
-# -- users ---------------------------------------------------------------------------------
-@user_app.command("create")
-def user_create(email: str,
-                tenant: Annotated[str, typer.Option("--tenant", help="Tenant name.")],
-                role: Annotated[str, typer.Option("--role")] = "member") -> None:
-    """Create a user; the password is read from stdin (or prompted for), never from argv."""
-    password = read_secret_stdin("Password: ").decode()
-    with platform() as p:
-        user_id = p.identity.create_user(tenant, email, password, role, CLI_ACTOR)
-    out.print(f"created user {email.lower()} ({user_id}) in {tenant} as {role}")
-
-
 # -- secrets -------------------------------------------------------------------------------
 @secret_app.command("set")
 def secret_set(tenant: str, name: str) -> None:
@@ -307,10 +293,12 @@ def _register_features() -> None:
     from osp.approvals import cli as approvals_cli
     from osp.gateway import cli as agent_cli
     from osp.governance import cli as governance_cli
+    from osp.identity import cli as identity_cli
     from osp.oauth import cli as oauth_cli
     from osp.runtime import cli as runtime_cli
 
     runtime_cli.register(tenant_app, image_app, opened, billing_app)
+    identity_cli.register(app, opened)
     agent_cli.register(app, tenant_app, opened, settings)
     approvals_cli.register(app, opened)
     governance_cli.register(app)
