@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +23,9 @@ class NoAgent:
 
     def forget(self, tenant: str) -> None:
         return None
+
+    def expected(self, tenant_id: uuid.UUID) -> bool:
+        return False
 
 
 @pytest.fixture

@@ -158,6 +158,9 @@ class _UngovernedAgent:
     def forget(self, tenant: str) -> None:
         return None
 
+    def expected(self, tenant_id: uuid.UUID) -> bool:
+        return True
+
     def post(self, endpoint: AgentEndpoint, path: str, body: dict[str, object],
              timeout_s: float) -> dict[str, object]:
         return self.outcome

@@ -94,7 +94,10 @@ class ApprovalService:
         self.audit = audit
         self.gateway = gateway
 
-    def list(self, tenant: TenantInfo, status: str | None = "pending") -> list[ApprovalInfo]:
+    def list(self, tenant: TenantInfo, status: str | None = "pending",
+             sender: tuple[str, str] | None = None) -> list[ApprovalInfo]:
+        """Approvals of ``tenant``; with ``sender`` (channel, user) only those of the calls
+        the agent paused while answering that person (their arguments are that person's)."""
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
         self.expire_due(tenant)
@@ -102,6 +105,9 @@ class ApprovalService:
             q = select(Approval).order_by(Approval.created_at)
             if status is not None:
                 q = q.where(Approval.status == status)
+            if sender is not None:
+                q = q.join(AgentMessage, AgentMessage.id == Approval.message_id).where(
+                    AgentMessage.channel == sender[0], AgentMessage.channel_user == sender[1])
             return [ApprovalInfo.of(a) for a in s.execute(q).scalars()]
 
     def _expire(self, s: Session, tenant: TenantInfo, row: Approval) -> None:

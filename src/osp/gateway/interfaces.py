@@ -25,6 +25,10 @@ class AgentLocator(Protocol):
     def forget(self, tenant: str) -> None:
         """Drop any cached endpoint (after a failed delivery: the instance may be new)."""
 
+    def expected(self, tenant_id: uuid.UUID) -> bool:
+        """Whether the tenant's agent is meant to run (desired state), whatever it does now.
+        A stopped agent is not waited for: the message fails at once."""
+
 
 class AgentTransport(Protocol):
     def post(self, endpoint: AgentEndpoint, path: str, body: dict[str, Any],

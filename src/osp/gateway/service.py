@@ -34,8 +34,10 @@ from osp.gateway.interfaces import (
     Rejected,
     Unreachable,
 )
+from osp.gateway.limits import TurnLimits
 from osp.gateway.models import AgentConfigRow, AgentMessage
 from osp.gateway.settings import AgentSettings, config_from_row, document_of
+from osp.inputs import bad_text
 from osp.logs import get_logger
 from osp.tenancy.service import TenantInfo
 
@@ -73,6 +75,8 @@ class GatewayOptions:
     redeliver_window_s: float = 60.0  # how long a restarting agent is waited for
     poll_s: float = 0.5
     agent_timeout_s: float = 300.0
+    max_turns_per_tenant: int = 8  # turns waiting on one tenant's agent at once
+    max_turns_total: int = 64  # threads for turns, all tenants together
 
 
 def audit_details(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -117,6 +121,8 @@ class GatewayService:
         self.approvals = approvals
         self.options = options or GatewayOptions()
         self.sleep = sleep
+        self.limits = TurnLimits(self.options.max_turns_per_tenant,
+                                 self.options.max_turns_total)
 
     # -- messages --------------------------------------------------------------------------
     def send(self, tenant: TenantInfo, channel: str, user: str, text: str, *,
@@ -141,6 +147,10 @@ class GatewayService:
             raise InvalidInput("text is empty")
         if len(text) > MAX_TEXT:
             raise InvalidInput(f"text is longer than {MAX_TEXT} characters")
+        # Channels hand text over without an input model: the same refusal applies here.
+        for what, value in (("text", text), ("user", user)):
+            if (why := bad_text(value)) is not None:
+                raise InvalidInput(f"{what} {why}")
         if tenant.state != "active":
             raise DeliveryFailed(f"tenant {tenant.name!r} is suspended")
         # The row itself is the record of receipt (channel, user, text, time); the turn's
@@ -180,6 +190,11 @@ class GatewayService:
     def call_agent(self, tenant: TenantInfo, message_id: uuid.UUID, path: str,
                    body: dict[str, Any]) -> dict[str, Any]:
         """POST to the tenant's agent, waiting out a restart within the redelivery window."""
+        if not self.locator.expected(tenant.id):
+            # Stopped on purpose: nothing will bring it back within the window, so the
+            # message fails now instead of holding a worker for a minute.
+            raise self._fail(tenant, message_id, "the agent is not running "
+                                                 f"(`osp tenant start {tenant.name}`)")
         deadline = time.monotonic() + self.options.redeliver_window_s
         last = "the agent is not running"
         first = True
@@ -247,7 +262,9 @@ class GatewayService:
                 row.reply = reply
                 row.status = {"awaiting_approval": "awaiting_approval",
                               "model_error": "failed"}.get(status, "answered")
-                row.error = str(outcome.get("error"))[:500] if status == "model_error" else None
+                # The reply of a failed turn has passed the agent's output rails; the raw
+                # ``error`` field is not trusted to have, so it is never stored or shown.
+                row.error = reply[:500] if status == "model_error" else None
                 if isinstance(approval, dict):
                     self.approvals.add(s, tenant, message_id, approval)
                 if on_session is not None:
@@ -270,10 +287,14 @@ class GatewayService:
                 setattr(result, key, float(value))
         return result
 
-    def get(self, tenant: TenantInfo, message_id: uuid.UUID) -> MessageResult:
+    def get(self, tenant: TenantInfo, message_id: uuid.UUID,
+            sender: tuple[str, str] | None = None) -> MessageResult:
+        """A message by id; with ``sender`` (channel, user) only if that person sent it. Any
+        other message looks like it does not exist."""
         with self.db.tenant(tenant.id) as s:
             row = s.get(AgentMessage, message_id)
-            if row is None:
+            if row is None or (sender is not None
+                               and (row.channel, row.channel_user) != sender):
                 raise NotFound("unknown message")
             return MessageResult(row.id, row.status, row.reply, None, row.error)
 

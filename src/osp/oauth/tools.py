@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,14 +22,14 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from osp.checks.arguments import argument_problems as shared_argument_problems
+from osp.checks.outbound import TooLarge, Unreachable, fetch
 from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, OspError
 from osp.oauth.catalog import catalog_entry
 from osp.oauth.interfaces import TokenSource
 
 TIMEOUT_S = 20.0
 MAX_RESULT = 512 * 1024
-_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,),
-                                       "number": (int, float), "boolean": (bool,)}
 
 
 @dataclass(frozen=True)
@@ -145,51 +142,23 @@ def tool_policy(names: list[str]) -> dict[str, Any]:
 
 
 def argument_problems(spec: ToolSpec, args: dict[str, Any]) -> list[str]:
-    problems = [f"{n}: not an allowed argument" for n in args if n not in spec.arguments]
-    for name, rule in spec.arguments.items():
-        if name not in args:
-            if rule.get("required"):
-                problems.append(f"{name}: required")
-            continue
-        value = args[name]
-        kind = rule.get("type")
-        if kind and (not isinstance(value, _TYPES[kind]) or (isinstance(value, bool) and
-                     kind != "boolean")):
-            problems.append(f"{name}: expected {kind}")
-            continue
-        if isinstance(value, str):
-            if len(value) > rule.get("max_length", 10**6):
-                problems.append(f"{name}: too long")
-            if rule.get("pattern") and not re.fullmatch(rule["pattern"], value):
-                problems.append(f"{name}: does not match pattern")
-        if isinstance(value, int | float) and not isinstance(value, bool) and (
-                value < rule.get("minimum", float("-inf")) or
-                value > rule.get("maximum", float("inf"))):
-            problems.append(f"{name}: out of range")
-    return problems
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirect would carry the bearer token to wherever it points
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects())
+    # The one validator the agent and the execution rail use too (``pattern`` matches the
+    # whole value; ``enum`` is honoured here as well).
+    return shared_argument_problems(args, spec.arguments)
 
 
 def urllib_send(request: PreparedCall) -> tuple[int, bytes]:
-    """The default transport (stdlib only: it also runs inside the agent's container)."""
-    req = urllib.request.Request(request.url, data=request.body, method=request.method,  # noqa: S310
-                                 headers=request.headers)
+    """The default transport (stdlib only: it also runs inside the agent's container). The
+    agent's one outgoing-HTTP helper: a redirect is never followed (it would carry the bearer
+    token to wherever it points) and no proxy from the environment is used."""
     try:
-        with _OPENER.open(req, timeout=TIMEOUT_S) as resp:
-            return resp.status, resp.read(MAX_RESULT + 1)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(MAX_RESULT + 1)
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ToolFailed(f"the provider could not be reached ({type(reason).__name__})") \
-            from None
+        answer = fetch(request.method, request.url, headers=request.headers,
+                       body=request.body, timeout=TIMEOUT_S, max_bytes=MAX_RESULT)
+    except TooLarge:
+        raise ToolFailed(f"the answer is larger than {MAX_RESULT} bytes") from None
+    except Unreachable as exc:
+        raise ToolFailed(f"the provider could not be reached ({exc.reason})") from None
+    return answer.status, answer.body
 
 
 class ToolExecutor:

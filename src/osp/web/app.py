@@ -15,6 +15,8 @@ import osp
 from osp.errors import OspError
 from osp.logs import get_logger
 from osp.platform import Platform
+from osp.web.db_errors import install_db_error_handlers
+from osp.web.limits import BodyLimit
 
 log = get_logger("osp.web")
 
@@ -61,6 +63,7 @@ def create_app(platform: Platform, routers: Iterable[APIRouter] = (), *,
                   openapi_url="/api/v1/openapi.json", lifespan=lifespan)
     app.state.platform = platform
     install_error_handlers(app)
+    install_db_error_handlers(app)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -75,6 +78,8 @@ def create_app(platform: Platform, routers: Iterable[APIRouter] = (), *,
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": osp.__version__}
 
+    # Outermost of the app's own middleware: bodies are bounded before anything reads them.
+    app.add_middleware(BodyLimit, max_body=platform.settings.max_body_bytes)
     for router in routers:
         app.include_router(router)
     return app
