@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -85,8 +86,14 @@ def register(app: typer.Typer, tenant_app: typer.Typer, open_app: OpenApp,
             info = platform.tenants.get(name)
             AgentSettings(platform.db, platform.audit).set_model(info.id, provider, base_url,
                                                                  model, ACTOR)
-        out.print(f"{name} now uses {provider} model {model}; store its key with "
-                  f"`osp secret set {name} MODEL_API_KEY` and restart the tenant")
+            problems = a.model_endpoint_problems(name)
+        # The model setting travels with every message: no restart. A key is a secret,
+        # which reaches the agent only when it starts.
+        out.print(f"{name} now uses {provider} model {model} from its next message; a hosted "
+                  f"model needs its key: `osp secret set {name} MODEL_API_KEY`, then "
+                  f"`osp tenant restart {name}`")
+        for problem in problems:
+            print(f"warning: {problem}", file=sys.stderr)
 
     @tenant_app.command("set-config")
     def set_config(name: str, file: Path) -> None:

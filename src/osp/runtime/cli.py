@@ -69,6 +69,12 @@ def _require_control_plane(port: int) -> None:
                        "start `osp up` first") from None
 
 
+def _warn(problems: list[str]) -> None:
+    """What would make the agent's first message fail, said before it is sent."""
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr, flush=True)
+
+
 def _print_status(status: TenantStatus, as_json: bool) -> None:
     if as_json:
         print(json.dumps(status.as_dict(), sort_keys=True))
@@ -94,9 +100,10 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
     def start(name: str, no_wait: Annotated[bool, typer.Option(
             "--no-wait", help="Do not wait for the agent to report healthy.")] = False) -> None:
         """Start the tenant's agent (builds the agent image first when there is none)."""
-        with runtime() as rt:
-            _require_control_plane(rt.internal_port)
-            status = rt.service.start(name, ACTOR, wait=not no_wait)
+        with _progress() as report, open_app(progress=report) as a:
+            _require_control_plane(a.runtime.internal_port)
+            _warn(a.model_endpoint_problems(name))
+            status = a.runtime.service.start(name, ACTOR, wait=not no_wait)
         out.print(f"started {name} ({status.container_id}, {status.image_digest[:19]})")
 
     @tenant_app.command("stop")
@@ -109,9 +116,10 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
     @tenant_app.command("restart")
     def restart(name: str) -> None:
         """Replace the agent with a fresh instance (re-reads rotated secrets)."""
-        with runtime() as rt:
-            _require_control_plane(rt.internal_port)
-            status = rt.service.restart(name, ACTOR)
+        with _progress() as report, open_app(progress=report) as a:
+            _require_control_plane(a.runtime.internal_port)
+            _warn(a.model_endpoint_problems(name))
+            status = a.runtime.service.restart(name, ACTOR)
         out.print(f"restarted {name} ({status.container_id})")
 
     @tenant_app.command("suspend")
