@@ -1,4 +1,9 @@
-"""The `osp` command line. Commands are thin: they parse, call a service and print."""
+"""The `osp` command line. Commands are thin: they parse, call a service and print.
+
+Start-up stays light: the control plane (FastAPI, SQLAlchemy, the services) is imported by
+the commands that open it, not here, so `osp --help` and a usage error cost about what a
+bare typer program does (docs/benchmarks.md). Feature CLI modules follow the same rule.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +14,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from osp.app import App, open_app
-from osp.audit.anchor import AnchorFile, anchor_all, check_anchor
-from osp.audit.unproven import PLATFORM_TRAIL
-from osp.config import Settings, load_settings
 from osp.errors import OspError
-from osp.logs import configure_logging
-from osp.platform import Platform
-from osp.terminal import CLI_ACTOR, console, read_secret_stdin
+from osp.terminal import CLI_ACTOR, console, read_secret_stdin, table
+
+if TYPE_CHECKING:
+    from osp.app import App
+    from osp.config import Settings
+    from osp.platform import Platform
 
 app = typer.Typer(help="OSP: one governed AI agent per tenant.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -32,9 +35,10 @@ vault_app = typer.Typer(help="Vault key management.", no_args_is_help=True)
 audit_app = typer.Typer(help="The per-tenant audit trail.", no_args_is_help=True)
 image_app = typer.Typer(help="Agent images.", no_args_is_help=True)
 billing_app = typer.Typer(help="Billing provider integration.", no_args_is_help=True)
+system_app = typer.Typer(help="This installation as a whole.", no_args_is_help=True)
 for sub, name in ((db_app, "db"), (tenant_app, "tenant"), (secret_app, "secret"),
                   (vault_app, "vault"), (audit_app, "audit"),
-                  (image_app, "image"), (billing_app, "billing")):
+                  (image_app, "image"), (billing_app, "billing"), (system_app, "system")):
     app.add_typer(sub, name=name)
 
 out = console()
@@ -42,6 +46,7 @@ out = console()
 
 class _State:
     data_dir: Path | None = None
+    logging_configured = False
 
 
 _state = _State()
@@ -52,11 +57,18 @@ def _main(data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", envvar="OSP_DATA_DIR", help="Data directory (default ~/.local/share/osp).")
         ] = None) -> None:
     _state.data_dir = data_dir
-    configure_logging(settings().log_level)
 
 
 def settings(**overrides: object) -> Settings:
-    return load_settings(data_dir=_state.data_dir, **overrides)
+    from osp.config import load_settings
+
+    cfg = load_settings(data_dir=_state.data_dir, **overrides)
+    if not _state.logging_configured:  # on first use: commands that need no settings log not
+        from osp.logs import configure_logging
+
+        configure_logging(cfg.log_level)
+        _state.logging_configured = True
+    return cfg
 
 
 def require_installation(cfg: Settings) -> None:
@@ -72,6 +84,8 @@ def require_installation(cfg: Settings) -> None:
 @contextmanager
 def opened(*, create: bool = False, **kw: Any) -> Iterator[App]:
     """The composition root over this installation, for one command."""
+    from osp.app import open_app
+
     cfg = settings()
     if not create:
         require_installation(cfg)
@@ -98,6 +112,7 @@ def up(host: Annotated[str | None, typer.Option(help="Address to listen on.")] =
        = False) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it; tenant containers keep
     running)."""
+    from osp.app import open_app
     from osp.app.server import INTERNAL_HOST, check_ports_free, serve
 
     cfg = settings(host=host, port=port)
@@ -133,10 +148,10 @@ def tenant_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
         print(json.dumps([{"id": str(t.id), "name": t.name, "state": t.state,
                            "require_2fa": t.require_2fa} for t in rows]))
         return
-    table = Table("name", "id", "state", "2fa required")
+    grid = table("name", "id", "state", "2fa required")
     for t in rows:
-        table.add_row(t.name, str(t.id), t.state, "yes" if t.require_2fa else "no")
-    out.print(table)
+        grid.add_row(t.name, str(t.id), t.state, "yes" if t.require_2fa else "no")
+    out.print(grid)
 
 
 @tenant_app.command("show")
@@ -169,7 +184,59 @@ def tenant_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="Do
         except OspError as exc:
             out.print(f"warning: could not remove the container: {exc.message}")
         p.tenants.delete(name, CLI_ACTOR)
+        if not p.tenants.list():
+            # The last tenant gone: the firewall table and anything left under this
+            # installation's prefix have nothing left to serve (the next start recreates them).
+            for what in _remove_host_state(a):
+                out.print(f"removed {what}")
     out.print(f"deleted tenant {name}")
+
+
+def _remove_host_state(a: App) -> list[str]:
+    try:
+        return a.runtime.backend.uninstall()
+    except Exception as exc:  # the engine may be absent: the database part is done anyway
+        print(f"warning: could not clean up the container engine: {exc}", file=sys.stderr)
+        return []
+
+
+def _control_plane_running(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@system_app.command("uninstall")
+def system_uninstall(
+        yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+        keep_data: Annotated[bool, typer.Option(
+            "--keep-data", help="Keep the data directory (database, keys, anchors).")] = False
+        ) -> None:
+    """Remove this installation: every tenant container, network and volume, the firewall
+    table and, unless --keep-data, the data directory with its database and keys."""
+    import shutil
+
+    cfg = settings()
+    require_installation(cfg)
+    if _control_plane_running(cfg.internal_port):
+        fail(f"`osp up` is running (port {cfg.internal_port} answers): stop it first")
+    if not yes and not typer.confirm(f"Remove the OSP installation in {cfg.data_dir}, "
+                                     "every tenant and its data?"):
+        fail("aborted; nothing was removed")
+    with opened() as a:
+        removed = _remove_host_state(a)
+    for what in removed:
+        out.print(f"removed {what}")
+    if keep_data:
+        out.print(f"kept {cfg.data_dir}")
+    else:
+        shutil.rmtree(cfg.data_dir)
+        out.print(f"removed {cfg.data_dir}")
+    if cfg.database_url:
+        out.print("the external database is left as it is (its data is unreadable without "
+                  "the removed key unless you kept it): drop it with your own tools")
 
 
 # -- secrets -------------------------------------------------------------------------------
@@ -194,11 +261,11 @@ def secret_list(tenant: str, as_json: Annotated[bool, typer.Option("--json")] = 
         print(json.dumps([{"name": r.name, "version": r.version, "versions": r.versions,
                            "updated_at": r.updated_at.isoformat()} for r in rows]))
         return
-    table = Table("name", "version", "versions", "created", "updated")
+    grid = table("name", "version", "versions", "created", "updated")
     for r in rows:
-        table.add_row(r.name, str(r.version), str(r.versions), f"{r.created_at:%Y-%m-%d %H:%M}",
+        grid.add_row(r.name, str(r.version), str(r.versions), f"{r.created_at:%Y-%m-%d %H:%M}",
                       f"{r.updated_at:%Y-%m-%d %H:%M}")
-    out.print(table)
+    out.print(grid)
 
 
 @secret_app.command("delete")
@@ -226,6 +293,8 @@ PlatformTrailOpt = Annotated[bool, typer.Option(
 
 
 def _trail(p: Platform, tenant: str | None, platform_trail: bool) -> tuple[uuid.UUID, str]:
+    from osp.audit.unproven import PLATFORM_TRAIL
+
     if platform_trail == (tenant is not None):
         raise OspError("name a tenant or pass --platform (not both)")
     if tenant is None:
@@ -248,17 +317,19 @@ def audit_list(tenant: Annotated[str | None, typer.Argument()] = None,
         for r in rows:
             print(json.dumps(r))
         return
-    table = Table("seq", "at", "actor", "kind", "details")
+    grid = table("seq", "at", "actor", "kind", "details")
     for r in rows:
-        table.add_row(str(r["seq"]), str(r["at"])[:19], str(r["actor"]), str(r["kind"]),
+        grid.add_row(str(r["seq"]), str(r["at"])[:19], str(r["actor"]), str(r["kind"]),
                       json.dumps(r["details"])[:80])
-    out.print(table)
+    out.print(grid)
 
 
 @audit_app.command("verify")
 def audit_verify(tenant: Annotated[str | None, typer.Argument()] = None,
                  platform_trail: PlatformTrailOpt = False) -> None:
     """Exit non-zero when any event was modified, deleted or reordered."""
+    from osp.audit.anchor import AnchorFile, check_anchor
+
     with platform() as p:
         trail, label = _trail(p, tenant, platform_trail)
         anchor = AnchorFile(p.settings.anchor_path).read().get(str(trail))
@@ -277,6 +348,8 @@ def audit_anchor(as_json: Annotated[bool, typer.Option(
         "--json", help="One JSON line per new anchor (to ship to an external log).")] = False,
                  ) -> None:
     """Record each trail's current head outside the database (osp up does it every minute)."""
+    from osp.audit.anchor import AnchorFile, anchor_all
+
     with platform() as p:
         made = anchor_all(p.db, AnchorFile(p.settings.anchor_path),
                           [t.id for t in p.tenants.list()])

@@ -11,23 +11,24 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
-from rich.console import Console
 
-from osp.config import Settings
 from osp.errors import OspError
 from osp.terminal import CLI_ACTOR as ACTOR
+from osp.terminal import console
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
     from osp.app import App
+    from osp.config import Settings
 
 OpenApp = Callable[..., AbstractContextManager["App"]]
-out = Console()
+out = console()
 
 
 def chat_request(url: str, token: str, tenant: str, text: str, skill: str | None,
                  timeout_s: float = 330.0) -> dict[str, Any]:
+    import httpx
+
     body: dict[str, Any] = {"text": text}
     if skill:
         body["skill"] = skill

@@ -15,38 +15,45 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from osp.errors import OspError
-from osp.release.build import BuildError
-from osp.release.images import list_images, prune_images
-from osp.runtime.billing import KEY_NAME
-from osp.runtime.service import TenantStatus
-from osp.runtime.wiring import RuntimeParts, agent_image_builder
+from osp.terminal import console
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
+    from rich.progress import Progress
+
     from osp.app import App
+    from osp.runtime.service import TenantStatus
+    from osp.runtime.wiring import RuntimeParts
 
 OpenApp = Callable[..., AbstractContextManager["App"]]
 ACTOR = "cli:operator"
-out = Console()
+out = console()
 
 
 @contextmanager
 def _progress() -> Iterator[Callable[[str], None]]:
-    """A progress display that only appears if something reports (e.g. an image build)."""
+    """A progress display that only appears if something reports (e.g. an image build). On
+    a terminal a spinner; piped, one plain line per step on stderr (no spinner residue)."""
     bar: Progress | None = None
     task = None
+    last = ""
 
     def report(message: str) -> None:
-        nonlocal bar, task
+        nonlocal bar, task, last
+        if not sys.stderr.isatty():
+            if message != last:
+                print(f"agent image: {message}", file=sys.stderr, flush=True)
+                last = message
+            return
         if bar is None:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
             bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                           TimeElapsedColumn(), console=Console(stderr=True))
+                           TimeElapsedColumn(), console=Console(stderr=True), transient=True)
             bar.start()
             task = bar.add_task("agent image", total=None)
         if task is not None:
@@ -62,6 +69,8 @@ def _progress() -> Iterator[Callable[[str], None]]:
 def _require_control_plane(port: int) -> None:
     """Agents fetch their secrets from the running control plane's internal API at boot:
     without `osp up` a start could only time out, so say so at once."""
+    import httpx
+
     try:
         httpx.get(f"http://127.0.0.1:{port}/internal/v1/healthz", timeout=2).raise_for_status()
     except httpx.HTTPError:
@@ -169,6 +178,9 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
               cache_dir: Annotated[Path | None, typer.Option(
                   help="Where the base root filesystem is cached.")] = None) -> None:
         """Build the agent image (Debian minbase + venv with OSP), tagged by its digest."""
+        from osp.release.build import BuildError
+        from osp.runtime.wiring import agent_image_builder
+
         with open_app() as a:
             cache = cache_dir or a.settings.data_dir / "cache"
         if wheel is not None and not wheel.is_file():
@@ -183,6 +195,9 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
     @image_app.command("list")
     def images(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         """Agent images on this host, newest first."""
+        from osp.release.build import BuildError
+        from osp.release.images import list_images
+
         try:
             rows = list_images()
         except BuildError as exc:
@@ -202,6 +217,9 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
     def prune(keep: Annotated[int, typer.Option(min=1, help="Newest images to keep.")] = 3
               ) -> None:
         """Remove older agent images that no container uses."""
+        from osp.release.build import BuildError
+        from osp.release.images import prune_images
+
         try:
             removed = prune_images(keep)
         except BuildError as exc:
@@ -213,6 +231,8 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
         def set_key(generate: Annotated[bool, typer.Option(
                 "--generate", help="Create a random key and print it once.")] = False) -> None:
             """Store the billing webhook's HMAC key (read from stdin), sealed in the vault."""
+            from osp.runtime.billing import KEY_NAME
+
             value = (secrets.token_hex(32).encode() if generate
                      else sys.stdin.buffer.read().strip())
             if len(value) < 32:
