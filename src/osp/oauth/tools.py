@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode
 
 from osp.checks.arguments import argument_problems as shared_argument_problems
 from osp.checks.outbound import TooLarge, Unreachable, fetch
-from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, OspError
+from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, UpstreamFailed
 from osp.oauth.catalog import catalog_entry
 from osp.oauth.interfaces import TokenSource
 
@@ -67,8 +67,8 @@ class PreparedCall:
 Transport = Callable[[PreparedCall], tuple[int, bytes]]  # -> (HTTP status, body)
 
 
-class ToolFailed(OspError):
-    status_code = 502
+class ToolFailed(UpstreamFailed):
+    """The connected app answered a tool call with an error."""
 
 
 def _spec(name: str, raw: dict[str, Any]) -> ToolSpec:
