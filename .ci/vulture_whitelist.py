@@ -36,3 +36,6 @@ pytestmark
 
 # httpcore calls the NetworkBackend interface (osp.oauth.egress.GuardedBackend).
 _.connect_unix_socket
+
+# Module-level __getattr__ (PEP 562): Python calls it for the lazy exports of osp.governance.
+__getattr__  # governance/__init__.py

@@ -5,7 +5,10 @@ Each figure is one fresh interpreter per run (what a user pays per command): `os
 that imports typer and rich and prints its help (and a subcommand's help: typer loads more
 for that, pydantic among it, whatever the program). The goal is osp within 2x the bare one.
 
-    .venv/bin/python bench/cli/bench_startup.py [--runs 20]
+    .venv/bin/python bench/cli/bench_startup.py [--runs 20] [--before SRC]
+
+``--before SRC`` also times `osp --help` from another checkout's ``src`` (e.g. a worktree of
+an older commit), through the same interpreter.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def measure(argv: list[str], runs: int, env: dict[str, str]) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--before", help="another checkout's src directory")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "OSP_DATA_DIR": tmp}
@@ -64,7 +68,12 @@ def main() -> None:
         }
         measure(bare, 2, env)  # warm the page cache
         results = {label: measure(argv, args.runs, env) for label, argv in cases.items()}
+        if args.before:
+            results["osp --help (--before)"] = measure(
+                [sys.executable, "-m", "osp", "--help"], args.runs,
+                {**env, "PYTHONPATH": args.before})
     base = statistics.median(results["bare typer+rich --help"])
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"{'case':36} {'p50':>8} {'p90':>8} {'x bare':>7}")
     for label, values in results.items():
         p50 = statistics.median(values)
