@@ -19,6 +19,8 @@ from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
 
 PASSWORD = "correct horse battery"
+# Its own client address: the address throttle is shared by every test in the session.
+ADDRESS = f"10.77.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
 
 
 @pytest.fixture
@@ -86,13 +88,13 @@ def test_user_and_token_lifecycle(platform: Platform, run: Callable[..., Result]
             if x["state"] == "revoked"] == ["ci"]
 
     # A password reset ends the sessions that used the old one.
-    session = platform.identity.login(t.name, "ann@example.com", PASSWORD, "10.9.9.9")
+    session = platform.identity.login(t.name, "ann@example.com", PASSWORD, ADDRESS)
     run("user", "reset-password", t.name, "ann@example.com", stdin="another long password")
     with pytest.raises(Unauthorized):
         platform.identity.authenticate_session(session.token)
     with pytest.raises(Unauthorized):
-        platform.identity.login(t.name, "ann@example.com", PASSWORD, "10.9.9.9")
-    platform.identity.login(t.name, "ann@example.com", "another long password", "10.9.9.9")
+        platform.identity.login(t.name, "ann@example.com", PASSWORD, ADDRESS)
+    platform.identity.login(t.name, "ann@example.com", "another long password", ADDRESS)
 
     run("user", "reset-2fa", t.name, "ann@example.com")
     # The last owner stays: no demotion, no deletion.
