@@ -33,3 +33,6 @@ _.maximum
 
 # pytest reads module-level marks.
 pytestmark
+
+# httpcore calls the NetworkBackend interface (osp.oauth.egress.GuardedBackend).
+_.connect_unix_socket

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     # Cookies are Secure by default; only a plain-HTTP loopback dev setup turns this off.
     cookie_secure: bool = True
     log_level: str = "info"
+    # Largest request body any route accepts (bytes); webhooks read with smaller caps.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     # Where audit anchors (each trail's head, outside the database) are kept.
     audit_anchor_file: Path | None = None
     # Two installations on one host need distinct prefixes *and* pools: each one's nft table

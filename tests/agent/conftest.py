@@ -124,7 +124,9 @@ def stack(platform: Platform, governed_image: BuiltImage,
     agent = build_agent(platform, runtime,
                         options=GatewayOptions(redeliver_window_s=30, poll_s=0.2,
                                                agent_timeout_s=60))
-    broker = OAuthBroker(platform.db, platform.vault, platform.audit)
+    broker = OAuthBroker(platform.db, platform.vault, platform.audit,
+                         # the test provider is on loopback: the development switch
+                         allow_loopback=True)
     internal = internal_app(runtime, [connected_app_router(platform, runtime, agent, broker)])
     server = uvicorn.Server(uvicorn.Config(internal, host="0.0.0.0", port=port,
                                            log_level="warning", lifespan="off"))

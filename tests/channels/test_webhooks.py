@@ -125,7 +125,8 @@ def test_slack_url_verification_needs_a_valid_signature_too(
 def test_slack_without_a_signing_secret_is_refused(
         client: TestClient, make_tenant: Callable[..., TenantInfo]) -> None:
     tenant = make_tenant()
-    assert _post(client, tenant, _event("Ev3")).status_code == 404
+    refused = _post(client, tenant, _event("Ev3"))
+    assert (refused.status_code, refused.json()) == (401, {"error": "slack request refused"})
 
 
 def test_telegram_needs_its_secret_token_and_deduplicates(
@@ -148,3 +149,35 @@ def test_telegram_needs_its_secret_token_and_deduplicates(
     assert (bad.status_code, missing.status_code, good.status_code) == (401, 401, 200)
     assert again.json() == {"ok": True, "duplicate": True}
     assert _messages(platform, tenant) == 1
+
+
+def test_webhooks_answer_alike_for_unknown_and_unconfigured_tenants(
+        platform: Platform, client: TestClient, make_tenant: Callable[..., TenantInfo]) -> None:
+    """Weakness 8 of the outside test: the Telegram webhook confirmed that a tenant name
+    exists. Unknown tenant, tenant without the channel, and tenant with the channel but a
+    wrong secret must be indistinguishable (status, body, headers that could differ)."""
+    unconfigured = make_tenant()
+    configured = make_tenant()
+    _secret(platform, configured, "TELEGRAM_WEBHOOK_SECRET", b"tg-secret-token-42")
+    _secret(platform, configured, "SLACK_SIGNING_SECRET", SIGNING)
+    update = {"update_id": 1, "message": {"text": "hi", "chat": {"id": 1}}}
+
+    def telegram(name: str) -> tuple[int, str]:
+        r = client.post(f"/api/v1/channels/telegram/{name}/webhook", json=update,
+                        headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
+        return r.status_code, r.text
+
+    def slack(name: str) -> tuple[int, str]:
+        body = _event("EvX")
+        stamp = str(int(time.time()))
+        r = client.post(f"/api/v1/channels/slack/{name}/events", content=body,
+                        headers={"X-Slack-Request-Timestamp": stamp,
+                                 "X-Slack-Signature": slack_signature(b"g" * 30, stamp, body),
+                                 "Content-Type": "application/json"})
+        return r.status_code, r.text
+
+    for ask in (telegram, slack):
+        answers = {ask(name) for name in ("no-such-tenant-zz", unconfigured.name,
+                                          configured.name, "Not A Name!")}
+        assert len(answers) == 1, answers
+        assert next(iter(answers))[0] == 401

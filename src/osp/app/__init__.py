@@ -21,6 +21,7 @@ from osp.app.jobs import Job, JobRunner, lifespan
 from osp.audit.anchor import AnchorFile, anchor_all
 from osp.audit.api import router as audit_router
 from osp.config import Settings
+from osp.console import ConsoleServices, build_console
 from osp.gateway.interfaces import AgentLocator, AgentTransport
 from osp.gateway.protect import MessageProtection
 from osp.gateway.service import GatewayOptions
@@ -132,6 +133,10 @@ class App:
         runner = JobRunner(self.jobs() if with_jobs else ())
         app = create_app(self.platform, routers, lifespan=lifespan(runner))
         app.state.oauth_broker = self.broker
+        # The web console: the same services (and so the same rules) as the routes above.
+        app.mount("/console", build_console(ConsoleServices(
+            self.platform, self.agent.gateway, self.agent.approvals, self.runtime.service,
+            self.broker)))
         return app
 
     def internal_app(self) -> FastAPI:

@@ -80,6 +80,12 @@ class LoginResult:
     tenant_id: uuid.UUID
 
 
+def check_assignable(creator: Principal, role: str) -> None:
+    """Who may give whom which role (the API and the console both ask here)."""
+    if role == "owner" and creator.role != "owner":
+        raise Forbidden("only an owner can create another owner")
+
+
 def normalise_email(email: str) -> str:
     try:
         return validate_email(email or "", check_deliverability=False).normalized.lower()

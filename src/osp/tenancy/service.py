@@ -59,6 +59,14 @@ class TenantService:
                 raise NotFound(f"unknown tenant {name!r}")
             return TenantInfo.of(t)
 
+    def get_by_id(self, tenant_id: uuid.UUID) -> TenantInfo:
+        """The tenant a session belongs to (the console's redirects name it)."""
+        with self.db.tenant(tenant_id) as s:
+            t = s.get(Tenant, tenant_id)
+            if t is None:
+                raise NotFound("unknown tenant")
+            return TenantInfo.of(t)
+
     def list(self) -> list[TenantInfo]:
         with self.db.platform() as s:
             return [TenantInfo.of(t) for t in s.execute(select(Tenant).order_by(Tenant.name))
