@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from osp.app.agent import build_agent
 from osp.errors import IntegrityFailure
 from osp.gateway.interfaces import AgentEndpoint
-from osp.gateway.protect import PREFIX
+from osp.gateway.protect import PREFIX, MessageProtection
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
 from tests.gateway.test_gateway import auth, token_for
@@ -118,3 +118,19 @@ def test_messages_past_the_retention_are_deleted_and_the_deletion_audited(
         events = {e.kind: e.details for e in platform.audit.list(s, tenant.id, 100)}
     assert events["messages.expired"]["deleted"] == 1
     assert events["messages.retention_set"] == {"retention_days": 2}
+
+
+def test_the_data_key_outlives_a_first_transaction_that_rolled_back(
+        platform: Platform, make_tenant: Callable[..., TenantInfo]) -> None:
+    tenant = make_tenant()
+    protection = MessageProtection(platform.db, platform.vault, platform.audit)
+    message_id = uuid.uuid4()
+    with pytest.raises(RuntimeError), platform.db.tenant(tenant.id) as s:
+        protection.seal(s, tenant.id, message_id, "text", "first")
+        raise RuntimeError("the message could not be stored")
+    with platform.db.tenant(tenant.id) as s:
+        sealed = protection.seal(s, tenant.id, message_id, "text", "second")
+
+    restarted = MessageProtection(platform.db, platform.vault, platform.audit)  # no cache
+    with platform.db.tenant(tenant.id) as s:
+        assert restarted.open(s, tenant.id, message_id, "text", sealed) == "second"

@@ -62,12 +62,10 @@ class MessageProtection:
             return key
         row = s.get(MessageProtectionRow, tenant_id)
         if row is None:
-            fresh = AESGCM.generate_key(bit_length=256)
-            version, wrapped = self.vault.kek.wrap(fresh, _key_aad(tenant_id))
-            # Two first messages at once: one key wins, both use it.
-            s.execute(insert(MessageProtectionRow).values(
-                tenant_id=tenant_id, kek_version=version, wrapped_dek=wrapped)
-                .on_conflict_do_nothing(index_elements=["tenant_id"]))
+            # Created and committed in a transaction of its own, before anything is sealed
+            # with it: a key that rolled back with the caller's transaction (while this
+            # process cached it) would leave values nobody can open after a restart.
+            self._create(tenant_id)
             row = s.get(MessageProtectionRow, tenant_id, populate_existing=True)
             if row is None:
                 raise IntegrityFailure("the message data key could not be stored")
@@ -75,6 +73,15 @@ class MessageProtection:
         with self._lock:
             self._keys[tenant_id] = key
         return key
+
+    def _create(self, tenant_id: uuid.UUID) -> None:
+        fresh = AESGCM.generate_key(bit_length=256)
+        version, wrapped = self.vault.kek.wrap(fresh, _key_aad(tenant_id))
+        with self.db.tenant(tenant_id) as s:
+            # Two first messages at once: one key wins, both use it.
+            s.execute(insert(MessageProtectionRow).values(
+                tenant_id=tenant_id, kek_version=version, wrapped_dek=wrapped)
+                .on_conflict_do_nothing(index_elements=["tenant_id"]))
 
     def rewrap_tenant(self, s: Session, tenant_id: uuid.UUID) -> int:
         """KEK rotation: the same data key, wrapped under the current KEK version."""
