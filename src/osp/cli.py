@@ -301,13 +301,20 @@ def _register_features() -> None:
     from osp.gateway import cli as agent_cli
     from osp.governance import cli as governance_cli
     from osp.oauth import cli as oauth_cli
+    from osp.release import cli as release_cli
     from osp.runtime import cli as runtime_cli
+    from osp.runtime.store import PlatformSecrets
+    from osp.runtime.wiring import agent_image_builder
 
     runtime_cli.register(tenant_app, image_app, platform, billing_app)
     agent_cli.register(app, tenant_app, platform)
     approvals_cli.register(app, platform)
     governance_cli.register(app)
     oauth_cli.register(app)
+    release_cli.register(app, image_app, platform, lambda: settings().data_dir,
+                         keys=lambda p: PlatformSecrets(p.db, p.vault),
+                         make_builder=lambda cache, files, overlay: agent_image_builder(
+                             cache, release=files, overlay=overlay))
 
 
 _register_features()
