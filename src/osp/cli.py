@@ -295,6 +295,20 @@ def audit_anchor(as_json: Annotated[bool, typer.Option(
     out.print(f"anchored {len(made)} trail(s) in {path}")
 
 
+@contextmanager
+def release_runtime() -> Iterator[Any]:
+    """Snapshots and fleet upgrades drive the runtime: built here, the composition root."""
+    from osp.runtime.cli import _require_control_plane
+    from osp.runtime.wiring import build_runtime, release_parts
+
+    with platform() as p:
+        parts = build_runtime(p)
+        rt = release_parts(p, parts, lambda: _require_control_plane(parts.internal_port))
+        if rt is None:
+            raise OspError("snapshots and fleet upgrades need the podman backend")
+        yield rt
+
+
 def _register_features() -> None:
     """Feature packages add their commands here, explicitly and in a fixed order."""
     from osp.approvals import cli as approvals_cli
@@ -314,7 +328,8 @@ def _register_features() -> None:
     release_cli.register(app, image_app, platform, lambda: settings().data_dir,
                          keys=lambda p: PlatformSecrets(p.db, p.vault),
                          make_builder=lambda cache, files, overlay: agent_image_builder(
-                             cache, release=files, overlay=overlay))
+                             cache, release=files, overlay=overlay),
+                         open_release=release_runtime)
 
 
 _register_features()

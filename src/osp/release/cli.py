@@ -21,7 +21,9 @@ from rich.table import Table
 
 from osp.errors import OspError
 from osp.platform import Platform
+from osp.release import fleet_cli
 from osp.release.build import BuildError, BuildRefused, ImageBuilder, ReleaseHook
+from osp.release.fleet_cli import OpenRelease
 from osp.release.gate import BASELINE, RELEASE_TOML, ReleaseFiles, ScanGate, scan_image
 from osp.release.images import list_images
 from osp.release.manifest import KeyStore, ReleaseKey, key_id
@@ -72,12 +74,14 @@ def print_report(report: ScanReport, as_json: bool) -> None:
 
 def register(app: typer.Typer, image_app: typer.Typer, open_platform: OpenPlatform,
              data_dir: DataDir, keys: Callable[[Platform], KeyStore],
-             make_builder: MakeBuilder) -> None:
+             make_builder: MakeBuilder, open_release: OpenRelease | None = None) -> None:
     """``keys`` seals the release key (the vault's platform secrets); ``make_builder`` is the
     agent image builder with its hooks (runtime wiring): both injected, so this package
     does not import the runtime that imports it."""
     release_app = typer.Typer(help="Release gates and signing.", no_args_is_help=True)
     app.add_typer(release_app, name="release")
+    if open_release is not None:
+        fleet_cli.register(app, open_release)
 
     @release_app.command("scan")
     def scan(path: Annotated[Path | None, typer.Argument(help="Tree to scan.")] = None,

@@ -138,6 +138,20 @@ def _break_long_lines(text: str) -> str:
     return "".join(chars)
 
 
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                         "_-+/=.~")
+
+
+def _widen(line: str, value: str) -> tuple[int, int]:
+    start = max(line.find(value), 0)
+    end = start + len(value)
+    while start > 0 and line[start - 1] in _TOKEN_CHARS:
+        start -= 1
+    while end < len(line) and line[end] in _TOKEN_CHARS:
+        end += 1
+    return start, end
+
+
 def secret_hits(original: str) -> Iterator[Hit]:
     lines = _Lines(original)
     text = _break_long_lines(original)
@@ -152,19 +166,23 @@ def secret_hits(original: str) -> Iterator[Hit]:
             segment = scan_lines.line(number)
             offset = scan_lines.starts[number - 1]
             for found in plugin.analyze_string(segment):
-                value = str(found)
-                at = offset + max(segment.find(value), 0)
+                # Some plugins return only a capture group (e.g. "ghp"): widen to the whole
+                # token, so the mask hides all of it and the fingerprint is the token's.
+                start, end = _widen(segment, str(found))
+                value = segment[start:end]
+                at = offset + start
                 line_no = lines.number(at)
-                if (line_no, value) not in seen:
+                rule = f"ds:{type(plugin).__name__}"
+                if (line_no, value) not in seen and not is_placeholder(rule, str(found)):
                     seen.add((line_no, value))
-                    yield Hit(f"ds:{type(plugin).__name__}", line_no, value,
+                    yield Hit(rule, line_no, value,
                               at - lines.starts[line_no - 1])
     for start, end, kind in find_secrets(text):
         if kind in _SKIPPED_KINDS:
             continue
         number = lines.number(start)
         value = original[start:end]
-        if (number, value) in seen:
+        if (number, value) in seen or is_placeholder(f"osp:{kind}", value):
             continue
         seen.add((number, value))
         yield Hit(f"osp:{kind}", number, value, start - lines.starts[number - 1])
@@ -175,6 +193,21 @@ def secret_hits(original: str) -> Iterator[Hit]:
             continue
         seen.add((number, value))
         yield Hit("osp:entropy_assignment", number, value, m.start(1) - lines.starts[number - 1])
+
+
+# Documentation placeholders, not credentials: `https://user:password@host` in a docstring.
+_PLACEHOLDERS = frozenset({"password", "passwd", "pass", "pwd", "secret", "changeme",
+                           "example", "placeholder", "redacted", "token", "xxx", "xxxx",
+                           "xxxxxx", "***", "****", "******"})
+
+
+def is_placeholder(rule: str, value: str) -> bool:
+    if rule not in ("ds:BasicAuthDetector", "osp:url_credentials"):
+        return False
+    password = value.rsplit(":", 1)[-1] if rule == "osp:url_credentials" else value
+    password = password.strip("\"'`")
+    return (password.lower() in _PLACEHOLDERS or password.startswith(("<", "${", "{{", "%"))
+            or set(password) <= {"*", "x", "X", "."})
 
 
 def secret_file_hit(name: str) -> Hit | None:

@@ -16,6 +16,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import stat
 import tomllib
 from collections.abc import Callable, Iterable
@@ -80,7 +81,7 @@ def load_config(path: Path | None) -> ReleaseConfig:
         branding = Branding(_strings(deny, "words", str(path)),
                             _strings(deny, "regexes", str(path)),
                             _strings(deny, "globs", str(path)))
-    except ValueError as exc:  # re.error is a ValueError
+    except re.error as exc:
         raise ScanConfigError(f"{path}: bad branding regex: {exc}") from None
     unknown = set(brand) - set(Brand.__dataclass_fields__)
     if unknown or not all(isinstance(v, str) for v in brand.values()):
@@ -290,8 +291,10 @@ def scan_tree(root: Path, config: ReleaseConfig | None = None,
         hits += list(cfg.branding.path_hits(rel))
         try:
             if sums and _is_verified(path, rel, sums):
+                # Upstream's published file (a CA bundle named *.pem, say): only the
+                # operator's branding globs and names still apply to it.
                 report.verified += 1
-                raw += [_finding(rel, "", h) for h in hits]
+                raw += [_finding(rel, "", h) for h in hits if h.rule.startswith("brand:")]
                 continue
             if path.stat().st_size > MAX_TEXT_BYTES:
                 report.errors.append(f"too large to scan: {rel}")
@@ -307,7 +310,9 @@ def scan_tree(root: Path, config: ReleaseConfig | None = None,
             report.binary += 1
         else:
             text = data.decode("utf-8", errors="replace")
-            hits += list(secret_hits(text)) + list(cfg.branding.content_hits(text))
+            hits += list(secret_hits(text))
+            if rel != "release.toml":  # the deny-list itself names what it denies
+                hits += list(cfg.branding.content_hits(text))
             lines = text.splitlines()
             raw += [_finding(rel, lines[h.line - 1] if 0 < h.line <= len(lines) else "", h)
                     for h in hits]

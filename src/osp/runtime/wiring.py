@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,9 +24,10 @@ import osp
 from osp.errors import OspError
 from osp.platform import Platform
 from osp.release.build import BuildError, ImageBuilder, Progress, ReleaseHook
+from osp.release.fleet_cli import ReleaseRuntime, fleet_of
 from osp.release.gate import ReleaseFiles, ScanGate
 from osp.release.images import latest_image
-from osp.release.manifest import KeyStore
+from osp.release.manifest import KeyStore, ManifestVerifier
 from osp.release.signed import SignedBuilds, manifest_store, verifier_for
 from osp.runtime.agent_auth import AgentAuthenticator
 from osp.runtime.api import create_internal_app
@@ -158,6 +159,35 @@ def build_runtime(platform: Platform, *, backend: RuntimeBackend | None = None,
                              bootstrap, verifier=verifier)
     return RuntimeParts(engine, bootstrap, service, secrets, audit,
                         platform.settings.internal_port)
+
+
+def release_parts(platform: Platform, parts: RuntimeParts,
+                  require_control_plane: Callable[[], None] = lambda: None
+                  ) -> ReleaseRuntime | None:
+    """What snapshots and fleet upgrades drive (None without podman or image verification)."""
+    verifier = parts.service.verifier
+    if not isinstance(parts.backend, PodmanBackend) or not isinstance(verifier,
+                                                                      ManifestVerifier):
+        return None
+    return ReleaseRuntime(parts.service, parts.backend, verifier, parts.audit,
+                          lambda: [t.name for t in platform.tenants.list()],
+                          platform.settings.data_dir, require_control_plane)
+
+
+def recover_fleet(platform: Platform, parts: RuntimeParts) -> str | None:
+    """``osp up``, before reconcile: finish an upgrade a killed process left mid-wave."""
+    rt = release_parts(platform, parts)
+    if rt is None:
+        return None
+    try:
+        upgrade = fleet_of(rt, wait_rollback=False).recover()
+    except OspError as exc:
+        return f"warning: could not recover the interrupted fleet upgrade: {exc.message}"
+    if upgrade is None:
+        return None
+    back = [s.tenant for s in upgrade.steps if s.phase in ("rolled_back", "failed")]
+    return (f"fleet upgrade {upgrade.id} was interrupted: halted; rolled back "
+            f"{', '.join(back) or 'nobody'}")
 
 
 def internal_app(parts: RuntimeParts, routers: Sequence[APIRouter] = ()) -> FastAPI:

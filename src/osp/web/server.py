@@ -21,6 +21,7 @@ from osp.runtime.wiring import (
     billing_router,
     build_runtime,
     internal_app,
+    recover_fleet,
     tenant_router,
 )
 from osp.web.app import create_app
@@ -84,6 +85,9 @@ def serve(platform: Platform, *, demo: bool = False) -> None:
     cfg = platform.settings
     runtime = build_runtime(platform)
     agent = build_agent(platform, runtime)
+    recovered = recover_fleet(platform, runtime)  # before reconcile: no half-upgraded tenant
+    if recovered:
+        print(recovered, flush=True)
     _reconcile(platform, runtime, agent)
     if demo:
         print(create_demo(platform, runtime), flush=True)
