@@ -40,8 +40,9 @@ Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 
+from osp.app import core_routers  # noqa: E402
+from osp.app.agent import agent_routers, build_agent  # noqa: E402
 from osp.config import Settings  # noqa: E402
-from osp.gateway.wiring import agent_routers, build_agent  # noqa: E402
 from osp.identity.scopes import ROLE_SCOPES  # noqa: E402
 from osp.identity.service import Principal  # noqa: E402
 from osp.platform import open_platform  # noqa: E402
@@ -138,7 +139,7 @@ def installation(tenants: int) -> Iterator[tuple[str, list[tuple[str, str]]]]:
                                 images=FixedImage(image.image_id, image.governance_version))
         internal = serve(internal_app(runtime), internal_port, "0.0.0.0")
         agent = build_agent(platform, runtime)
-        api = serve(create_app(platform, extra_routers=agent_routers(agent)), api_port,
+        api = serve(create_app(platform, [*core_routers(), *agent_routers(agent)]), api_port,
                     "127.0.0.1")
         made: list[tuple[str, str]] = []
         try:

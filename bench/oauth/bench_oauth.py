@@ -37,8 +37,8 @@ import uvicorn  # noqa: E402
 from bench.agent.bench_overhead import free_port, pct  # noqa: E402
 from tests.oidc import follow, running_oidc  # noqa: E402
 
+from osp.app.agent import build_agent, connected_app_router  # noqa: E402
 from osp.config import Settings  # noqa: E402
-from osp.gateway.wiring import build_agent, connected_app_router  # noqa: E402
 from osp.oauth.service import OAuthBroker  # noqa: E402
 from osp.oauth.tools import tool_policy  # noqa: E402
 from osp.platform import open_platform  # noqa: E402
@@ -107,7 +107,7 @@ def main() -> None:
         agent = build_agent(platform, runtime)
         agent.settings.set_document(tenant.id, {"policy": {"preset": "lean", "tools": tool_policy(
             ["google_calendar_list_events"])}}, "bench")
-        app = internal_app(runtime, [connected_app_router(platform, runtime, agent)])
+        app = internal_app(runtime, [connected_app_router(platform, runtime, agent, broker)])
         server = uvicorn.Server(uvicorn.Config(app, host="0.0.0.0", port=internal_port,
                                                log_level="warning", lifespan="off"))
         threading.Thread(target=server.run, daemon=True).start()

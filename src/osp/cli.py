@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 import uuid
@@ -16,12 +15,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from osp.app import App, open_app
 from osp.audit.anchor import AnchorFile, anchor_all, check_anchor
 from osp.audit.unproven import PLATFORM_TRAIL
 from osp.config import Settings, load_settings
 from osp.errors import OspError
 from osp.logs import configure_logging
-from osp.platform import Platform, open_platform
+from osp.platform import Platform
+from osp.terminal import CLI_ACTOR, read_secret_stdin
 
 app = typer.Typer(help="OSP: one governed AI agent per tenant.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -39,7 +40,6 @@ for sub, name in ((db_app, "db"), (tenant_app, "tenant"), (user_app, "user"),
     app.add_typer(sub, name=name)
 
 out = Console()
-CLI_ACTOR = "cli:operator"
 
 
 class _State:
@@ -54,7 +54,7 @@ def _main(data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", envvar="OSP_DATA_DIR", help="Data directory (default ~/.local/share/osp).")
         ] = None) -> None:
     _state.data_dir = data_dir
-    configure_logging()
+    configure_logging(settings().log_level)
 
 
 def settings(**overrides: object) -> Settings:
@@ -62,25 +62,20 @@ def settings(**overrides: object) -> Settings:
 
 
 @contextmanager
+def opened(**kw: Any) -> Iterator[App]:
+    """The composition root over this installation, for one command."""
+    with open_app(settings(), **kw) as a:
+        yield a
+
+
+@contextmanager
 def platform(**kw: Any) -> Iterator[Platform]:
-    with open_platform(settings(), **kw) as p:
-        yield p
+    with opened(**kw) as a:
+        yield a.platform
 
 
 def fail(message: str) -> None:
     raise OspError(message)
-
-
-def read_secret_stdin(prompt: str) -> bytes:
-    if sys.stdin.isatty():
-        value = getpass.getpass(prompt)
-    else:
-        value = sys.stdin.read()
-        if value.endswith("\n"):
-            value = value[:-1]
-            if value.endswith("\r"):
-                value = value[:-1]
-    return value.encode()
 
 
 # -- up / db -------------------------------------------------------------------------------
@@ -90,12 +85,12 @@ def up(host: Annotated[str | None, typer.Option(help="Address to listen on.")] =
        demo: Annotated[bool, typer.Option(
            "--demo", help="Create (and start) a demo tenant and print how to chat with it.")]
        = False) -> None:
-    """Run the control plane in the foreground (Ctrl-C stops it)."""
-    from osp.web.server import serve
+    """Run the control plane in the foreground (Ctrl-C stops it; tenant containers keep
+    running)."""
+    from osp.app.server import serve
 
-    cfg = settings(host=host, port=port)
-    with open_platform(cfg) as p:
-        serve(p, demo=demo)
+    with open_app(settings(host=host, port=port)) as a:
+        serve(a, demo=demo)
 
 
 @db_app.command("migrate")
@@ -149,15 +144,14 @@ def tenant_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
 @tenant_app.command("delete")
 def tenant_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")]
                   = False) -> None:
-    with platform() as p:
+    with opened() as a:
+        p = a.platform
         p.tenants.get(name)
         if not yes and not typer.confirm(f"Delete tenant {name} and all its data?"):
             fail("aborted; nothing was deleted")
-        from osp.runtime.wiring import build_runtime
-
         try:
             # Container, network and volume go with the tenant; nothing is left as an orphan.
-            build_runtime(p).backend.remove(name, purge_data=True)
+            a.runtime.backend.remove(name, purge_data=True)
         except OspError as exc:
             out.print(f"warning: could not remove the container: {exc.message}")
         p.tenants.delete(name, CLI_ACTOR)
@@ -218,11 +212,8 @@ def secret_delete(tenant: str, name: str) -> None:
 @vault_app.command("rotate-kek")
 def vault_rotate_kek() -> None:
     """Re-wrap every data key under a new KEK version; secrets stay readable throughout."""
-    from osp.platform import kek_rewrappers
-    from osp.vault.rotation import rotate_kek
-
-    with platform() as p:
-        r = rotate_kek(p.db, p.vault, p.tenants, p.audit, CLI_ACTOR, kek_rewrappers(p))
+    with opened() as a:
+        r = a.rotate_kek(CLI_ACTOR)
     out.print(f"KEK rotated {r.old_version} -> {r.new_version}: {r.rewrapped} sealed value(s) "
               f"re-wrapped in {r.tenants} tenant(s)")
 
@@ -295,20 +286,6 @@ def audit_anchor(as_json: Annotated[bool, typer.Option(
     out.print(f"anchored {len(made)} trail(s) in {path}")
 
 
-@contextmanager
-def release_runtime() -> Iterator[Any]:
-    """Snapshots and fleet upgrades drive the runtime: built here, the composition root."""
-    from osp.runtime.cli import _require_control_plane
-    from osp.runtime.wiring import build_runtime, release_parts
-
-    with platform() as p:
-        parts = build_runtime(p)
-        rt = release_parts(p, parts, lambda: _require_control_plane(parts.internal_port))
-        if rt is None:
-            raise OspError("snapshots and fleet upgrades need the podman backend")
-        yield rt
-
-
 def _register_features() -> None:
     """Feature packages add their commands here, explicitly and in a fixed order."""
     from osp.approvals import cli as approvals_cli
@@ -317,19 +294,13 @@ def _register_features() -> None:
     from osp.oauth import cli as oauth_cli
     from osp.release import cli as release_cli
     from osp.runtime import cli as runtime_cli
-    from osp.runtime.store import PlatformSecrets
-    from osp.runtime.wiring import agent_image_builder
 
-    runtime_cli.register(tenant_app, image_app, platform, billing_app)
-    agent_cli.register(app, tenant_app, platform)
-    approvals_cli.register(app, platform)
+    runtime_cli.register(tenant_app, image_app, opened, billing_app)
+    agent_cli.register(app, tenant_app, opened, settings)
+    approvals_cli.register(app, opened)
     governance_cli.register(app)
-    oauth_cli.register(app)
-    release_cli.register(app, image_app, platform, lambda: settings().data_dir,
-                         keys=lambda p: PlatformSecrets(p.db, p.vault),
-                         make_builder=lambda cache, files, overlay: agent_image_builder(
-                             cache, release=files, overlay=overlay),
-                         open_release=release_runtime)
+    oauth_cli.register(app, opened)
+    release_cli.register(app, image_app, opened, lambda: settings().data_dir)
 
 
 _register_features()

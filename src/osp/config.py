@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,6 +13,10 @@ def default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
+    """Every setting of the control plane and the CLI; each field is read from ``OSP_<NAME>``
+    (docs/configuration.md lists them). Nothing else in the control plane reads the
+    environment."""
+
     model_config = SettingsConfigDict(env_prefix="OSP_", extra="ignore")
 
     data_dir: Path = Field(default_factory=default_data_dir)
@@ -28,11 +32,31 @@ class Settings(BaseSettings):
     transit_url: str | None = None
     transit_key: str = "osp-kek"
     transit_mount: str = "transit"
+    # The transit server's token. ``VAULT_TOKEN`` is the name Vault's own tools use.
+    vault_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OSP_VAULT_TOKEN", "VAULT_TOKEN"))
     # Cookies are Secure by default; only a plain-HTTP loopback dev setup turns this off.
     cookie_secure: bool = True
     log_level: str = "info"
+    # Largest request body any route accepts (bytes); webhooks read with smaller caps.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     # Where audit anchors (each trail's head, outside the database) are kept.
     audit_anchor_file: Path | None = None
+    # Two installations on one host need distinct prefixes *and* pools: each one's nft table
+    # drops everything else from its pool.
+    runtime_prefix: str = "osp"
+    runtime_pool: str = "10.213.0.0/16"
+    # Development and tests only: lets operators register authorization servers on loopback
+    # (plain http included). Off by default, because the control plane calls those servers.
+    oauth_allow_loopback: bool = False
+    # The control plane the CLI talks to; unset: http://<host>:<port>.
+    url: str | None = None
+    # The API token ``osp chat`` sends.
+    token: SecretStr | None = None
+
+    @property
+    def api_url(self) -> str:
+        return (self.url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def anchor_path(self) -> Path:

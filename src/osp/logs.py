@@ -10,6 +10,8 @@ from typing import Any, TextIO, cast
 
 import structlog
 
+from osp.checks.secret_shapes import mask_secrets
+
 REDACTED = "[REDACTED]"
 
 # Keys whose values are never logged, whatever they hold.
@@ -18,20 +20,11 @@ _SECRET_KEYS = re.compile(
     r"recovery|code_verifier|value|plaintext|dsn)",
     re.IGNORECASE,
 )
-# Values that look like credentials wherever they appear (bearer tokens, keys, DSN passwords).
-_SECRET_VALUES = [
-    re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{8,}"),
-    re.compile(r"\b(osp[a-z]?_[A-Za-z0-9_-]{16,})"),
-    re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|xox[abprs]-[A-Za-z0-9-]{10,}|gh[pousr]_[A-Za-z0-9]{20,})"),
-    re.compile(r"(?<=://)([^:/@\s]+):([^@\s]+)@"),
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
-]
 
 
 def scrub_text(text: str) -> str:
-    for pattern in _SECRET_VALUES:
-        text = pattern.sub(REDACTED, text)
-    return text
+    """Masks every credential shape of the shared catalogue (the governance detector's too)."""
+    return mask_secrets(text, REDACTED)
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:

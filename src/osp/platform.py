@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from osp.identity.service import IdentityService
 from osp.tenancy.service import TenantService
 from osp.vault.interfaces import KekProvider
 from osp.vault.kek import LocalFileKek, TransitKek
-from osp.vault.rotation import Rewrapper
 from osp.vault.service import Vault
 
 
@@ -35,21 +33,14 @@ class Platform:
     unproven: UnprovenTrail  # refusals of requests that proved no tenant
 
 
-def kek_rewrappers(platform: Platform) -> list[Rewrapper]:
-    """Everything sealed under the KEK outside ``secret_versions``, re-sealed on rotation."""
-    from osp.oauth.store import SealedStore
-
-    return [platform.identity.rewrap_totp, SealedStore(platform.vault).rewrap_tenant]
-
-
 def make_kek(settings: Settings) -> KekProvider:
     if settings.kek_provider == "local":
         return LocalFileKek(settings.kek_file)
     if settings.kek_provider == "transit":
-        token = os.environ.get("VAULT_TOKEN")
-        if not settings.transit_url or not token:
+        token = settings.vault_token
+        if not settings.transit_url or token is None:
             raise OspError("transit KEK needs OSP_TRANSIT_URL and VAULT_TOKEN")
-        return TransitKek(settings.transit_url, token, settings.transit_key,
+        return TransitKek(settings.transit_url, token.get_secret_value(), settings.transit_key,
                           settings.transit_mount)
     raise OspError(f"unknown OSP_KEK_PROVIDER {settings.kek_provider!r} (local or transit)")
 

@@ -21,11 +21,12 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
+from osp.app.agent import AgentParts, agent_routers, build_agent, connected_app_router
 from osp.errors import NotFound
 from osp.gateway.service import GatewayOptions
-from osp.gateway.wiring import AgentParts, agent_routers, build_agent, connected_app_router
 from osp.identity.scopes import ROLE_SCOPES
 from osp.identity.service import Principal
+from osp.oauth.service import OAuthBroker
 from osp.platform import Platform
 from osp.release.build import BuiltImage
 from osp.runtime.podman import PodmanBackend, PodmanSettings
@@ -37,9 +38,9 @@ from osp.runtime.wiring import (
     internal_app,
 )
 from osp.tenancy.service import TenantInfo
-from osp.web.app import create_app
 from tests import fakes
 from tests.agent.scripted import ScriptedModel
+from tests.apps import admin_app
 from tests.prereqs import CONTAINER_TOOLS, require_root_and
 from tests.runtime.conftest import purge
 from tests.slots import claim_slot, free_port
@@ -123,7 +124,10 @@ def stack(platform: Platform, governed_image: BuiltImage,
     agent = build_agent(platform, runtime,
                         options=GatewayOptions(redeliver_window_s=30, poll_s=0.2,
                                                agent_timeout_s=60))
-    internal = internal_app(runtime, [connected_app_router(platform, runtime, agent)])
+    broker = OAuthBroker(platform.db, platform.vault, platform.audit,
+                         # the test provider is on loopback: the development switch
+                         allow_loopback=True)
+    internal = internal_app(runtime, [connected_app_router(platform, runtime, agent, broker)])
     server = uvicorn.Server(uvicorn.Config(internal, host="0.0.0.0", port=port,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -131,11 +135,12 @@ def stack(platform: Platform, governed_image: BuiltImage,
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    app = create_app(platform, extra_routers=agent_routers(agent))
+    app = admin_app(platform, *agent_routers(agent))
     with TestClient(app) as client:
         yield Stack(platform, backend, runtime, agent, host_model, client)
     server.should_exit = True
     thread.join(timeout=5)
+    broker.close()
     purge(backend)
     lock.close()
 

@@ -44,6 +44,9 @@ class ScriptedModel:
     script: list[Step] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
     status: list[int] = field(default_factory=list)  # queued HTTP error statuses
+    # The error message a queued status answers with; by default "scripted <code>". A
+    # provider that echoes the request in its error is what some real ones do.
+    error_text: Callable[[dict[str, Any]], str] | None = None
     hold: threading.Event | None = None  # when set, requests wait for it (a slow model)
     entered: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -54,13 +57,15 @@ class ScriptedModel:
             self.seen.clear()
             self.status.clear()
             self.hold = None
+            self.error_text = None
             self.entered.clear()
 
     def _next(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self.lock:
             if self.status:
                 code = self.status.pop(0)
-                return code, {"error": {"message": f"scripted {code}"}}
+                text = self.error_text(body) if self.error_text else f"scripted {code}"
+                return code, {"error": {"message": text}}
             step = self.script.pop(0) if self.script else say("(script exhausted)")
         message = step(body) if callable(step) else step
         return 200, {"id": "chatcmpl-test", "object": "chat.completion",

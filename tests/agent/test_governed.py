@@ -100,3 +100,33 @@ def test_a_model_failure_gives_a_clear_message(stack: Stack, live_tenant: LiveTe
     assert r.status_code == 502
     assert "MODEL_API_KEY" in r.json()["error"]
     assert len(stack.model.seen) == 1  # a 401 is not retried
+
+
+def test_a_model_error_echoing_secrets_is_masked_and_never_stored(
+        stack: Stack, live_tenant: LiveTenant,
+        superuser_sql: Callable[[str], list[tuple[object, ...]]]) -> None:
+    tenant = live_tenant()
+    token = stack.token(tenant)
+    # Input keeps card numbers and keys (the agent acts on them); output masks them.
+    stack.configure(tenant, policy={"preset": "lean", "pii": {"input": {
+        "CREDIT_CARD": "allow", "US_SSN": "allow", "SECRET": "allow"}}})
+    key, card, ssn = fakes.model_key(), "4111 1111 1111 1111", "123-45-6789"
+    stack.model.reset()
+    stack.model.status.append(400)
+    stack.model.error_text = lambda body: f"bad request: {body['messages'][-1]['content']}"
+
+    r = stack.chat(tenant, token, f"charge {card} for {ssn} using {key}")
+
+    assert r.status_code == 502, r.text
+    assert key in stack.model.seen[0].text()  # the provider really had them to echo
+    stored = superuser_sql(f"SELECT id, coalesce(reply, '') || ' ' || coalesce(error, '') "
+                           f"FROM agent_messages WHERE tenant_id = '{tenant.id}'")
+    assert stored
+    shown = [r.text, *(str(row[1]) for row in stored)]
+    shown += [stack.client.get(f"/api/v1/tenants/{tenant.name}/messages/{row[0]}",
+                               headers={"Authorization": f"Bearer {token}"}).text
+              for row in stored]
+    for text in shown:
+        for leaked in (key, card, ssn):
+            assert leaked not in text, text
+    assert "<CREDIT_CARD>" in r.json()["error"]  # masked, not silently dropped

@@ -16,6 +16,7 @@ from osp.agent.config import parse_config
 from osp.agent.loop import GOVERNANCE_FAILED, WITHHELD, Agent, Request
 from osp.agent.tools.builtins import domain_allowed
 from osp.agent.tools.registry import RegistryError, Tool, ToolRegistry, schema_problems
+from tests import fakes
 from tests.agent.scripted import ScriptedModel, call, say
 
 PAGE = {"/big": "x" * 9000,
@@ -127,7 +128,7 @@ def test_a_skill_narrows_the_allow_list_and_never_widens_it(tmp_path: Path,
     assert tool_results(model, 1) == ["Tool call refused: memory_write is not allowed in "
                                       "this skill."]
     assert "Only read." in model.seen[0].body["messages"][0]["content"]
-    assert a.memory.read_note("n") is None and out.status == "answered"
+    assert a.memory.read_note("api", "u1", "n") is None and out.status == "answered"
 
 
 def test_domain_allow_list_and_schema_validation() -> None:
@@ -181,3 +182,53 @@ def test_a_broken_skill_refuses_instead_of_widening_tools(tmp_path: Path,
 
     assert out.status == "refused" and "front matter" in out.reply
     assert model.seen == []
+
+
+def echo_error(body: dict[str, Any]) -> str:
+    """A provider error that quotes the user's last message back (some real ones do)."""
+    return f"Invalid request near: {body['messages'][-1]['content']}"
+
+
+def test_a_model_error_echoing_the_request_passes_the_output_rails(
+        tmp_path: Path, model: ScriptedModel) -> None:
+    key, card, ssn = fakes.model_key(), "4111 1111 1111 1111", "123-45-6789"
+    model.reset()
+    model.status.append(400)
+    model.error_text = echo_error
+
+    # A tenant that lets its agent act on card numbers and keys it is given (input
+    # allowed) still never shows them back (output masked): the outside test's set-up.
+    policy = {"preset": "lean", "pii": {"input": {"CREDIT_CARD": "allow", "US_SSN": "allow",
+                                                  "SECRET": "allow"}}}
+    out = ask(agent(tmp_path), config(model, policy=policy),
+              f"key {key} card {card} ssn {ssn}")
+
+    assert out.status == "model_error"
+    for leaked in (key, card, ssn):
+        assert leaked not in out.reply and leaked not in str(out.error)
+    assert "The model could not answer" in out.reply  # still says what happened
+    assert any(r["stage"] == "output" for r in out.audit)  # the rails ran on it
+    # The model did get them (the input rails pass them on): the echo really carried them.
+    assert all(v in model.seen[0].text() for v in (key, card, ssn))
+
+
+def test_long_term_notes_belong_to_the_person_who_wrote_them(
+        tmp_path: Path, model: ScriptedModel) -> None:
+    a = agent(tmp_path)
+    cfg = config(model, policy={"preset": "lean", "tools": {
+        "allowed": ["memory_read", "memory_write", "memory_search"],
+        "allow_unknown_arguments": True}})
+    model.reset(call("memory_write", name="salary", content="Ada earns 190k, keep private"),
+                say("noted"),
+                call("memory_read", name="salary"), say("read"),
+                call("memory_search", query="salary earns private"), say("searched"),
+                call("memory_read", name="salary"), say("read again"))
+
+    assert a.handle(Request("m1", "api", "ada", "remember my salary", cfg)).status == "answered"
+    a.handle(Request("m2", "api", "bob", "what is in the salary note?", cfg))
+    a.handle(Request("m3", "slack", "bob", "search notes for salary", cfg))
+    a.handle(Request("m4", "api", "ada", "what is in my salary note?", cfg))
+
+    assert tool_results(model, 3) == ["no note named 'salary'"]
+    assert tool_results(model, 5) == ["no matching notes"]
+    assert "190k" in tool_results(model, 7)[0]  # the writer still reads it

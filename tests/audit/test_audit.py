@@ -73,3 +73,28 @@ def test_secret_like_details_are_redacted(platform: Platform,
         ev = platform.audit.record(s, t.id, "test", "x", {"password": "hunter2-canary",
                                                           "note": "Bearer abcdefghijklmnop"})
     assert "hunter2-canary" not in str(ev.details) and "abcdefghijklmnop" not in str(ev.details)
+
+
+def test_verify_names_the_first_broken_seq(platform: Platform, trail: TenantInfo,
+                                           superuser_sql: Callable[..., list]) -> None:
+    with platform.db.tenant(trail.id) as s:
+        assert platform.audit.verify(s, trail.id).broken_at is None
+    _as_attacker(superuser_sql, f"UPDATE audit_events SET details = '{{\"i\": 99}}' "
+                                f"WHERE tenant_id = '{trail.id}' AND seq = 4")
+    with platform.db.tenant(trail.id) as s:
+        assert platform.audit.verify(s, trail.id).broken_at == 4
+
+
+def test_find_filters_and_pages(platform: Platform, trail: TenantInfo) -> None:
+    with platform.db.tenant(trail.id) as s:
+        n = platform.audit.record(s, trail.id, "user:someone", "thing.other",
+                                  {"message_id": "m1"}).seq
+        newest = platform.audit.find(s, trail.id, limit=2)
+        assert [e.seq for e in newest] == [n, n - 1]
+        assert [e.seq for e in platform.audit.find(s, trail.id, before_seq=3)] == [2, 1]
+        assert [e.seq for e in platform.audit.find(s, trail.id, kind="thing.other")] == [n]
+        assert len(platform.audit.find(s, trail.id, kind="thing.")) == 6
+        assert len(platform.audit.find(s, trail.id, kind="thing%")) == 0  # no wildcards
+        assert [e.seq for e in platform.audit.find(s, trail.id, actor="someone")] == [n]
+        assert [e.seq for e in platform.audit.find(s, trail.id,
+                                                   details={"message_id": "m1"})] == [n]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 
@@ -10,9 +11,9 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from osp.app.agent import AgentParts
 from osp.channels.service import slack_signature
 from osp.gateway.models import AgentMessage
-from osp.gateway.wiring import AgentParts
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
 
@@ -76,12 +77,18 @@ def test_a_flood_of_forged_requests_cannot_grow_the_named_tenants_trail(
         return own, len(platform.unproven.list(100_000))
 
     before = counts()
+    started = time.monotonic()
     for i in range(300):
         forged = _post(client, victim, _event(f"Ev{i}"), secret=b"attacker-guess-000000000000")
         assert forged.status_code == 401
+    elapsed_s = time.monotonic() - started
     after = counts()
     assert after[0] == before[0]  # the victim's trail (and its chain lock) is untouched
-    assert after[1] - before[1] <= platform.unproven.per_minute  # the platform trail is capped
+    # The platform trail is capped: a full bucket plus what refilled while the flood ran
+    # (a slow machine takes longer, and the bucket refills per second).
+    cap = platform.unproven.per_minute
+    assert after[1] - before[1] <= cap + math.ceil(elapsed_s * cap / 60)
+    assert after[1] - before[1] < 300
 
 
 def test_a_slack_retry_is_not_processed_twice(
@@ -116,7 +123,8 @@ def test_slack_url_verification_needs_a_valid_signature_too(
 def test_slack_without_a_signing_secret_is_refused(
         client: TestClient, make_tenant: Callable[..., TenantInfo]) -> None:
     tenant = make_tenant()
-    assert _post(client, tenant, _event("Ev3")).status_code == 404
+    refused = _post(client, tenant, _event("Ev3"))
+    assert (refused.status_code, refused.json()) == (401, {"error": "slack request refused"})
 
 
 def test_telegram_needs_its_secret_token_and_deduplicates(
@@ -139,3 +147,35 @@ def test_telegram_needs_its_secret_token_and_deduplicates(
     assert (bad.status_code, missing.status_code, good.status_code) == (401, 401, 200)
     assert again.json() == {"ok": True, "duplicate": True}
     assert _messages(platform, tenant) == 1
+
+
+def test_webhooks_answer_alike_for_unknown_and_unconfigured_tenants(
+        platform: Platform, client: TestClient, make_tenant: Callable[..., TenantInfo]) -> None:
+    """Weakness 8 of the outside test: the Telegram webhook confirmed that a tenant name
+    exists. Unknown tenant, tenant without the channel, and tenant with the channel but a
+    wrong secret must be indistinguishable (status, body, headers that could differ)."""
+    unconfigured = make_tenant()
+    configured = make_tenant()
+    _secret(platform, configured, "TELEGRAM_WEBHOOK_SECRET", b"tg-secret-token-42")
+    _secret(platform, configured, "SLACK_SIGNING_SECRET", SIGNING)
+    update = {"update_id": 1, "message": {"text": "hi", "chat": {"id": 1}}}
+
+    def telegram(name: str) -> tuple[int, str]:
+        r = client.post(f"/api/v1/channels/telegram/{name}/webhook", json=update,
+                        headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
+        return r.status_code, r.text
+
+    def slack(name: str) -> tuple[int, str]:
+        body = _event("EvX")
+        stamp = str(int(time.time()))
+        r = client.post(f"/api/v1/channels/slack/{name}/events", content=body,
+                        headers={"X-Slack-Request-Timestamp": stamp,
+                                 "X-Slack-Signature": slack_signature(b"g" * 30, stamp, body),
+                                 "Content-Type": "application/json"})
+        return r.status_code, r.text
+
+    for ask in (telegram, slack):
+        answers = {ask(name) for name in ("no-such-tenant-zz", unconfigured.name,
+                                          configured.name, "Not A Name!")}
+        assert len(answers) == 1, answers
+        assert next(iter(answers))[0] == 401

@@ -11,8 +11,6 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
 
-TENANT_TABLES_WITHOUT_ROWS = ("recovery_codes", "sessions", "api_tokens")
-
 
 @pytest.fixture
 def two_tenants(platform: Platform, make_tenant: Callable[..., TenantInfo]

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
+from osp.app.agent import AgentParts, agent_routers, build_agent
 from osp.gateway.interfaces import AgentEndpoint
 from osp.gateway.service import GatewayOptions
-from osp.gateway.wiring import AgentParts, agent_routers, build_agent
 from osp.platform import Platform
-from osp.web.app import create_app
+from tests.apps import admin_app
 
 
 class NoAgent:
@@ -23,6 +24,9 @@ class NoAgent:
     def forget(self, tenant: str) -> None:
         return None
 
+    def expected(self, tenant_id: uuid.UUID) -> bool:
+        return False
+
 
 @pytest.fixture
 def parts(platform: Platform) -> AgentParts:
@@ -32,5 +36,5 @@ def parts(platform: Platform) -> AgentParts:
 
 @pytest.fixture
 def client(platform: Platform, parts: AgentParts) -> Iterator[TestClient]:
-    with TestClient(create_app(platform, extra_routers=agent_routers(parts))) as c:
+    with TestClient(admin_app(platform, *agent_routers(parts))) as c:
         yield c

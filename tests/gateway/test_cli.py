@@ -12,12 +12,14 @@ import typer
 import uvicorn
 from typer.testing import CliRunner
 
+from osp.app import App
+from osp.app.agent import AgentParts, agent_routers
+from osp.config import Settings
 from osp.errors import OspError
 from osp.gateway import cli as agent_cli
-from osp.gateway.wiring import AgentParts, agent_routers
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
-from osp.web.app import create_app
+from tests.apps import admin_app
 from tests.gateway.test_gateway import token_for
 from tests.slots import free_port
 
@@ -25,7 +27,7 @@ from tests.slots import free_port
 @pytest.fixture
 def osp_url(platform: Platform, parts: AgentParts) -> Iterator[str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(platform, extra_routers=agent_routers(
+    server = uvicorn.Server(uvicorn.Config(admin_app(platform, *agent_routers(
         parts)), host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -42,10 +44,10 @@ def cli(platform: Platform) -> typer.Typer:
     app.add_typer(tenant_app, name="tenant")
 
     @contextmanager
-    def open_platform() -> Iterator[Platform]:
-        yield platform
+    def open_app(**_kw: object) -> Iterator[App]:
+        yield App(platform)
 
-    agent_cli.register(app, tenant_app, open_platform)
+    agent_cli.register(app, tenant_app, open_app, Settings)
     return app
 
 

@@ -9,11 +9,11 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
+from osp.app.agent import AgentParts, build_agent
 from osp.errors import Unauthorized
 from osp.gateway.demo import create_demo
 from osp.gateway.interfaces import AgentEndpoint
 from osp.gateway.service import DeliveryFailed, audit_details
-from osp.gateway.wiring import AgentParts, build_agent
 from osp.identity.scopes import ROLE_SCOPES
 from osp.identity.service import Principal
 from osp.platform import Platform
@@ -157,6 +157,9 @@ class _UngovernedAgent:
 
     def forget(self, tenant: str) -> None:
         return None
+
+    def expected(self, tenant_id: uuid.UUID) -> bool:
+        return True
 
     def post(self, endpoint: AgentEndpoint, path: str, body: dict[str, object],
              timeout_s: float) -> dict[str, object]:

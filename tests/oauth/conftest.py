@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import pytest
 
 from osp.oauth.service import OAuthBroker, ProviderInfo
-from osp.oauth.wiring import ALLOW_LOOPBACK_ENV
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
 from tests.oidc import REDIRECT_URI, OidcServer, follow
@@ -20,7 +19,7 @@ __all__ = ["REDIRECT_URI", "OidcServer", "Setup", "audit_events", "audit_kinds",
 @pytest.fixture(autouse=True)
 def _loopback_servers_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     # The test provider listens on 127.0.0.1 over http: allowed only when asked for.
-    monkeypatch.setenv(ALLOW_LOOPBACK_ENV, "1")
+    monkeypatch.setenv("OSP_OAUTH_ALLOW_LOOPBACK", "1")
 
 
 @pytest.fixture

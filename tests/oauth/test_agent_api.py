@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from osp.app.agent import AgentParts, build_agent, connected_app_router
 from osp.approvals.models import Approval
 from osp.gateway.models import AgentMessage
-from osp.gateway.wiring import AgentParts, build_agent, connected_app_router
 from osp.oauth.service import OAuthBroker
 from osp.oauth.tools import tool_policy
-from osp.oauth.wiring import ALLOW_LOOPBACK_ENV
 from osp.platform import Platform
 from osp.runtime.wiring import RuntimeParts, build_runtime, internal_app
 from osp.tenancy.service import TenantInfo
@@ -56,13 +55,15 @@ class Tenant:
 @pytest.fixture
 def env(platform: Platform, oidc: OidcServer,
         monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
-    monkeypatch.setenv(ALLOW_LOOPBACK_ENV, "1")
     backend = FakeBackend()
     parts = build_runtime(platform, backend=backend, images=FAKE_IMAGE)
     agent = build_agent(platform, parts)
-    app = internal_app(parts, [connected_app_router(platform, parts, agent, cache_s=0)])
+    broker = OAuthBroker(platform.db, platform.vault, platform.audit, allow_loopback=True)
+    app = internal_app(parts, [connected_app_router(platform, parts, agent, broker,
+                                                    cache_s=0)])
     with TestClient(app) as client:
         yield Env(platform, parts, backend, agent, client, oidc)
+    broker.close()
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from osp.oauth.api import BINDING_COOKIE, router
+from osp.oauth.api import BINDING_COOKIE
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
-from osp.web.app import create_app
+from tests.apps import admin_app
 from tests.oauth.conftest import OidcServer, follow
 
 PASSWORD = "correct horse battery staple"
@@ -18,7 +18,7 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture
 def client(platform: Platform) -> Iterator[TestClient]:
-    with TestClient(create_app(platform, extra_routers=[router]),
+    with TestClient(admin_app(platform),
                     base_url="https://testserver") as c:
         yield c
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import sys
-import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,36 +12,32 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from osp.app import App
 from osp.config import Settings
 from osp.oauth.cli import register
+from osp.oauth.service import OAuthBroker
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
 from tests.oauth.conftest import OidcServer, follow
 
 
 @pytest.fixture
-def cli(platform: Platform, settings: Settings,
-        monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
-    """The verbs on a bare Typer app, with osp.cli's helpers bound to the test platform.
-
-    A stand-in osp.cli module keeps this test about the oauth verbs: the real module also
-    imports every other feature's commands (and their dependencies)."""
+def cli(platform: Platform, settings: Settings) -> Callable[..., Any]:
+    """The verbs on a bare Typer app, opened on the test platform (loopback providers
+    allowed: the test provider listens on 127.0.0.1)."""
+    allowed = dataclasses.replace(
+        platform, settings=settings.model_copy(update={"oauth_allow_loopback": True}))
 
     @contextmanager
-    def same_platform(**_kw: Any) -> Iterator[Platform]:
-        yield platform
+    def same_app(**_kw: Any) -> Iterator[App]:
+        a = App(allowed)
+        try:
+            yield a
+        finally:
+            a.close()
 
-    def read_secret_stdin(_prompt: str) -> bytes:
-        return sys.stdin.read().removesuffix("\n").encode()
-
-    root = types.ModuleType("osp.cli")
-    root.platform = same_platform  # type: ignore[attr-defined]
-    root.settings = lambda **_kw: settings  # type: ignore[attr-defined]
-    root.read_secret_stdin = read_secret_stdin  # type: ignore[attr-defined]
-    root.CLI_ACTOR = "cli:operator"  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "osp.cli", root)
     app = typer.Typer()
-    register(app)
+    register(app, same_app)
     runner = CliRunner()
 
     def run(*args: str, stdin: str | None = None) -> Any:
@@ -66,9 +61,7 @@ def test_provider_connect_list_and_revoke(cli: Callable[..., Any], oidc: OidcSer
     r = cli("connect", t.name, "idp", "--scopes", "calendar.read")
     assert r.exit_code == 0, r.output
     url = next(line for line in r.output.splitlines() if line.startswith(oidc.issuer))
-    from osp.oauth.wiring import make_broker
-
-    broker = make_broker(platform)
+    broker = OAuthBroker(platform.db, platform.vault, platform.audit, allow_loopback=True)
     try:
         broker.complete(follow(url))
     finally:

@@ -66,7 +66,7 @@ def test_refresh_rotates_and_the_old_refresh_token_dies_at_the_provider(
 def test_refresh_ahead_on_use(platform: Platform, connected_tenant: Setup) -> None:
     # Access tokens of the test provider live 10 minutes; 15 minutes ahead means "due now".
     eager = OAuthBroker(platform.db, platform.vault, platform.audit,
-                        refresh_ahead=timedelta(minutes=15))
+                        refresh_ahead=timedelta(minutes=15), allow_loopback=True)
     try:
         conn = connect(eager, connected_tenant)
         first = access_token(eager, connected_tenant.tenant_id, conn.id, "calendar.read", "a")
@@ -80,7 +80,8 @@ def test_concurrent_users_share_one_refresh(platform: Platform, connected_tenant
     # Two engines stand for two control-plane processes: only the database lock is shared.
     databases = [platform.db, Database(platform.db.url)]
     brokers = [OAuthBroker(db, platform.vault, platform.audit,
-                           refresh_ahead=timedelta(minutes=15)) for db in databases]
+                           refresh_ahead=timedelta(minutes=15), allow_loopback=True)
+               for db in databases]
     conn = connect(brokers[0], connected_tenant)
     results: list[str] = []
     errors: list[BaseException] = []
@@ -148,7 +149,7 @@ def test_token_revoked_at_the_provider_is_detected_on_next_use(
 def test_background_job_refreshes_due_connections_and_purges_attempts(
         platform: Platform, connected_tenant: Setup) -> None:
     job = OAuthBroker(platform.db, platform.vault, platform.audit,
-                      refresh_ahead=timedelta(minutes=15))
+                      refresh_ahead=timedelta(minutes=15), allow_loopback=True)
     try:
         conn = connect(job, connected_tenant)
         job.start(connected_tenant.tenant_id, "idp", scopes=["calendar.read"], actor="t")
@@ -156,7 +157,8 @@ def test_background_job_refreshes_due_connections_and_purges_attempts(
         assert (report.refreshed, report.failed, report.needs_reauth) == (1, 0, 0)
         assert report.attempts_purged == 0
         later = OAuthBroker(platform.db, platform.vault, platform.audit,
-                            clock=lambda: job.now() + timedelta(minutes=11))
+                            clock=lambda: job.now() + timedelta(minutes=11),
+                            allow_loopback=True)
         try:
             assert refresh_due(later, [connected_tenant.tenant_id]).attempts_purged == 1
         finally:
@@ -166,26 +168,29 @@ def test_background_job_refreshes_due_connections_and_purges_attempts(
         job.close()
 
 
-def test_refresh_thread_started_by_the_hook_refreshes_and_stops(
+def test_refresh_job_of_the_app_refreshes_and_stops(
         platform: Platform, connected_tenant: Setup, broker: OAuthBroker) -> None:
     import time
 
+    from osp.app import App, Job
+    from osp.app.jobs import JobRunner
     from osp.oauth.models import OAuthConnection
-    from osp.oauth.wiring import refresh_job_hook
 
     conn = connect(broker, connected_tenant)
     with platform.db.tenant(connected_tenant.tenant_id) as s:
         row = s.get(OAuthConnection, conn.id)
         assert row is not None
         row.access_expires_at = broker.now()  # due now
-    start, stop = refresh_job_hook(platform, interval=0.2)
-    start()
+    app = App(platform)
+    app.broker = broker  # the fixture's broker allows the loopback test provider
+    runner = JobRunner([Job("oauth_refresh", 0.2, app.refresh_tokens)])
+    runner.start()
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not audit_events(
                 platform, connected_tenant.tenant_id, "oauth.refreshed"):
             time.sleep(0.2)
     finally:
-        stop()
+        runner.stop()
     [event] = audit_events(platform, connected_tenant.tenant_id, "oauth.refreshed")
     assert event["connection_id"] == str(conn.id)

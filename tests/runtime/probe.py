@@ -102,3 +102,40 @@ def host_addresses() -> list[str]:
             continue
         addrs += [a["local"] for a in link.get("addr_info", []) if a.get("local")]
     return addrs[:4]
+
+
+DNS_QUERY = """
+import json, random, socket, struct, sys
+
+def query(server, name):
+    # One A query over UDP, built by hand (the image has no DNS tools).
+    qid = random.randrange(65536)
+    packet = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for label in name.split("."):
+        packet += bytes([len(label)]) + label.encode()
+    packet += b"\\x00" + struct.pack(">HH", 1, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(1.5)
+    try:
+        s.sendto(packet, (server, 53))
+        answer, _ = s.recvfrom(4096)
+    except socket.timeout:
+        return "timeout"
+    except OSError as exc:
+        return type(exc).__name__
+    finally:
+        s.close()
+    count = struct.unpack(">H", answer[6:8])[0]
+    return "answered:%d" % count
+
+print(json.dumps({server: query(server, name) for server, name in json.loads(sys.argv[1])}))
+"""
+
+
+def dns_from(backend: PodmanBackend, tenant: str,
+             queries: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """{server: "answered:<n answers>" | "timeout" | error} for A queries sent from inside."""
+    proc = backend.exec(tenant, ["python3", "-c", DNS_QUERY, json.dumps(list(queries))])
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, str] = json.loads(proc.stdout)
+    return result

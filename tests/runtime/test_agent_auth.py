@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from osp.gateway.wiring import build_agent, connected_app_router
+from osp.app.agent import build_agent, connected_app_router
+from osp.oauth.service import OAuthBroker
 from osp.platform import Platform
 from osp.runtime.wiring import RuntimeParts, internal_app
 from osp.tenancy.service import TenantInfo
@@ -24,7 +25,8 @@ PEER = "testclient"  # the address TestClient's requests come from
 
 def make_client(platform: Platform, parts: RuntimeParts, cache_s: float) -> TestClient:
     agent = build_agent(platform, parts)
-    return TestClient(internal_app(parts, [connected_app_router(platform, parts, agent,
+    broker = OAuthBroker(platform.db, platform.vault, platform.audit)
+    return TestClient(internal_app(parts, [connected_app_router(platform, parts, agent, broker,
                                                                 cache_s=cache_s)]))
 
 

@@ -11,11 +11,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from osp.app import App
 from osp.errors import OspError
 from osp.platform import Platform
 from osp.runtime import cli as runtime_cli
 from osp.runtime.billing import KEY_NAME
-from osp.runtime.wiring import RuntimeParts, build_runtime
+from osp.runtime.wiring import build_runtime
 from osp.tenancy.service import TenantInfo
 from tests.runtime.conftest import FAKE_IMAGE, FakeBackend
 from tests.slots import free_port
@@ -27,19 +28,15 @@ REAL_CHECK = runtime_cli._require_control_plane
 def cli(platform: Platform, fake_backend: FakeBackend,
         monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     @contextmanager
-    def same_platform() -> Iterator[Platform]:
-        yield platform
+    def same_app(**_kw: Any) -> Iterator[App]:
+        yield App(platform, backend=fake_backend, images=FAKE_IMAGE)
 
-    def fake_runtime(p: Platform, **_kw: Any) -> RuntimeParts:
-        return build_runtime(p, backend=fake_backend, images=FAKE_IMAGE)
-
-    monkeypatch.setattr(runtime_cli, "build_runtime", fake_runtime)
     monkeypatch.setattr(runtime_cli, "_require_control_plane", lambda port: None)
     app, tenant_app, image_app, billing_app = (typer.Typer() for _ in range(4))
     app.add_typer(tenant_app, name="tenant")
     app.add_typer(image_app, name="image")
     app.add_typer(billing_app, name="billing")
-    runtime_cli.register(tenant_app, image_app, same_platform, billing_app)
+    runtime_cli.register(tenant_app, image_app, same_app, billing_app)
     runner = CliRunner()
 
     def run(*args: str, stdin: str | None = None) -> Any:

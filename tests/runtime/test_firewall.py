@@ -42,7 +42,10 @@ def test_per_tenant_host_ports_only_for_that_subnet() -> None:
     text = render(policy(tenants=(TenantRule("10.213.0.16/28", (9000, 9001)),
                                   TenantRule("10.213.0.32/28", ()))))
     assert "ip saddr 10.213.0.16/28 tcp dport { 9000, 9001 } accept" in text
-    assert "10.213.0.32/28" not in text
+    # The second tenant has no host ports: its only rule of its own is DNS to its gateway.
+    assert [ln.strip() for ln in text.splitlines() if "10.213.0.32/28" in ln] == [
+        "ip saddr 10.213.0.32/28 ip daddr 10.213.0.33 meta l4proto { tcp, udp } th dport 53 "
+        "accept"]
 
 
 def test_replacing_the_table_is_one_atomic_script() -> None:
@@ -60,3 +63,16 @@ def test_replacing_the_table_is_one_atomic_script() -> None:
 def test_invalid_policies_are_refused(kw: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         policy(**kw)
+
+
+def test_dns_is_allowed_only_to_each_tenants_own_gateway() -> None:
+    text = render(policy(tenants=(TenantRule("10.213.0.0/28"),
+                                  TenantRule("10.213.0.16/28", gateway="10.213.0.17"))))
+    lines = [ln.strip() for ln in text.splitlines()]
+    assert ("ip saddr 10.213.0.0/28 ip daddr 10.213.0.1 meta l4proto { tcp, udp } "
+            "th dport 53 accept") in lines
+    assert ("ip saddr 10.213.0.16/28 ip daddr 10.213.0.17 meta l4proto { tcp, udp } "
+            "th dport 53 accept") in lines
+    assert not [ln for ln in lines if "dport 53" in ln and "10.213.0.0/16" in ln]
+    with pytest.raises(ValueError, match="outside"):
+        policy(tenants=(TenantRule("10.213.0.0/28", gateway="10.213.0.17"),))

@@ -10,7 +10,13 @@ import pytest
 
 from osp.runtime.interfaces import Limits
 from tests.runtime.conftest import Tenants
-from tests.runtime.probe import connect_from, host_addresses, host_listener, listening_ports
+from tests.runtime.probe import (
+    connect_from,
+    dns_from,
+    host_addresses,
+    host_listener,
+    listening_ports,
+)
 from tests.slots import free_port
 
 pytestmark = pytest.mark.podman
@@ -243,3 +249,19 @@ def test_a_port_forwarded_by_the_host_does_not_carry_a_tenant_anywhere(pair: Ten
         subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+
+
+def test_dns_goes_only_to_the_tenants_own_gateway(pair: Tenants) -> None:
+    """Weakness 8 of the outside test: a tenant container queried another tenant's DNS
+    server (aardvark-dns on that network's gateway) and resolved its container names."""
+    a = pair.backend.status("alpha")
+    b = pair.backend.status("bravo")
+    bravo_name = pair.backend.container_name("bravo")
+    alpha_name = pair.backend.container_name("alpha")
+    own = dns_from(pair.backend, "alpha", [(a.gateway, alpha_name)])
+    assert own[a.gateway].startswith("answered:"), own  # its own resolver still works
+    foreign = dns_from(pair.backend, "alpha", [(b.gateway, bravo_name)])
+    assert foreign[b.gateway] == "timeout", foreign
+    # Over TCP too (DNS falls back to it), and not to any other host address either.
+    tcp = connect_from(pair.backend, "alpha", [f"{b.gateway}:53"])
+    assert tcp[f"{b.gateway}:53"] != "open", tcp

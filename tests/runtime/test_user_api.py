@@ -11,14 +11,14 @@ from osp.identity.service import Principal
 from osp.platform import Platform
 from osp.runtime.wiring import RuntimeParts, tenant_router
 from osp.tenancy.service import TenantInfo
-from osp.web.app import create_app
 from osp.web.deps import current_principal
+from tests.apps import admin_app
 from tests.runtime.conftest import FakeBackend
 
 
 def client_as(platform: Platform, parts: RuntimeParts, tenant: TenantInfo,
               role: str) -> TestClient:
-    app = create_app(platform, extra_routers=[tenant_router(parts)])
+    app = admin_app(platform, tenant_router(parts))
     principal = Principal(tenant_id=tenant.id, user_id=None, role=role, kind="token",
                           scopes=ROLE_SCOPES[role])
     app.dependency_overrides[current_principal] = lambda: principal

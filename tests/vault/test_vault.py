@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from osp.app import App
 from osp.errors import IntegrityFailure, InvalidInput, NotFound
-from osp.platform import Platform, kek_rewrappers
+from osp.platform import Platform
+from osp.runtime.store import PlatformSecrets
 from osp.tenancy.service import TenantInfo
 from osp.vault.kek import LocalFileKek
-from osp.vault.rotation import rotate_kek
 from osp.vault.service import MAX_VALUE_BYTES, Vault
 
 
@@ -112,8 +113,11 @@ def test_rotate_kek_keeps_every_secret_readable(platform: Platform,
         _put(platform, t, "A", f"a{i}-v2".encode())
         _put(platform, t, "B", f"b{i}".encode())
     before = platform.vault.kek.current_version()
-    report = rotate_kek(platform.db, platform.vault, platform.tenants, platform.audit, "test",
-                        kek_rewrappers(platform))
+    keys = PlatformSecrets(platform.db, platform.vault)
+    runtime_key = keys.get_or_create("runtime_key")
+    report = App(platform).rotate_kek("test")
+    # Platform-wide keys are re-wrapped too: the runtime key must survive the old KEK.
+    assert keys.get("runtime_key") == runtime_key
     assert report.new_version != before and report.rewrapped >= 9
     kek_file = json.loads(platform.settings.kek_file.read_text())
     assert list(kek_file["keys"]) == [report.new_version]  # old KEK retired

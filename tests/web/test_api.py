@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
-from osp.web.app import create_app
+from tests.apps import admin_app
 
 PASSWORD = "correct horse battery staple"
 
@@ -19,7 +19,7 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture
 def client(platform: Platform) -> Iterator[TestClient]:
     # https: the session cookie is Secure and would not be sent over plain http.
-    with TestClient(create_app(platform), base_url="https://testserver") as c:
+    with TestClient(admin_app(platform), base_url="https://testserver") as c:
         yield c
 
 

@@ -84,9 +84,6 @@ class Knowledge:
         tmp.replace(path)
         return len(chunk(name, content))
 
-    def documents(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if p.suffix in SUFFIXES)
-
     def _current(self) -> tuple[tuple[str, int, int], ...]:
         return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
                             for p in self.root.iterdir() if p.suffix in SUFFIXES))

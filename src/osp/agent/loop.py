@@ -47,6 +47,7 @@ from osp.governance import (
 )
 
 GOVERNANCE_FAILED = "Sorry, I can't answer right now: a safety check could not run."
+MODEL_FAILED = "Sorry, I can't answer right now: the model could not answer."
 WITHHELD = "[tool result withheld: it contained instructions aimed at the assistant]"
 DENIED = "The action {tool} was not approved, so I did not do it."
 EXPIRED = "The request to run {tool} expired without a decision, so I did not do it."
@@ -304,14 +305,13 @@ class Agent:
         try:
             provider = self.provider_factory(self._resolved(config), self.secrets)
         except ProviderError as exc:
-            return Outcome("model_error", str(exc), error=str(exc))
+            return self._model_error(turn, str(exc))
         for _round in range(config.tools.max_rounds):
             started = time.perf_counter()
             try:
                 reply = provider.complete(system, messages, registry.specs(allowed))
             except ProviderError as exc:
-                return Outcome("model_error", f"The model could not answer: {exc}",
-                               error=str(exc))
+                return self._model_error(turn, f"The model could not answer: {exc}")
             finally:
                 turn.model_ms += (time.perf_counter() - started) * 1000
             if not reply.tool_calls:
@@ -418,6 +418,14 @@ class Agent:
                      for c in pending.skipped]
         skill = self.skills.load(pending.skill) if pending.skill else None
         return self._model_loop(turn, req.text, pending.system, messages, skill)
+
+    def _model_error(self, turn: _Turn, text: str) -> Outcome:
+        """A provider's error text is model output too: it can echo the request (a key, a
+        card number) and it reaches the person, so it passes the output rails like a
+        reply. If they refuse it, only a fixed message is left."""
+        out = turn.check(Stage.OUTPUT, text)
+        shown = out.text if out.allowed else MODEL_FAILED
+        return Outcome("model_error", shown, error=shown)
 
     def _reply(self, turn: _Turn, user_text: str, text: str) -> Outcome:
         out = turn.check(Stage.OUTPUT, text)

@@ -4,7 +4,11 @@ long-term notes in Markdown. Plain files, so they survive restarts and image upg
 Layout::
 
     /data/memory/conversations/<sha256(channel:user)[:32]>.jsonl   one turn per line
-    /data/memory/notes/<name>.md
+    /data/memory/notes/<sha256(channel:user)[:32]>/<name>.md      long-term notes
+
+Both are per channel user: what one person asked the agent to remember is not read back to
+another person of the same tenant. (Notes written before this layout, directly under
+``notes/``, belonged to nobody in particular and are not offered to anyone.)
 """
 
 from __future__ import annotations
@@ -46,9 +50,7 @@ class Memory:
 
     # -- conversation -----------------------------------------------------------------
     def _conversation(self, channel: str, user: str) -> Path:
-        # Hashed: a channel user id (an e-mail, a phone number) never becomes a file name.
-        key = hashlib.sha256(f"{channel}:{user}".encode()).hexdigest()[:32]
-        return self.conversations / f"{key}.jsonl"
+        return self.conversations / f"{_owner_key(channel, user)}.jsonl"
 
     def history(self, channel: str, user: str, turns: int) -> list[dict[str, Any]]:
         path = self._conversation(channel, user)
@@ -75,33 +77,41 @@ class Memory:
             fh.flush()
             os.fsync(fh.fileno())
 
-    # -- notes ------------------------------------------------------------------------
-    def _note(self, name: str) -> Path:
+    # -- notes (per channel user) -----------------------------------------------------
+    def _note(self, channel: str, user: str, name: str) -> Path:
         if not NOTE_NAME.fullmatch(name):
             raise MemoryError_("note names are 1-64 lowercase letters, digits, '-' or '_'")
-        return self.notes / f"{name}.md"
+        return self.notes / _owner_key(channel, user) / f"{name}.md"
 
-    def write_note(self, name: str, content: str) -> None:
+    def write_note(self, channel: str, user: str, name: str, content: str) -> None:
         if len(content) > MAX_NOTE_CHARS:
             raise MemoryError_(f"a note holds at most {MAX_NOTE_CHARS} characters")
+        path = self._note(channel, user, name)
         with self._lock:
-            _atomic_write(self._note(name), content)
+            path.parent.mkdir(exist_ok=True)
+            _atomic_write(path, content)
 
-    def read_note(self, name: str) -> str | None:
-        path = self._note(name)
+    def read_note(self, channel: str, user: str, name: str) -> str | None:
+        path = self._note(channel, user, name)
         return path.read_text(encoding="utf-8") if path.exists() else None
 
-    def note_names(self) -> list[str]:
-        return sorted(p.stem for p in self.notes.glob("*.md"))
+    def note_names(self, channel: str, user: str) -> list[str]:
+        return sorted(p.stem for p in (self.notes / _owner_key(channel, user)).glob("*.md"))
 
-    def search_notes(self, query: str, limit: int = 5) -> list[tuple[str, str]]:
+    def search_notes(self, channel: str, user: str, query: str,
+                     limit: int = 5) -> list[tuple[str, str]]:
         words = {w for w in re.findall(r"\w+", query.lower()) if len(w) > 2}
         scored = []
-        for name in self.note_names():
-            text = self.read_note(name) or ""
+        for name in self.note_names(channel, user):
+            text = self.read_note(channel, user, name) or ""
             lower = text.lower()
             score = sum(lower.count(w) for w in words) + 3 * sum(w in name for w in words)
             if score:
                 scored.append((score, name, text))
         scored.sort(key=lambda s: (-s[0], s[1]))
         return [(name, text[:1000]) for _score, name, text in scored[:limit]]
+
+
+def _owner_key(channel: str, user: str) -> str:
+    # Hashed: a channel user id (an e-mail, a phone number) never becomes a file name.
+    return hashlib.sha256(f"{channel}:{user}".encode()).hexdigest()[:32]

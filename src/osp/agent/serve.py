@@ -22,7 +22,6 @@ import hmac
 import json
 import os
 import signal
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -116,16 +115,3 @@ def serve(state: agent_main.AgentState, port: int) -> None:
                    governed=True)
     server.serve_forever(poll_interval=0.5)
     agent_main.log("agent.stopped", tenant=state.tenant)
-
-
-def main() -> None:
-    try:
-        state = agent_main.boot()
-    except agent_main.BootError as exc:
-        agent_main.log("agent.boot_failed", reason=str(exc))
-        sys.exit(agent_main.EX_CONFIG)
-    serve(state, int(os.environ.get("OSP_AGENT_PORT", "8080")))
-
-
-if __name__ == "__main__":
-    main()

@@ -23,17 +23,23 @@ def build_approvals_router(approvals: ApprovalService) -> APIRouter:
         principal.require("tenant:read")
         info = tenant_of(platform, principal, tenant)
         wanted = None if status == "all" else status
-        return [a.as_dict() for a in approvals.list(info, wanted)]
+        sender = None if principal.sees_all_users else ("api", principal.chat_user)
+        return [a.as_dict() for a in approvals.list(info, wanted, sender)]
 
     @router.post("/{approval_id}/{decision}")
-    def decide(tenant: str, approval_id: str, decision: str, platform: PlatformDep,
-               principal: PrincipalDep) -> dict[str, Any]:
+    async def decide(tenant: str, approval_id: str, decision: str, platform: PlatformDep,
+                     principal: PrincipalDep) -> dict[str, Any]:
         principal.require(APPROVE_SCOPE)
-        info = tenant_of(platform, principal, tenant)
         if decision not in ("approve", "deny"):
             raise NotFound(f"unknown decision {decision[:20]!r}: approve or deny")
-        result = approvals.decide(info, parse_id(approval_id), decision == "approve",
-                                  principal.actor)
-        return result.as_dict()
+        wanted = parse_id(approval_id)
+
+        def run() -> dict[str, Any]:
+            info = tenant_of(platform, principal, tenant)
+            return approvals.decide(info, wanted, decision == "approve",
+                                    principal.actor).as_dict()
+
+        # The agent resumes the turn: the same per-tenant cap as a chat message.
+        return await approvals.gateway.limits.run(principal.tenant_id, run)
 
     return router

@@ -5,39 +5,40 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from osp.approvals.service import parse_id
-from osp.gateway.wiring import AgentParts, build_agent
+from osp.approvals.service import ApprovalService, parse_id
 from osp.platform import Platform
-from osp.runtime.wiring import build_runtime
+from osp.terminal import CLI_ACTOR as ACTOR
 
-OpenPlatform = Callable[[], AbstractContextManager[Platform]]
-ACTOR = "cli:operator"
+if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
+    from osp.app import App
+
+OpenApp = Callable[..., AbstractContextManager["App"]]
 out = Console()
 
 
-def register(app: typer.Typer, open_platform: OpenPlatform) -> None:
+def register(app: typer.Typer, open_app: OpenApp) -> None:
     approvals_app = typer.Typer(help="Tool calls waiting for a person's decision.",
                                 no_args_is_help=True)
     app.add_typer(approvals_app, name="approvals")
 
     @contextmanager
-    def parts() -> Iterator[tuple[Platform, AgentParts]]:
-        with open_platform() as platform:
-            yield platform, build_agent(platform, build_runtime(platform))
+    def parts() -> Iterator[tuple[Platform, ApprovalService]]:
+        with open_app() as a:
+            yield a.platform, a.agent.approvals
 
     @approvals_app.command("list")
     def list_(tenant: str,
               status: Annotated[str, typer.Option(
                   help="pending, approved, denied, expired or all")] = "pending",
               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-        with parts() as (platform, agent):
-            rows = agent.approvals.list(platform.tenants.get(tenant),
+        with parts() as (platform, approvals):
+            rows = approvals.list(platform.tenants.get(tenant),
                                         None if status == "all" else status)
         if as_json:
             print(json.dumps([r.as_dict() for r in rows]))
@@ -49,8 +50,8 @@ def register(app: typer.Typer, open_platform: OpenPlatform) -> None:
         out.print(table)
 
     def _decide(tenant: str, approval_id: str, approve: bool) -> None:
-        with parts() as (platform, agent):
-            result = agent.approvals.decide(platform.tenants.get(tenant),
+        with parts() as (platform, approvals):
+            result = approvals.decide(platform.tenants.get(tenant),
                                             parse_id(approval_id), approve, ACTOR)
         out.print(f"{'approved' if approve else 'denied'} {approval_id}")
         if result.reply:

@@ -57,6 +57,28 @@ class ApprovalInfo:
                 "result": self.result}
 
 
+class PendingApprovals:
+    """Queues the tool calls an agent paused, in the gateway's transaction (the gateway's
+    :class:`~osp.gateway.interfaces.ApprovalRecorder`)."""
+
+    def __init__(self, audit: AuditTrail) -> None:
+        self.audit = audit
+
+    def add(self, s: Session, tenant: TenantInfo, message_id: uuid.UUID,
+            approval: dict[str, Any]) -> None:
+        now = datetime.now(UTC)
+        expires = datetime.fromtimestamp(float(approval["expires_at"]), UTC)
+        # The control plane's own ceiling on how long a call may wait, whatever the agent says.
+        expires = min(expires, now + timedelta(days=7))
+        s.add(Approval(id=uuid.UUID(hex=str(approval["id"])), tenant_id=tenant.id,
+                       message_id=message_id, tool=str(approval["tool"])[:100],
+                       arguments=dict(approval.get("arguments") or {}), status="pending",
+                       created_at=now, expires_at=max(expires, now + timedelta(seconds=1))))
+        self.audit.record(s, tenant.id, f"agent:{tenant.name}", "approval.requested",
+                          {"approval_id": str(approval["id"]), "tool": approval["tool"],
+                           "message_id": str(message_id)})
+
+
 def parse_id(raw: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
@@ -72,7 +94,10 @@ class ApprovalService:
         self.audit = audit
         self.gateway = gateway
 
-    def list(self, tenant: TenantInfo, status: str | None = "pending") -> list[ApprovalInfo]:
+    def list(self, tenant: TenantInfo, status: str | None = "pending",
+             sender: tuple[str, str] | None = None) -> list[ApprovalInfo]:
+        """Approvals of ``tenant``; with ``sender`` (channel, user) only those of the calls
+        the agent paused while answering that person (their arguments are that person's)."""
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
         self.expire_due(tenant)
@@ -80,6 +105,9 @@ class ApprovalService:
             q = select(Approval).order_by(Approval.created_at)
             if status is not None:
                 q = q.where(Approval.status == status)
+            if sender is not None:
+                q = q.join(AgentMessage, AgentMessage.id == Approval.message_id).where(
+                    AgentMessage.channel == sender[0], AgentMessage.channel_user == sender[1])
             return [ApprovalInfo.of(a) for a in s.execute(q).scalars()]
 
     def _expire(self, s: Session, tenant: TenantInfo, row: Approval) -> None:

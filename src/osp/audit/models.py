@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, Uuid
+from sqlalchemy import CHAR, BigInteger, String, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -17,11 +17,11 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
 
     # No foreign key to tenants on purpose: the trail outlives a deleted tenant.
-    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, index=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(100))
     details: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(CHAR(64))
+    hash: Mapped[str] = mapped_column(CHAR(64))

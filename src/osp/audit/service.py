@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import uuid
@@ -35,6 +36,12 @@ def event_hash(tenant_id: uuid.UUID, seq: int, at: datetime, actor: str, kind: s
 class VerifyResult:
     checked: int = 0
     problems: list[str] = field(default_factory=list)
+    broken_at: int | None = None  # the first seq whose check failed (for a status badge)
+
+    def fail(self, seq: int, problem: str) -> None:
+        self.problems.append(problem)
+        if self.broken_at is None:
+            self.broken_at = seq
 
     @property
     def ok(self) -> bool:
@@ -71,6 +78,28 @@ class AuditTrail:
         ).scalars()
         return list(reversed(list(rows)))
 
+    def find(self, session: Session, tenant_id: uuid.UUID, *, kind: str | None = None,
+             actor: str | None = None, before_seq: int | None = None,
+             since: datetime | None = None, details: dict[str, Any] | None = None,
+             limit: int = 50) -> builtins.list[AuditEvent]:
+        """Newest first, filtered: exact kind (or a ``prefix.`` ending in a dot), actor
+        substring, events before a seq (paging), at or after a time, details containing
+        the given keys and values."""
+        q = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+        if kind:
+            q = q.where(AuditEvent.kind.startswith(kind, autoescape=True) if kind.endswith(".")
+                        else AuditEvent.kind == kind)
+        if actor:
+            q = q.where(AuditEvent.actor.contains(actor, autoescape=True))
+        if before_seq is not None:
+            q = q.where(AuditEvent.seq < before_seq)
+        if since is not None:
+            q = q.where(AuditEvent.at >= since)
+        if details:
+            q = q.where(AuditEvent.details.contains(details))
+        q = q.order_by(AuditEvent.seq.desc()).limit(max(1, min(limit, 1000)))
+        return list(session.execute(q).scalars())
+
     def verify(self, session: Session, tenant_id: uuid.UUID) -> VerifyResult:
         result = VerifyResult()
         expected_seq, prev = 1, GENESIS
@@ -80,13 +109,13 @@ class AuditTrail:
         for ev in rows:
             result.checked += 1
             if ev.seq != expected_seq:
-                result.problems.append(f"seq {expected_seq}..{ev.seq - 1} missing (deleted?)")
+                result.fail(expected_seq, f"seq {expected_seq}..{ev.seq - 1} missing (deleted?)")
             if ev.prev_hash != prev:
-                result.problems.append(f"seq {ev.seq}: chain broken (previous event changed, "
-                                       "deleted or reordered)")
+                result.fail(ev.seq, f"seq {ev.seq}: chain broken (previous event changed, "
+                                    "deleted or reordered)")
             recomputed = event_hash(tenant_id, ev.seq, ev.at, ev.actor, ev.kind, ev.details,
                                     ev.prev_hash)
             if recomputed != ev.hash:
-                result.problems.append(f"seq {ev.seq}: content does not match its hash (modified)")
+                result.fail(ev.seq, f"seq {ev.seq}: content does not match its hash (modified)")
             expected_seq, prev = ev.seq + 1, ev.hash
         return result

@@ -9,14 +9,12 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from osp.channels.service import MAX_BODY, ChannelService
-from osp.errors import InvalidInput
+from osp.web.limits import read_capped
 
 
 async def _body(request: Request) -> bytes:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise InvalidInput("body too large")
-    return body
+    # Read with the webhook's own cap while it streams: never more than MAX_BODY in memory.
+    return await read_capped(request, MAX_BODY)
 
 
 def build_channels_router(channels: ChannelService) -> APIRouter:

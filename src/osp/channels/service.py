@@ -58,26 +58,29 @@ class ChannelService:
         self._lock = threading.Lock()
 
     # -- helpers ---------------------------------------------------------------------------
-    def _tenant(self, name: str) -> TenantInfo:
+    def _tenant(self, channel: str, name: str) -> TenantInfo:
         try:
             return self.tenants.get(name)
         except (NotFound, InvalidInput):
-            raise NotFound("unknown channel endpoint") from None
+            raise self._refuse(name, channel, "unknown tenant") from None
 
-    def _secret(self, tenant: TenantInfo, name: str) -> bytes:
+    def _secret(self, tenant: TenantInfo, channel: str, name: str) -> bytes:
         try:
             with self.db.tenant(tenant.id) as s:
                 return self.vault.get(s, tenant.id, name)
         except NotFound:
             # Not configured means nothing can be verified: refuse (fail closed).
-            raise NotFound("this channel is not configured for the tenant") from None
+            raise self._refuse(tenant.name, channel, "channel not configured") from None
 
-    def _refuse(self, tenant: TenantInfo, channel: str, reason: str) -> Unauthorized:
+    def _refuse(self, claimed: str, channel: str, reason: str) -> Unauthorized:
         # An unsigned or forged request proves nothing about the tenant in its URL: the
         # refusal goes to the rate-limited platform trail, not into that tenant's trail.
         self.unproven.record("channel.refused", {"channel": channel, "reason": reason,
-                                                 "claimed_tenant": tenant.name})
-        return Unauthorized(f"{channel} request refused: {reason}")
+                                                 "claimed_tenant": claimed[:64]})
+        # One answer for every refusal (unknown tenant, channel not configured, bad
+        # signature): an unauthenticated caller must not learn which tenant names exist
+        # or which channels they use. The reason is only in the platform trail.
+        return Unauthorized(f"{channel} request refused")
 
     def _first_time(self, tenant: TenantInfo, channel: str, event_id: str) -> bool:
         try:
@@ -123,15 +126,15 @@ class ChannelService:
     # -- Slack -----------------------------------------------------------------------------
     def slack_event(self, tenant_name: str, body: bytes,
                     headers: Mapping[str, str]) -> dict[str, Any]:
-        tenant = self._tenant(tenant_name)
-        secret = self._secret(tenant, SLACK_SIGNING_SECRET)
+        tenant = self._tenant("slack", tenant_name)
+        secret = self._secret(tenant, "slack", SLACK_SIGNING_SECRET)
         timestamp = headers.get("x-slack-request-timestamp", "")
         signature = headers.get("x-slack-signature", "")
         if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > MAX_SKEW_S:
-            raise self._refuse(tenant, "slack", "stale or missing timestamp")
+            raise self._refuse(tenant.name, "slack", "stale or missing timestamp")
         if not hmac.compare_digest(signature.encode(),
                                    slack_signature(secret, timestamp, body).encode()):
-            raise self._refuse(tenant, "slack", "bad signature")
+            raise self._refuse(tenant.name, "slack", "bad signature")
         try:
             payload = json.loads(body)
         except ValueError:
@@ -164,11 +167,11 @@ class ChannelService:
     # -- Telegram --------------------------------------------------------------------------
     def telegram_update(self, tenant_name: str, body: bytes,
                         headers: Mapping[str, str]) -> dict[str, Any]:
-        tenant = self._tenant(tenant_name)
-        secret = self._secret(tenant, TELEGRAM_WEBHOOK_SECRET)
+        tenant = self._tenant("telegram", tenant_name)
+        secret = self._secret(tenant, "telegram", TELEGRAM_WEBHOOK_SECRET)
         presented = headers.get("x-telegram-bot-api-secret-token", "")
         if not presented or not hmac.compare_digest(presented.encode(), secret):
-            raise self._refuse(tenant, "telegram", "bad secret token")
+            raise self._refuse(tenant.name, "telegram", "bad secret token")
         try:
             update = json.loads(body)
         except ValueError:

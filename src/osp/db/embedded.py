@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,11 +52,6 @@ class EmbeddedPostgres:
     def dsn(self, user: str, database: str = APP_DB) -> str:
         return f"postgresql://{quote(user)}@/{database}?host={quote(self.socket_dir, safe='')}"
 
-    @property
-    def bin_dir(self) -> Path:
-        import pgserver
-
-        return Path(os.path.dirname(pgserver.__file__)) / "pginstall" / "bin"
 
 
 @contextlib.contextmanager

@@ -4,27 +4,28 @@ and knowledge. Thin: parse, authorise, call the service."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from osp.gateway.service import GatewayService
+from osp.inputs import CleanJson, InputModel
 from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
 
 
-class MessageIn(BaseModel):
+class MessageIn(InputModel):
     text: str = Field(min_length=1, max_length=32_000)
     skill: str | None = Field(default=None, max_length=40)
 
 
-class ModelIn(BaseModel):
+class ModelIn(InputModel):
     provider: str = Field(max_length=16)
     base_url: str | None = Field(default=None, max_length=2000)
     model: str = Field(min_length=1, max_length=200)
 
 
-class KnowledgeIn(BaseModel):
+class KnowledgeIn(InputModel):
     name: str = Field(min_length=1, max_length=100)
     content: str = Field(min_length=1, max_length=2 * 1024 * 1024)
 
@@ -34,20 +35,26 @@ def build_gateway_router(gateway: GatewayService) -> APIRouter:
     router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["agent"])
 
     @router.post("/messages")
-    def send(tenant: str, body: MessageIn, platform: PlatformDep,
-             principal: PrincipalDep) -> dict[str, Any]:
+    async def send(tenant: str, body: MessageIn, platform: PlatformDep,
+                   principal: PrincipalDep) -> dict[str, Any]:
         principal.require("chat")
-        info = tenant_of(platform, principal, tenant)
         # Each user has their own conversation memory; a token acts as its creator.
-        user = str(principal.user_id) if principal.user_id else "token"
-        return gateway.send(info, "api", user, body.text, skill=body.skill).as_dict()
+        user = principal.chat_user
+
+        def turn() -> dict[str, Any]:
+            info = tenant_of(platform, principal, tenant)
+            return gateway.send(info, "api", user, body.text, skill=body.skill).as_dict()
+
+        # Off the shared worker pool, capped per tenant (see osp.gateway.limits).
+        return await gateway.limits.run(principal.tenant_id, turn)
 
     @router.get("/messages/{message_id}")
     def show(tenant: str, message_id: uuid.UUID, platform: PlatformDep,
              principal: PrincipalDep) -> dict[str, Any]:
         principal.require("chat")
         info = tenant_of(platform, principal, tenant)
-        return gateway.get(info, message_id).as_dict()
+        sender = None if principal.sees_all_users else ("api", principal.chat_user)
+        return gateway.get(info, message_id, sender).as_dict()
 
     @router.get("/agent/config")
     def config(tenant: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
@@ -56,8 +63,8 @@ def build_gateway_router(gateway: GatewayService) -> APIRouter:
         return gateway.settings.get(principal.tenant_id).model_dump(mode="json")
 
     @router.put("/agent/config")
-    def set_config(tenant: str, body: dict[str, Any], platform: PlatformDep,
-                   principal: PrincipalDep) -> dict[str, Any]:
+    def set_config(tenant: str, body: Annotated[dict[str, Any], CleanJson],
+                   platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
         principal.require("tenant:write")
         # The document names the hosts that receive the tenant's bot tokens: changing it is
         # as sensitive as reading those secrets, so it needs the secrets scope as well.
@@ -77,15 +84,19 @@ def build_gateway_router(gateway: GatewayService) -> APIRouter:
         return config.model.model_dump(mode="json")
 
     @router.post("/knowledge", status_code=201)
-    def add_knowledge(tenant: str, body: KnowledgeIn, platform: PlatformDep,
-                      principal: PrincipalDep) -> dict[str, Any]:
+    async def add_knowledge(tenant: str, body: KnowledgeIn, platform: PlatformDep,
+                            principal: PrincipalDep) -> dict[str, Any]:
         principal.require("tenant:write")
-        info = tenant_of(platform, principal, tenant)
-        result = gateway.agent_post(info, "/v1/knowledge",
-                                    {"name": body.name, "content": body.content})
-        with platform.db.tenant(info.id) as s:
-            platform.audit.record(s, info.id, principal.actor, "agent.knowledge_added",
-                                  {"document": body.name, "chunks": result.get("chunks")})
-        return {"name": body.name, "chunks": result.get("chunks")}
+
+        def add() -> dict[str, Any]:
+            info = tenant_of(platform, principal, tenant)
+            result = gateway.agent_post(info, "/v1/knowledge",
+                                        {"name": body.name, "content": body.content})
+            with platform.db.tenant(info.id) as s:
+                platform.audit.record(s, info.id, principal.actor, "agent.knowledge_added",
+                                      {"document": body.name, "chunks": result.get("chunks")})
+            return {"name": body.name, "chunks": result.get("chunks")}
+
+        return await gateway.limits.run(principal.tenant_id, add)
 
     return router

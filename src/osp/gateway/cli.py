@@ -5,24 +5,23 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
 from rich.console import Console
 
+from osp.config import Settings
 from osp.errors import OspError
-from osp.gateway.wiring import AgentParts, build_agent
-from osp.platform import Platform
-from osp.runtime.wiring import build_runtime
+from osp.terminal import CLI_ACTOR as ACTOR
 
-OpenPlatform = Callable[[], AbstractContextManager[Platform]]
-ACTOR = "cli:operator"
-DEFAULT_URL = "http://127.0.0.1:8400"
+if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
+    from osp.app import App
+
+OpenApp = Callable[..., AbstractContextManager["App"]]
 out = Console()
 
 
@@ -36,7 +35,7 @@ def chat_request(url: str, token: str, tenant: str, text: str, skill: str | None
                               headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s)
     except httpx.HTTPError as exc:
         raise OspError(f"cannot reach OSP at {url} ({type(exc).__name__}): is `osp up` "
-                       "running? (set OSP_URL otherwise)") from None
+                       "running? (set OSP_URL, or OSP_HOST and OSP_PORT, otherwise)") from None
     try:
         data = response.json()
     except ValueError:
@@ -47,27 +46,24 @@ def chat_request(url: str, token: str, tenant: str, text: str, skill: str | None
     return data
 
 
-def register(app: typer.Typer, tenant_app: typer.Typer, open_platform: OpenPlatform) -> None:
+def register(app: typer.Typer, tenant_app: typer.Typer, open_app: OpenApp,
+             settings: Callable[[], Settings]) -> None:
     knowledge_app = typer.Typer(help="Documents an agent searches.", no_args_is_help=True)
     skills_app = typer.Typer(help="Skills on an agent's volume.", no_args_is_help=True)
     app.add_typer(knowledge_app, name="knowledge")
     app.add_typer(skills_app, name="skills")
-
-    @contextmanager
-    def agent() -> Iterator[tuple[Platform, AgentParts]]:
-        with open_platform() as platform:
-            yield platform, build_agent(platform, build_runtime(platform))
 
     @app.command("chat")
     def chat(tenant: str, text: str,
              skill: Annotated[str | None, typer.Option(help="Use this skill.")] = None,
              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         """Send TEXT to the tenant's agent and print the reply (needs OSP_TOKEN)."""
-        token = os.environ.get("OSP_TOKEN", "")
+        cfg = settings()
+        token = cfg.token.get_secret_value() if cfg.token else ""
         if not token:
             raise OspError("set OSP_TOKEN to an API token with the chat scope "
                            "(`osp up --demo` prints one)")
-        data = chat_request(os.environ.get("OSP_URL", DEFAULT_URL), token, tenant, text, skill)
+        data = chat_request(cfg.api_url, token, tenant, text, skill)
         if as_json:
             print(json.dumps(data))
             return
@@ -82,7 +78,8 @@ def register(app: typer.Typer, tenant_app: typer.Typer, open_platform: OpenPlatf
                       help="e.g. https://api.openai.com/v1, or http://osp-host:11434/v1 "
                            "for Ollama on this host")] = None) -> None:
         """Point the tenant's agent at a model; its key is the secret MODEL_API_KEY."""
-        with open_platform() as platform:
+        with open_app() as a:
+            platform = a.platform
             from osp.gateway.settings import AgentSettings
 
             info = platform.tenants.get(name)
@@ -102,7 +99,8 @@ def register(app: typer.Typer, tenant_app: typer.Typer, open_platform: OpenPlatf
             raise OspError(f"{file} is not valid JSON: {exc}") from None
         if not isinstance(document, dict):
             raise OspError(f"{file} must hold a JSON object")
-        with open_platform() as platform:
+        with open_app() as a:
+            platform = a.platform
             from osp.gateway.settings import AgentSettings
 
             info = platform.tenants.get(name)
@@ -113,7 +111,8 @@ def register(app: typer.Typer, tenant_app: typer.Typer, open_platform: OpenPlatf
 
     @tenant_app.command("show-config")
     def show_config(name: str) -> None:
-        with open_platform() as platform:
+        with open_app() as a:
+            platform = a.platform
             from osp.gateway.settings import AgentSettings
 
             info = platform.tenants.get(name)
@@ -132,7 +131,8 @@ def register(app: typer.Typer, tenant_app: typer.Typer, open_platform: OpenPlatf
         except UnicodeDecodeError:
             raise OspError(f"{file} is not UTF-8 text") from None
         doc = name or file.name
-        with agent() as (platform, parts):
+        with open_app() as a:
+            platform, parts = a.platform, a.agent
             info = platform.tenants.get(tenant)
             result = parts.gateway.agent_post(info, "/v1/knowledge",
                                               {"name": doc, "content": content})
@@ -148,7 +148,8 @@ def register(app: typer.Typer, tenant_app: typer.Typer, open_platform: OpenPlatf
             content = (folder / "SKILL.md").read_text(encoding="utf-8")
         except OSError as exc:
             raise OspError(f"cannot read {folder / 'SKILL.md'}: {exc.strerror}") from None
-        with agent() as (platform, parts):
+        with open_app() as a:
+            platform, parts = a.platform, a.agent
             info = platform.tenants.get(tenant)
             result = parts.gateway.agent_post(info, "/v1/skills",
                                               {"name": folder.name, "content": content})

@@ -8,6 +8,7 @@ accepted by the instance it was meant for.
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import Any
 
 import httpx
@@ -80,3 +81,7 @@ class RuntimeLocator:
     def forget(self, tenant: str) -> None:
         with self._lock:
             self._cache.pop(tenant, None)
+
+    def expected(self, tenant_id: uuid.UUID) -> bool:
+        # One indexed read, no engine call: cheap enough for every message of a flood.
+        return self.parts.service.repo.get(tenant_id).desired == "running"

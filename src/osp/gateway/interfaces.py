@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from osp.tenancy.service import TenantInfo
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,10 @@ class AgentLocator(Protocol):
 
     def forget(self, tenant: str) -> None:
         """Drop any cached endpoint (after a failed delivery: the instance may be new)."""
+
+    def expected(self, tenant_id: uuid.UUID) -> bool:
+        """Whether the tenant's agent is meant to run (desired state), whatever it does now.
+        A stopped agent is not waited for: the message fails at once."""
 
 
 class AgentTransport(Protocol):
@@ -36,3 +45,11 @@ class Rejected(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ApprovalRecorder(Protocol):
+    """Where a tool call the agent paused for a person's decision is queued (the approvals
+    package implements it; the gateway only hands the request over, in its transaction)."""
+
+    def add(self, s: Session, tenant: TenantInfo, message_id: uuid.UUID,
+            approval: dict[str, Any]) -> None: ...

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, Text, Uuid
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,7 +16,8 @@ from osp.db.base import Base, new_id, utcnow
 class AgentConfigRow(Base):
     __tablename__ = "agent_config"
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     provider: Mapped[str | None] = mapped_column(String(16))
     base_url: Mapped[str | None] = mapped_column(String(2000))
     model: Mapped[str | None] = mapped_column(String(200))
@@ -26,9 +27,11 @@ class AgentConfigRow(Base):
 
 class AgentMessage(Base):
     __tablename__ = "agent_messages"
+    __table_args__ = (Index("ix_agent_messages_status", "tenant_id", "status"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     channel_user: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)

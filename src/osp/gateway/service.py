@@ -19,19 +19,25 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from osp.approvals.models import Approval
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
 from osp.errors import InvalidInput, NotFound, OspError
-from osp.gateway.interfaces import AgentLocator, AgentTransport, Rejected, Unreachable
+from osp.gateway.interfaces import (
+    AgentLocator,
+    AgentTransport,
+    ApprovalRecorder,
+    Rejected,
+    Unreachable,
+)
+from osp.gateway.limits import TurnLimits
 from osp.gateway.models import AgentConfigRow, AgentMessage
 from osp.gateway.settings import AgentSettings, config_from_row, document_of
+from osp.inputs import bad_text
 from osp.logs import get_logger
 from osp.tenancy.service import TenantInfo
 
@@ -69,6 +75,8 @@ class GatewayOptions:
     redeliver_window_s: float = 60.0  # how long a restarting agent is waited for
     poll_s: float = 0.5
     agent_timeout_s: float = 300.0
+    max_turns_per_tenant: int = 8  # turns waiting on one tenant's agent at once
+    max_turns_total: int = 64  # threads for turns, all tenants together
 
 
 def audit_details(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -103,15 +111,18 @@ def audit_details(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
 class GatewayService:
     def __init__(self, db: Database, audit: AuditTrail, settings: AgentSettings,
                  locator: AgentLocator, transport: AgentTransport,
-                 options: GatewayOptions | None = None,
+                 approvals: ApprovalRecorder, options: GatewayOptions | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.db = db
         self.audit = audit
         self.settings = settings
         self.locator = locator
         self.transport = transport
+        self.approvals = approvals
         self.options = options or GatewayOptions()
         self.sleep = sleep
+        self.limits = TurnLimits(self.options.max_turns_per_tenant,
+                                 self.options.max_turns_total)
 
     # -- messages --------------------------------------------------------------------------
     def send(self, tenant: TenantInfo, channel: str, user: str, text: str, *,
@@ -136,6 +147,10 @@ class GatewayService:
             raise InvalidInput("text is empty")
         if len(text) > MAX_TEXT:
             raise InvalidInput(f"text is longer than {MAX_TEXT} characters")
+        # Channels hand text over without an input model: the same refusal applies here.
+        for what, value in (("text", text), ("user", user)):
+            if (why := bad_text(value)) is not None:
+                raise InvalidInput(f"{what} {why}")
         if tenant.state != "active":
             raise DeliveryFailed(f"tenant {tenant.name!r} is suspended")
         # The row itself is the record of receipt (channel, user, text, time); the turn's
@@ -175,6 +190,11 @@ class GatewayService:
     def call_agent(self, tenant: TenantInfo, message_id: uuid.UUID, path: str,
                    body: dict[str, Any]) -> dict[str, Any]:
         """POST to the tenant's agent, waiting out a restart within the redelivery window."""
+        if not self.locator.expected(tenant.id):
+            # Stopped on purpose: nothing will bring it back within the window, so the
+            # message fails now instead of holding a worker for a minute.
+            raise self._fail(tenant, message_id, "the agent is not running "
+                                                 f"(`osp tenant start {tenant.name}`)")
         deadline = time.monotonic() + self.options.redeliver_window_s
         last = "the agent is not running"
         first = True
@@ -242,9 +262,11 @@ class GatewayService:
                 row.reply = reply
                 row.status = {"awaiting_approval": "awaiting_approval",
                               "model_error": "failed"}.get(status, "answered")
-                row.error = str(outcome.get("error"))[:500] if status == "model_error" else None
+                # The reply of a failed turn has passed the agent's output rails; the raw
+                # ``error`` field is not trusted to have, so it is never stored or shown.
+                row.error = reply[:500] if status == "model_error" else None
                 if isinstance(approval, dict):
-                    self._add_approval(s, tenant, message_id, approval)
+                    self.approvals.add(s, tenant, message_id, approval)
                 if on_session is not None:
                     on_session(s)
                 details = audit_details(records)
@@ -265,24 +287,14 @@ class GatewayService:
                 setattr(result, key, float(value))
         return result
 
-    def _add_approval(self, s: Session, tenant: TenantInfo, message_id: uuid.UUID,
-                      approval: dict[str, Any]) -> None:
-        now = datetime.now(UTC)
-        expires = datetime.fromtimestamp(float(approval["expires_at"]), UTC)
-        # The control plane's own ceiling on how long a call may wait, whatever the agent says.
-        expires = min(expires, now + timedelta(days=7))
-        s.add(Approval(id=uuid.UUID(hex=str(approval["id"])), tenant_id=tenant.id,
-                       message_id=message_id, tool=str(approval["tool"])[:100],
-                       arguments=dict(approval.get("arguments") or {}), status="pending",
-                       created_at=now, expires_at=max(expires, now + timedelta(seconds=1))))
-        self.audit.record(s, tenant.id, f"agent:{tenant.name}", "approval.requested",
-                          {"approval_id": str(approval["id"]), "tool": approval["tool"],
-                           "message_id": str(message_id)})
-
-    def get(self, tenant: TenantInfo, message_id: uuid.UUID) -> MessageResult:
+    def get(self, tenant: TenantInfo, message_id: uuid.UUID,
+            sender: tuple[str, str] | None = None) -> MessageResult:
+        """A message by id; with ``sender`` (channel, user) only if that person sent it. Any
+        other message looks like it does not exist."""
         with self.db.tenant(tenant.id) as s:
             row = s.get(AgentMessage, message_id)
-            if row is None:
+            if row is None or (sender is not None
+                               and (row.channel, row.channel_user) != sender):
                 raise NotFound("unknown message")
             return MessageResult(row.id, row.status, row.reply, None, row.error)
 

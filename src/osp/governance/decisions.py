@@ -22,9 +22,6 @@ class Stage(enum.StrEnum):
     OUTPUT = "output"
 
 
-STAGE_ORDER: tuple[Stage, ...] = tuple(Stage)
-
-
 class Reason(enum.StrEnum):
     """Reason codes shared by the built-in rails. Custom rails may use their own strings."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -20,7 +20,6 @@ SCHEMA_PATH = Path(__file__).with_name("policy.schema.json")
 PiiEntity = Literal[
     "EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "SECRET"
 ]
-PII_ENTITIES: tuple[str, ...] = get_args(PiiEntity)
 PiiAction = Literal["mask", "reject", "allow"]
 PresetName = Literal["lean", "full"]
 

@@ -6,7 +6,6 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
-from osp.errors import Forbidden
 from osp.identity.schemas import (
     ConfirmIn,
     EnrolOut,
@@ -21,7 +20,7 @@ from osp.identity.schemas import (
     UserIn,
     UserOut,
 )
-from osp.identity.service import LoginResult
+from osp.identity.service import LoginResult, check_assignable
 from osp.web.deps import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -101,8 +100,7 @@ def create_user(tenant: str, body: UserIn, platform: PlatformDep,
                 principal: PrincipalDep) -> UserOut:
     principal.require("users:write")
     tenant_of(platform, principal, tenant)
-    if body.role == "owner" and principal.role != "owner":
-        raise Forbidden("only an owner can create another owner")
+    check_assignable(principal, body.role)
     user_id = platform.identity.create_user(tenant, body.email, body.password, body.role,
                                             principal.actor)
     user = next(u for u in platform.identity.list_users(principal.tenant_id) if u.id == user_id)

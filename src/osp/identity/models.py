@@ -5,6 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     ARRAY,
+    CHAR,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,6 +28,7 @@ class User(Base):
     __table_args__ = (
         CheckConstraint("role IN ('owner', 'admin', 'member')", name="role_known"),
         CheckConstraint("email = lower(email)", name="email_lower"),
+        UniqueConstraint("tenant_id", "email", name="uq_users_tenant_email"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -54,7 +57,7 @@ class RecoveryCode(Base):
         Uuid, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
     )
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
-    code_hash: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str] = mapped_column(CHAR(64))
     used_at: Mapped[datetime | None]
 
 
@@ -69,8 +72,8 @@ class BrowserSession(Base):
         Uuid, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
     )
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    csrf_hash: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(CHAR(64), unique=True)
+    csrf_hash: Mapped[str] = mapped_column(CHAR(64))
     # mfa: password ok, TOTP pending; enrol: tenant requires 2FA, user must enrol; full.
     stage: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -89,7 +92,7 @@ class ApiToken(Base):
         Uuid, ForeignKey("users.id", ondelete="CASCADE")
     )
     name: Mapped[str] = mapped_column(String(100))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(CHAR(64), unique=True)
     scopes: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]
@@ -102,7 +105,7 @@ class LoginThrottle(Base):
 
     __tablename__ = "login_throttle"
 
-    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(CHAR(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_start: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None]

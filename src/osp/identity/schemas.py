@@ -5,9 +5,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from osp.checks.names import TENANT_NAME_MAX
+from osp.inputs import InputModel
 
-class LoginIn(BaseModel):
-    tenant: str = Field(max_length=40)
+
+class LoginIn(InputModel):
+    tenant: str = Field(max_length=TENANT_NAME_MAX)
     email: str = Field(max_length=254)
     password: str = Field(max_length=1024)
 
@@ -17,7 +20,7 @@ class LoginOut(BaseModel):
     csrf_token: str
 
 
-class SecondFactorIn(BaseModel):
+class SecondFactorIn(InputModel):
     code: str | None = Field(default=None, max_length=10)
     recovery_code: str | None = Field(default=None, max_length=64)
 
@@ -27,7 +30,7 @@ class EnrolOut(BaseModel):
     secret: str
 
 
-class ConfirmIn(BaseModel):
+class ConfirmIn(InputModel):
     code: str = Field(max_length=10)
 
 
@@ -43,7 +46,7 @@ class MeOut(BaseModel):
     scopes: list[str]
 
 
-class UserIn(BaseModel):
+class UserIn(InputModel):
     email: str = Field(max_length=254)
     password: str = Field(max_length=1024)
     role: str = "member"
@@ -57,7 +60,7 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-class TokenIn(BaseModel):
+class TokenIn(InputModel):
     name: str = Field(max_length=100)
     scopes: list[str]
     expires_days: int | None = None

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
-from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, Throttled, Unauthorized
 from osp.identity import throttle
 from osp.identity.models import ROLES, ApiToken, BrowserSession, RecoveryCode, User
 from osp.identity.scopes import ALL_SCOPES, ROLE_SCOPES
@@ -54,6 +54,17 @@ class Principal:
     def actor(self) -> str:
         return f"{self.kind}:{self.user_id}"
 
+    @property
+    def chat_user(self) -> str:
+        """Who this principal is in the chat (a token acts as its creator)."""
+        return str(self.user_id) if self.user_id else "token"
+
+    @property
+    def sees_all_users(self) -> bool:
+        """Owners and admins see every person's messages and approvals in their tenant;
+        a member sees only their own (what the agent did for others is not theirs)."""
+        return self.role in ("owner", "admin")
+
     def require(self, scope: str) -> None:
         if self.stage != "full":
             raise Forbidden("finish two-factor authentication first")
@@ -67,6 +78,12 @@ class LoginResult:
     csrf: str
     stage: str
     tenant_id: uuid.UUID
+
+
+def check_assignable(creator: Principal, role: str) -> None:
+    """Who may give whom which role (the API and the console both ask here)."""
+    if role == "owner" and creator.role != "owner":
+        raise Forbidden("only an owner can create another owner")
 
 
 def normalise_email(email: str) -> str:
@@ -114,26 +131,46 @@ class IdentityService:
 
     # -- login ---------------------------------------------------------------------------
     def login(self, tenant_name: str, email: str, password: str, address: str) -> LoginResult:
+        address_key = throttle.address_key(address)
         try:
             tenant = self.tenants.get(tenant_name)
         except (NotFound, InvalidInput):
+            # Guessing tenant names costs the address its attempts too.
+            with self.db.unscoped() as s:
+                spent = throttle.reserve(s, address_key, throttle.MAX_PER_ADDRESS)
+                throttle.lock_if_spent(s, spent)
+            if not spent.allowed:
+                raise Throttled(throttle.THROTTLED) from None
             _verify_password(_dummy_hash(), password)  # same cost as a real check
             raise Unauthorized("invalid credentials") from None
         email_key = (email or "").strip().lower()
-        keys = [throttle.account_key(tenant.id, email_key), throttle.address_key(address)]
+        account_key = throttle.account_key(tenant.id, email_key)
+        actor = f"address:{address}"
+        # The attempt is counted and committed BEFORE the hash is verified: concurrent
+        # guesses each get their own number, and only the first ones within the limit are
+        # verified at all (see osp.identity.throttle).
         with self.db.tenant(tenant.id) as s:
-            throttle.check(s, keys)
+            account = throttle.reserve(s, account_key, throttle.MAX_PER_ACCOUNT)
+            by_address = throttle.reserve(s, address_key, throttle.MAX_PER_ADDRESS)
+            refused = not (account.allowed and by_address.allowed)
+            if refused:
+                self.audit.record(s, tenant.id, actor, "login.throttled",
+                                  {"email": email_key, "attempt": account.count,
+                                   "address_attempt": by_address.count})
             user = s.execute(select(User).where(User.email == email_key)).scalar_one_or_none()
-            ok = _verify_password(user.password_hash if user else _dummy_hash(), password)
-            if user is None or not ok:
-                throttle.record_failure(s, keys[0], throttle.MAX_PER_ACCOUNT)
-                throttle.record_failure(s, keys[1], throttle.MAX_PER_ADDRESS)
-                self.audit.record(s, tenant.id, f"address:{address}", "login.failed",
-                                  {"email": email_key, "known_user": user is not None})
+        if refused:
+            raise Throttled(throttle.THROTTLED)
+        ok = _verify_password(user.password_hash if user else _dummy_hash(), password)
         if user is None or not ok:
+            with self.db.tenant(tenant.id) as s:
+                throttle.lock_if_spent(s, account)
+                throttle.lock_if_spent(s, by_address)
+                self.audit.record(s, tenant.id, actor, "login.failed",
+                                  {"email": email_key, "known_user": user is not None})
             raise Unauthorized("invalid credentials")
         with self.db.tenant(tenant.id) as s:
-            throttle.clear(s, keys[0])
+            throttle.clear(s, account_key)
+            throttle.refund(s, address_key)
             if _hasher.check_needs_rehash(user.password_hash):
                 s.execute(update(User).where(User.id == user.id)
                           .values(password_hash=_hasher.hash(password)))

@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from osp.errors import Forbidden, InvalidInput, NotFound
+from osp.oauth.egress import client_send, guarded_client
 from osp.oauth.refresh import BrokerTokens, access_token
 from osp.oauth.schemas import (
     AgentConnectionOut,
@@ -36,6 +37,8 @@ from osp.oauth.schemas import (
 )
 from osp.oauth.service import OAuthBroker
 from osp.oauth.tools import (
+    MAX_RESULT,
+    TIMEOUT_S,
     ConnectionView,
     ToolExecutor,
     ToolSpec,
@@ -72,6 +75,7 @@ ClaimApproval = Callable[[uuid.UUID, uuid.UUID, str, dict[str, Any], str], None]
 def build_agent_router(broker: OAuthBroker, authenticate: AgentAuth, policy_of: PolicyOf,
                        claim: ClaimApproval) -> APIRouter:
     agent = APIRouter(prefix="/internal/v1/oauth", tags=["oauth"])
+    stand_in_http = guarded_client(allow_loopback=True)
 
     def tenant_dep(request: Request) -> uuid.UUID:
         return authenticate(request)
@@ -122,7 +126,12 @@ def build_agent_router(broker: OAuthBroker, authenticate: AgentAuth, policy_of: 
         claim(tenant_id, body.approval_id, name, body.arguments, actor)
         prefixes = {origin: url.replace(HOST_ALIAS, "127.0.0.1", 1)
                     for origin, url in policy.api_base.items()}
-        executor = ToolExecutor(BrokerTokens(broker, tenant_id, actor), prefixes)
+        # Through the guarded connector like every call made for a tenant. A stand-in
+        # (validated to osp-host, i.e. this host) is loopback on purpose; internal ranges
+        # stay refused either way.
+        http = stand_in_http if prefixes else broker.http
+        executor = ToolExecutor(BrokerTokens(broker, tenant_id, actor), prefixes,
+                                send=client_send(http, max_bytes=MAX_RESULT, timeout_s=TIMEOUT_S))
         result = executor.execute(name, connection, body.arguments, approved=True)
         return AgentRunOut(status=result.status, data=result.data)
 

@@ -20,7 +20,6 @@ from osp.oauth.schemas import (
 )
 from osp.oauth.service import OAuthBroker
 from osp.oauth.tools import load_tools
-from osp.oauth.wiring import make_broker
 from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
 
 router = APIRouter(prefix="/api/v1", tags=["oauth"])
@@ -28,12 +27,9 @@ CALLBACK_PATH = "/api/v1/oauth/callback"
 BINDING_COOKIE = "osp_oauth_binding"
 
 
-def get_broker(request: Request, platform: PlatformDep) -> OAuthBroker:
-    # One broker per app: it is stateless apart from its HTTP client, which is thread-safe
-    # and costs ~20 ms to build (TLS context), far more than a request's own work.
-    broker: OAuthBroker | None = getattr(request.app.state, "oauth_broker", None)
-    if broker is None:
-        broker = request.app.state.oauth_broker = make_broker(platform)
+def get_broker(request: Request) -> OAuthBroker:
+    # The composition root puts its one broker here (osp.app.App.admin_app).
+    broker: OAuthBroker = request.app.state.oauth_broker
     return broker
 
 

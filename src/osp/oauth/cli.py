@@ -7,9 +7,9 @@ Commands are thin: parse, call the broker, print. Secrets are read from stdin, n
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,33 +19,111 @@ from osp.oauth.catalog import load_catalog
 from osp.oauth.schemas import ToolOut
 from osp.oauth.service import OAuthBroker
 from osp.oauth.tools import load_tools, tool_policy
-from osp.oauth.wiring import make_broker
 from osp.platform import Platform
+from osp.terminal import CLI_ACTOR, read_secret_stdin
+
+if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
+    from osp.app import App
 
 out = Console()
 CALLBACK_PATH = "/api/v1/oauth/callback"
+OpenApp = Callable[[], AbstractContextManager["App"]]
 
 
-@contextmanager
-def _broker() -> Iterator[tuple[Platform, OAuthBroker]]:
-    # Imported here: osp.cli imports this module to call register().
-    from osp.cli import platform
+class _BrokerCommands:
+    """The commands that need the broker, bound to the composition root's opener."""
 
-    with platform() as p:
-        broker = make_broker(p)
-        try:
-            yield p, broker
-        finally:
-            broker.close()
+    def __init__(self, open_app: OpenApp) -> None:
+        self.open_app = open_app
+
+    @contextmanager
+    def broker(self) -> Iterator[tuple[Platform, OAuthBroker]]:
+        with self.open_app() as a:
+            yield a.platform, a.broker
+
+    def provider_add(
+            self, name: str,
+            tenant: Annotated[str, typer.Option("--tenant", help="Tenant name.")],
+            client_id: Annotated[str, typer.Option("--client-id")],
+            issuer: Annotated[str | None, typer.Option(
+                "--issuer", help="Issuer URL; endpoints come from its discovery document.")] = None,
+            catalog_key: Annotated[str | None, typer.Option(
+                "--catalog", help="A catalog provider key (see `osp oauth catalog`).")] = None,
+            redirect_uri: Annotated[str | None, typer.Option(
+                "--redirect-uri", help="As registered at the provider (default: this control "
+                "plane's callback).")] = None) -> None:
+        """Register a client; the client secret is read from stdin (or prompted for)."""
+        secret = read_secret_stdin("Client secret: ").decode()
+        with self.broker() as (p, broker):
+            uri = redirect_uri or f"http://{p.settings.host}:{p.settings.port}{CALLBACK_PATH}"
+            t = p.tenants.get(tenant)
+            info = broker.add_provider(t.id, name, client_id=client_id, client_secret=secret,
+                                       redirect_uri=uri, actor=CLI_ACTOR, issuer=issuer,
+                                       catalog_key=catalog_key)
+        out.print(f"registered provider {info.name} for {tenant} (redirect URI "
+                  f"{info.redirect_uri}, revocation {info.revocation})")
+
+    def provider_list(self, tenant: Annotated[str, typer.Option("--tenant", help="Tenant name.")],
+                      as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        with self.broker() as (p, broker):
+            rows = broker.list_providers(p.tenants.get(tenant).id)
+        if as_json:
+            print(json.dumps([{"name": r.name, "catalog": r.catalog_key, "issuer": r.issuer,
+                               "client_id": r.client_id, "redirect_uri": r.redirect_uri,
+                               "openid": r.openid, "revocation": r.revocation} for r in rows]))
+            return
+        table = Table("name", "catalog", "issuer", "client id", "revocation")
+        for r in rows:
+            table.add_row(r.name, r.catalog_key or "-", r.issuer or "-", r.client_id, r.revocation)
+        out.print(table)
+
+    def connect(self, tenant: str, provider: str,
+                scopes: Annotated[str, typer.Option(
+                    "--scopes", help="Space-separated scopes to request.")] = "",
+                integration: Annotated[list[str] | None, typer.Option(
+                    "--integration", help="A catalog integration (repeatable).")] = None) -> None:
+        """Print the URL where the person signs in at the provider (valid 10 minutes)."""
+        with self.broker() as (p, broker):
+            t = p.tenants.get(tenant)
+            start = broker.start(t.id, provider, actor=CLI_ACTOR, scopes=scopes.split(),
+                                 integrations=list(integration or []))
+        out.print(f"Open this URL within 10 minutes (until {start.expires_at:%H:%M:%S} UTC):")
+        print(start.authorization_url)
+
+    def connections_list(self, tenant: str,
+                         as_json: Annotated[bool, typer.Option("--json")] = False,
+                         all_: Annotated[bool, typer.Option(
+                             "--all", help="Include revoked connections.")] = False) -> None:
+        with self.broker() as (p, broker):
+            rows = broker.list_connections(p.tenants.get(tenant).id, include_revoked=all_)
+        if as_json:
+            print(json.dumps([{
+                "id": str(c.id), "provider": c.provider, "status": c.status,
+                "scopes": c.granted_scopes, "status_reason": c.status_reason,
+                "access_expires_at": (c.access_expires_at.isoformat() if c.access_expires_at
+                                      else None),
+                "last_refresh_at": c.last_refresh_at.isoformat() if c.last_refresh_at else None,
+            } for c in rows]))
+            return
+        table = Table("provider", "status", "scopes", "last refresh", "id")
+        for c in rows:
+            table.add_row(c.provider, c.status, " ".join(c.granted_scopes),
+                          f"{c.last_refresh_at:%Y-%m-%d %H:%M}" if c.last_refresh_at else "-",
+                          str(c.id))
+        out.print(table)
+
+    def connections_revoke(self, tenant: str, provider: str) -> None:
+        """Revoke at the provider where it offers revocation, then delete the tokens."""
+        with self.broker() as (p, broker):
+            r = broker.revoke(p.tenants.get(tenant).id, provider, CLI_ACTOR)
+        out.print(f"revoked {r.provider} for {tenant}; at the provider: {r.at_provider}")
+        if r.at_provider != "revoked" and r.manual_revoke_url:
+            out.print(f"also remove the grant at {r.manual_revoke_url}")
 
 
-def _actor() -> str:
-    from osp.cli import CLI_ACTOR
 
-    return CLI_ACTOR
-
-
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, open_app: OpenApp) -> None:
+    commands = _BrokerCommands(open_app)
     oauth_app = typer.Typer(help="OAuth providers: client registrations per tenant.",
                             no_args_is_help=True)
     provider_app = typer.Typer(help="Client registrations at authorization servers.",
@@ -56,11 +134,11 @@ def register(app: typer.Typer) -> None:
     app.add_typer(connections_app, name="connections")
     oauth_app.command("catalog")(catalog)
     oauth_app.command("tools")(tools)
-    provider_app.command("add")(provider_add)
-    provider_app.command("list")(provider_list)
-    app.command("connect")(connect)
-    connections_app.command("list")(connections_list)
-    connections_app.command("revoke")(connections_revoke)
+    provider_app.command("add")(commands.provider_add)
+    provider_app.command("list")(commands.provider_list)
+    app.command("connect")(commands.connect)
+    connections_app.command("list")(commands.connections_list)
+    connections_app.command("revoke")(commands.connections_revoke)
 
 
 def catalog(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
@@ -97,89 +175,3 @@ def tools(policy: Annotated[list[str] | None, typer.Option(
     for n, t in specs.items():
         table.add_row(n, t.provider, t.integration, t.scope, "always" if t.approval else "-")
     out.print(table)
-
-
-def provider_add(
-        name: str,
-        tenant: Annotated[str, typer.Option("--tenant", help="Tenant name.")],
-        client_id: Annotated[str, typer.Option("--client-id")],
-        issuer: Annotated[str | None, typer.Option(
-            "--issuer", help="Issuer URL; endpoints come from its discovery document.")] = None,
-        catalog_key: Annotated[str | None, typer.Option(
-            "--catalog", help="A catalog provider key (see `osp oauth catalog`).")] = None,
-        redirect_uri: Annotated[str | None, typer.Option(
-            "--redirect-uri", help="As registered at the provider (default: this control "
-            "plane's callback).")] = None) -> None:
-    """Register a client; the client secret is read from stdin (or prompted for)."""
-    from osp.cli import read_secret_stdin, settings
-
-    secret = read_secret_stdin("Client secret: ").decode()
-    cfg = settings()
-    uri = redirect_uri or f"http://{cfg.host}:{cfg.port}{CALLBACK_PATH}"
-    with _broker() as (p, broker):
-        t = p.tenants.get(tenant)
-        info = broker.add_provider(t.id, name, client_id=client_id, client_secret=secret,
-                                   redirect_uri=uri, actor=_actor(), issuer=issuer,
-                                   catalog_key=catalog_key)
-    out.print(f"registered provider {info.name} for {tenant} (redirect URI {info.redirect_uri}, "
-              f"revocation {info.revocation})")
-
-
-def provider_list(tenant: Annotated[str, typer.Option("--tenant", help="Tenant name.")],
-                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    with _broker() as (p, broker):
-        rows = broker.list_providers(p.tenants.get(tenant).id)
-    if as_json:
-        print(json.dumps([{"name": r.name, "catalog": r.catalog_key, "issuer": r.issuer,
-                           "client_id": r.client_id, "redirect_uri": r.redirect_uri,
-                           "openid": r.openid, "revocation": r.revocation} for r in rows]))
-        return
-    table = Table("name", "catalog", "issuer", "client id", "revocation")
-    for r in rows:
-        table.add_row(r.name, r.catalog_key or "-", r.issuer or "-", r.client_id, r.revocation)
-    out.print(table)
-
-
-def connect(tenant: str, provider: str,
-            scopes: Annotated[str, typer.Option(
-                "--scopes", help="Space-separated scopes to request.")] = "",
-            integration: Annotated[list[str] | None, typer.Option(
-                "--integration", help="A catalog integration (repeatable).")] = None) -> None:
-    """Print the URL where the person signs in at the provider (valid 10 minutes)."""
-    with _broker() as (p, broker):
-        t = p.tenants.get(tenant)
-        start = broker.start(t.id, provider, actor=_actor(), scopes=scopes.split(),
-                             integrations=list(integration or []))
-    out.print(f"Open this URL within 10 minutes (until {start.expires_at:%H:%M:%S} UTC):")
-    print(start.authorization_url)
-
-
-def connections_list(tenant: str,
-                     as_json: Annotated[bool, typer.Option("--json")] = False,
-                     all_: Annotated[bool, typer.Option(
-                         "--all", help="Include revoked connections.")] = False) -> None:
-    with _broker() as (p, broker):
-        rows = broker.list_connections(p.tenants.get(tenant).id, include_revoked=all_)
-    if as_json:
-        print(json.dumps([{
-            "id": str(c.id), "provider": c.provider, "status": c.status,
-            "scopes": c.granted_scopes, "status_reason": c.status_reason,
-            "access_expires_at": c.access_expires_at.isoformat() if c.access_expires_at else None,
-            "last_refresh_at": c.last_refresh_at.isoformat() if c.last_refresh_at else None,
-        } for c in rows]))
-        return
-    table = Table("provider", "status", "scopes", "last refresh", "id")
-    for c in rows:
-        table.add_row(c.provider, c.status, " ".join(c.granted_scopes),
-                      f"{c.last_refresh_at:%Y-%m-%d %H:%M}" if c.last_refresh_at else "-",
-                      str(c.id))
-    out.print(table)
-
-
-def connections_revoke(tenant: str, provider: str) -> None:
-    """Revoke at the provider where it offers revocation, then delete the tokens."""
-    with _broker() as (p, broker):
-        r = broker.revoke(p.tenants.get(tenant).id, provider, _actor())
-    out.print(f"revoked {r.provider} for {tenant}; at the provider: {r.at_provider}")
-    if r.at_provider != "revoked" and r.manual_revoke_url:
-        out.print(f"also remove the grant at {r.manual_revoke_url}")

@@ -21,6 +21,7 @@ from joserfc.jwk import KeySet
 
 from osp.errors import InvalidInput, OspError
 from osp.identity.secrets import same
+from osp.oauth.egress import as_ip, canonical_host, refusal
 from osp.oauth.pkce import digest
 
 TIMEOUT = httpx.Timeout(10.0)
@@ -82,23 +83,28 @@ class ClientCredentials:
 
 
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
+    return as_ip(host)
 
 
 def is_loopback(host: str) -> bool:
     ip = _ip(host)
-    return host == "localhost" or (ip is not None and ip.is_loopback)
+    return canonical_host(host) == "localhost" or (ip is not None and ip.is_loopback)
 
 
 def check_endpoint(url: str, what: str, *, allow_loopback: bool) -> str:
     """https only. Plain http, and loopback hosts at all, only when ``allow_loopback``
     (local development and tests): tenant admins register servers, and the control plane
-    then sends requests there, so loopback and private addresses would be an SSRF hole."""
-    parts = urlsplit(url or "")
-    host = parts.hostname or ""
+    then sends requests there, so loopback and private addresses would be an SSRF hole.
+
+    The host is judged in its canonical form (``127.1``, ``2130706433``, ``0x7f000001`` and
+    ``0177.0.0.1`` are all 127.0.0.1). Names are resolved and checked again when the
+    connection is made (``osp.oauth.egress``): this text check only refuses early."""
+    try:
+        parts = urlsplit(url or "")
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise InvalidInput(f"{what} is not a valid URL") from None
     loopback = is_loopback(host)
     if parts.scheme == "https" and host:
         ok = allow_loopback or not loopback
@@ -106,8 +112,8 @@ def check_endpoint(url: str, what: str, *, allow_loopback: bool) -> str:
         ok = parts.scheme == "http" and loopback and allow_loopback
     ip = _ip(host)
     # Literal private, link-local (cloud metadata) or reserved addresses are never servers
-    # we call; names that resolve there are not caught here (see docs/oauth.md).
-    if ip is not None and not ip.is_loopback and not ip.is_global:
+    # we call, whatever the switch says.
+    if ip is not None and refusal(ip, allow_loopback=True) is not None:
         ok = False
     if not ok or parts.fragment or parts.username or len(url) > 2000:
         raise InvalidInput(f"{what} must be an https URL without fragment or user info "

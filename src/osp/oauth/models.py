@@ -12,13 +12,17 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    CHAR,
     Boolean,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
+    UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -41,6 +45,7 @@ class OAuthProvider(Base):
                         name="revocation_style_known"),
         CheckConstraint("token_auth_method IN ('client_secret_basic', 'client_secret_post')",
                         name="token_auth_method_known"),
+        UniqueConstraint("tenant_id", "name", name="uq_oauth_providers_tenant_id_name"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -80,9 +85,9 @@ class OAuthAttempt(Base):
     provider_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("oauth_providers.id", ondelete="CASCADE"))
     # Only hashes: a database reader cannot complete somebody else's flow.
-    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    nonce_hash: Mapped[str | None] = mapped_column(String(64))
-    binding_hash: Mapped[str | None] = mapped_column(String(64))
+    state_hash: Mapped[str] = mapped_column(CHAR(64), unique=True)
+    nonce_hash: Mapped[str | None] = mapped_column(CHAR(64))
+    binding_hash: Mapped[str | None] = mapped_column(CHAR(64))
     user_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="CASCADE"))
     actor: Mapped[str] = mapped_column(String(200))
@@ -98,6 +103,9 @@ class OAuthConnection(Base):
     __tablename__ = "oauth_connections"
     __table_args__ = (
         CheckConstraint("status IN ('active', 'needs_reauth', 'revoked')", name="status_known"),
+        # At most one live grant per provider; revoked ones are kept for the record.
+        Index("uq_oauth_connections_live", "tenant_id", "provider_id", unique=True,
+              postgresql_where=text("status <> 'revoked'")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -128,6 +136,7 @@ class OAuthSecret(Base):
         CheckConstraint("kind IN ('client_secret', 'access', 'refresh', 'pkce_verifier')",
                         name="kind_known"),
         CheckConstraint("octet_length(nonce) = 12", name="nonce_len"),
+        UniqueConstraint("owner_id", "kind", name="uq_oauth_secrets_owner_id_kind"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

@@ -8,7 +8,6 @@ token a second time, which rotating servers treat as token theft.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -199,23 +198,6 @@ def _refresh_one(broker: OAuthBroker, tenant_id: uuid.UUID, connection_id: uuid.
         report.errors.append(f"{connection_id}: {exc.message}"[:200])
         log.warning("oauth_refresh_failed", connection_id=str(connection_id),
                     error=exc.message[:200])
-
-
-def run_refresh_job(broker: OAuthBroker, *, stop: threading.Event,
-                    tenant_ids: Iterable[uuid.UUID] | None = None,
-                    interval: float = 60.0) -> None:
-    """Loops refresh_due until ``stop`` is set (for a thread started by ``osp up``)."""
-    from osp.tenancy.service import TenantService
-
-    while not stop.is_set():
-        try:
-            ids = list(tenant_ids) if tenant_ids is not None else [
-                t.id for t in TenantService(broker.db, broker.audit).list()]
-            refresh_due(broker, ids)
-        except Exception as exc:  # the job must survive a bad pass; the next one retries
-            log.error("oauth_refresh_job_failed", error_type=type(exc).__name__)
-        stop.wait(interval)
-
 
 
 class BrokerTokens:

@@ -25,6 +25,7 @@ from osp.identity.secrets import same, sha256_hex
 from osp.oauth import client as oauth_client
 from osp.oauth.catalog import catalog_entry
 from osp.oauth.client import ClientCredentials, ProviderError, ProviderUnavailable, TokenSet
+from osp.oauth.egress import guarded_client
 from osp.oauth.models import (
     ATTEMPT_TTL_SECONDS,
     PROVIDER_NAME_PATTERN,
@@ -133,7 +134,8 @@ class OAuthBroker:
                  allow_loopback: bool = False) -> None:
         self.db, self.audit = db, audit
         self.store = SealedStore(vault)
-        self.http = http or httpx.Client()
+        # Every call to a tenant-chosen server goes through the guarded connector.
+        self.http = http or guarded_client(allow_loopback=allow_loopback)
         self.refresh_ahead = refresh_ahead
         self.now = clock
         self.allow_loopback = allow_loopback

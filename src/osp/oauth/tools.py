@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import urllib.error
 import urllib.request
 import uuid
@@ -25,14 +24,13 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from osp.checks.arguments import argument_problems as shared_argument_problems
 from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, OspError
 from osp.oauth.catalog import catalog_entry
 from osp.oauth.interfaces import TokenSource
 
 TIMEOUT_S = 20.0
 MAX_RESULT = 512 * 1024
-_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,),
-                                       "number": (int, float), "boolean": (bool,)}
 
 
 @dataclass(frozen=True)
@@ -145,28 +143,9 @@ def tool_policy(names: list[str]) -> dict[str, Any]:
 
 
 def argument_problems(spec: ToolSpec, args: dict[str, Any]) -> list[str]:
-    problems = [f"{n}: not an allowed argument" for n in args if n not in spec.arguments]
-    for name, rule in spec.arguments.items():
-        if name not in args:
-            if rule.get("required"):
-                problems.append(f"{name}: required")
-            continue
-        value = args[name]
-        kind = rule.get("type")
-        if kind and (not isinstance(value, _TYPES[kind]) or (isinstance(value, bool) and
-                     kind != "boolean")):
-            problems.append(f"{name}: expected {kind}")
-            continue
-        if isinstance(value, str):
-            if len(value) > rule.get("max_length", 10**6):
-                problems.append(f"{name}: too long")
-            if rule.get("pattern") and not re.fullmatch(rule["pattern"], value):
-                problems.append(f"{name}: does not match pattern")
-        if isinstance(value, int | float) and not isinstance(value, bool) and (
-                value < rule.get("minimum", float("-inf")) or
-                value > rule.get("maximum", float("inf"))):
-            problems.append(f"{name}: out of range")
-    return problems
+    # The one validator the agent and the execution rail use too (``pattern`` matches the
+    # whole value; ``enum`` is honoured here as well).
+    return shared_argument_problems(args, spec.arguments)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,13 +20,11 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from osp.errors import OspError
-from osp.platform import Platform
 from osp.release import fleet_cli
-from osp.release.build import BuildError, BuildRefused, ImageBuilder, ReleaseHook
-from osp.release.fleet_cli import OpenRelease
+from osp.release.build import BuildError, BuildRefused
 from osp.release.gate import BASELINE, RELEASE_TOML, ReleaseFiles, ScanGate, scan_image
 from osp.release.images import list_images
-from osp.release.manifest import KeyStore, ReleaseKey, key_id
+from osp.release.manifest import ReleaseKey, key_id
 from osp.release.scan import (
     ERROR,
     ScanConfigError,
@@ -38,9 +36,11 @@ from osp.release.scan import (
 )
 from osp.release.signed import SignedBuilds, manifest_store, verifier_for
 
-OpenPlatform = Callable[[], AbstractContextManager[Platform]]
+if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
+    from osp.app import App
+
+OpenApp = Callable[..., AbstractContextManager["App"]]
 DataDir = Callable[[], Path]
-MakeBuilder = Callable[[Path, ReleaseFiles, ReleaseHook | None], ImageBuilder]
 out = Console()
 err = Console(stderr=True)
 REPO_BASELINE = ".osp-scan-baseline.toml"
@@ -72,16 +72,14 @@ def print_report(report: ScanReport, as_json: bool) -> None:
           f"{len(report.suppressed)} allowed, {len(report.stale)} stale)")
 
 
-def register(app: typer.Typer, image_app: typer.Typer, open_platform: OpenPlatform,
-             data_dir: DataDir, keys: Callable[[Platform], KeyStore],
-             make_builder: MakeBuilder, open_release: OpenRelease | None = None) -> None:
-    """``keys`` seals the release key (the vault's platform secrets); ``make_builder`` is the
-    agent image builder with its hooks (runtime wiring): both injected, so this package
-    does not import the runtime that imports it."""
+def register(app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
+             data_dir: DataDir) -> None:
+    """The composition root (``open_app``) provides the release key's store, the agent
+    image builder with its hooks and the runtime: this package does not import the runtime
+    that imports it."""
     release_app = typer.Typer(help="Release gates and signing.", no_args_is_help=True)
     app.add_typer(release_app, name="release")
-    if open_release is not None:
-        fleet_cli.register(app, open_release)
+    fleet_cli.register(app, open_app)
 
     @release_app.command("scan")
     def scan(path: Annotated[Path | None, typer.Argument(help="Tree to scan.")] = None,
@@ -128,15 +126,15 @@ def register(app: typer.Typer, image_app: typer.Typer, open_platform: OpenPlatfo
     @release_app.command("keygen")
     def keygen() -> None:
         """Create the Ed25519 release key, sealed in the vault; prints its public half."""
-        with open_platform() as platform:
-            public = ReleaseKey(keys(platform)).generate()
+        with open_app() as a:
+            public = ReleaseKey(a.release_keys()).generate()
         out.print(f"release key created: {public}")
 
     @release_app.command("show-key")
     def show_key() -> None:
         """Print the release key's public half (to trust it on another host)."""
-        with open_platform() as platform:
-            public = ReleaseKey(keys(platform)).public()
+        with open_app() as a:
+            public = ReleaseKey(a.release_keys()).public()
         if public is None:
             raise OspError("no release key: run `osp release keygen`")
         print(key_id(public))
@@ -154,15 +152,15 @@ def register(app: typer.Typer, image_app: typer.Typer, open_platform: OpenPlatfo
 
         if wheel is not None and not wheel.is_file():
             raise OspError(f"no such wheel: {wheel}")
-        with open_platform() as platform:
-            cache = cache_dir or platform.settings.data_dir / "cache"
-            home = platform.settings.data_dir
-            store = keys(platform)
+        with open_app() as a:
+            cache = cache_dir or a.settings.data_dir / "cache"
+            home = a.settings.data_dir
+            store = a.release_keys()
             try:
                 overlay = BrandOverlay.load(brand) if brand is not None else None
             except BrandError as exc:
                 raise OspError(str(exc)) from None
-            builder = make_builder(cache, ReleaseFiles.in_dir(home / "release"), overlay)
+            builder = a.image_builder(cache, ReleaseFiles.in_dir(home / "release"), overlay)
             signed = SignedBuilds(builder, store, manifest_store(home))
             try:
                 with _spinner("agent image") as report:
@@ -183,8 +181,8 @@ def register(app: typer.Typer, image_app: typer.Typer, open_platform: OpenPlatfo
             rows = list_images()
         except BuildError as exc:
             raise OspError(str(exc)) from None
-        with open_platform() as platform:
-            verifier = verifier_for(platform.settings.data_dir, keys(platform))
+        with open_app() as a:
+            verifier = verifier_for(a.settings.data_dir, a.release_keys())
         signed = {i.image_id: verifier.status(i.image_id) for i in rows}
         if as_json:
             print(json.dumps([{"id": i.image_id, "tags": list(i.tags), "created": i.created,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -38,7 +38,10 @@ class ReleaseRuntime:
     require_control_plane: Callable[[], None] = lambda: None
 
 
-OpenRelease = Callable[[], AbstractContextManager[ReleaseRuntime]]
+if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
+    from osp.app import App
+
+OpenApp = Callable[..., AbstractContextManager["App"]]
 
 
 def snapshots_of(rt: ReleaseRuntime, keep: int = 5) -> SnapshotStore:
@@ -65,7 +68,12 @@ def _progress(title: str) -> Iterator[Callable[[str], None]]:
         yield report
 
 
-def register(app: typer.Typer, open_release: OpenRelease) -> None:
+def register(app: typer.Typer, open_app: OpenApp) -> None:
+    @contextmanager
+    def open_release() -> Iterator[ReleaseRuntime]:
+        with open_app() as a:
+            yield a.release()
+
     snapshot_app = typer.Typer(help="Per-tenant snapshots of /data.", no_args_is_help=True)
     fleet_app = typer.Typer(help="Fleet upgrades and rollbacks.", no_args_is_help=True)
     app.add_typer(snapshot_app, name="snapshot")

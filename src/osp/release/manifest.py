@@ -54,14 +54,6 @@ def key_id(public: Ed25519PublicKey) -> str:
     return "ed25519:" + base64.b64encode(raw).decode()
 
 
-def parse_key_id(text: str) -> Ed25519PublicKey:
-    body = text.strip().removeprefix("ed25519:")
-    try:
-        return Ed25519PublicKey.from_public_bytes(base64.b64decode(body, validate=True))
-    except ValueError:
-        raise OspError(f"not an Ed25519 public key: {text[:60]!r}") from None
-
-
 class ReleaseKey:
     def __init__(self, store: KeyStore) -> None:
         self.store = store

@@ -7,7 +7,8 @@ Secrets come from three catalogues, each with a rule name that findings and the 
   matching lines to the plugin, because detect-secrets' line-by-line driver costs about a
   minute per 3 MB on this hardware and an image holds tens of MB of text. The plugins'
   network *verification* is never called: a scanner must not send a suspected secret anywhere.
-* ``osp:<kind>``: the governance layer's credential catalogue (model-provider keys and other
+* ``osp:<kind>``: OSP's credential catalogue (osp.checks.secret_shapes, which the governance
+  detector and the log scrubber use; model-provider keys and other
   shapes detect-secrets lacks), imported, not copied, so both grow together.
 * ``osp:entropy_assignment``: ``api_key = "..."``-style assignments whose value looks random.
 
@@ -25,7 +26,7 @@ from fnmatch import fnmatch
 from functools import cached_property, lru_cache
 from typing import Any
 
-from osp.governance.detectors.secrets import find_secrets
+from osp.checks.secret_shapes import find_secrets
 
 # The high-entropy string plugins flag every hash and test vector in a source tree; entropy is
 # judged on assignments to secret-looking names instead (below). A public IP is not a secret.
@@ -51,7 +52,6 @@ class Hit:
     rule: str
     line: int  # 1-based; 0 for a file-level finding
     value: str  # the matched text; never printed, only masked and hashed
-    column: int = 0
 
 
 def _looks_random(value: str) -> bool:
@@ -175,8 +175,7 @@ def secret_hits(original: str) -> Iterator[Hit]:
                 rule = f"ds:{type(plugin).__name__}"
                 if (line_no, value) not in seen and not is_placeholder(rule, str(found)):
                     seen.add((line_no, value))
-                    yield Hit(rule, line_no, value,
-                              at - lines.starts[line_no - 1])
+                    yield Hit(rule, line_no, value)
     for start, end, kind in find_secrets(text):
         if kind in _SKIPPED_KINDS:
             continue
@@ -185,14 +184,14 @@ def secret_hits(original: str) -> Iterator[Hit]:
         if (number, value) in seen or is_placeholder(f"osp:{kind}", value):
             continue
         seen.add((number, value))
-        yield Hit(f"osp:{kind}", number, value, start - lines.starts[number - 1])
+        yield Hit(f"osp:{kind}", number, value)
     for m in _ASSIGNMENT.finditer(text):
         value = m.group(1)
         number = lines.number(m.start(1))
         if (number, value) in seen or not _looks_random(value):
             continue
         seen.add((number, value))
-        yield Hit("osp:entropy_assignment", number, value, m.start(1) - lines.starts[number - 1])
+        yield Hit("osp:entropy_assignment", number, value)
 
 
 # Documentation placeholders, not credentials: `https://user:password@host` in a docstring.
@@ -201,13 +200,19 @@ _PLACEHOLDERS = frozenset({"password", "passwd", "pass", "pwd", "secret", "chang
                            "xxxxxx", "***", "****", "******"})
 
 
+_INTERPOLATION = re.compile(r"\$?\{[^{}]*\}|\{\{[^{}]*\}\}|%\([a-z_]+\)s|%s|<[^<>]*>")
+
+
 def is_placeholder(rule: str, value: str) -> bool:
+    """A code interpolation (``{pw}``, ``${TOKEN}``, ``%(pw)s``) is where a value goes at run
+    time, not a value; URL passwords that are documentation words are placeholders too."""
+    part = value.rsplit(":", 1)[-1] if rule == "osp:url_credentials" else value
+    part = part.strip("\"'`")
+    if _INTERPOLATION.fullmatch(part):
+        return True
     if rule not in ("ds:BasicAuthDetector", "osp:url_credentials"):
         return False
-    password = value.rsplit(":", 1)[-1] if rule == "osp:url_credentials" else value
-    password = password.strip("\"'`")
-    return (password.lower() in _PLACEHOLDERS or password.startswith(("<", "${", "{{", "%"))
-            or set(password) <= {"*", "x", "X", "."})
+    return part.lower() in _PLACEHOLDERS or set(part) <= {"*", "x", "X", "."}
 
 
 def secret_file_hit(name: str) -> Hit | None:
@@ -256,4 +261,4 @@ class Branding:
         lines = _Lines(text)
         for m in rx.finditer(text):
             number = lines.number(m.start())
-            yield Hit("brand:word", number, m.group(0), m.start() - lines.starts[number - 1])
+            yield Hit("brand:word", number, m.group(0))

@@ -13,15 +13,17 @@ from collections.abc import Callable, Sequence
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from osp.checks.names import TENANT_NAME_MAX
 from osp.runtime.bootstrap import BootstrapService, ExchangeRefused
 from osp.web.app import install_error_handlers
+from osp.web.limits import BodyLimit
 
 Locate = Callable[[str], str | None]  # tenant -> current container IP (None if not running)
 OnExchanged = Callable[[str, str], None]  # (tenant, instance_id) after a successful trade
 
 
 class ExchangeRequest(BaseModel):
-    tenant: str = Field(max_length=64)
+    tenant: str = Field(max_length=TENANT_NAME_MAX)
     instance_id: str = Field(max_length=64)
 
 
@@ -71,6 +73,8 @@ def create_internal_app(
     """A separate ASGI app for the internal listener (no docs, no admin routes)."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     install_error_handlers(app)
+    # Tenant containers are the callers here: a compromised one must not exhaust memory either.
+    app.add_middleware(BodyLimit)
     app.include_router(build_internal_router(service, locate, on_exchanged))
     for router in routers:
         app.include_router(router)

@@ -35,6 +35,7 @@ from osp.runtime.bootstrap import AuditSink
 from osp.runtime.models import BillingEventRow
 from osp.runtime.service import RuntimeService
 from osp.runtime.store import PlatformSecrets
+from osp.web.limits import BodyTooLarge, read_capped
 
 SIGNATURE_HEADER = "x-osp-signature"
 KEY_NAME = "billing_webhook"
@@ -90,13 +91,17 @@ def build_billing_router(runtime: RuntimeService, secrets: PlatformSecrets, audi
 
     @router.post("/events")
     async def events(request: Request) -> JSONResponse:
-        body = await request.body()
+        try:
+            # Read with this webhook's own cap while it streams, never whole and then measured.
+            body: bytes | None = await read_capped(request, MAX_BODY)
+        except BodyTooLarge:
+            body = None
         header = request.headers.get(SIGNATURE_HEADER, "")
         # Database and engine calls block: keep them off the event loop.
         return await run_in_threadpool(handle, body, header)
 
-    def handle(body: bytes, header: str) -> JSONResponse:
-        if len(body) > MAX_BODY:
+    def handle(body: bytes | None, header: str) -> JSONResponse:
+        if body is None:
             return refuse(413, "too_large", {})
         claimed = _peek(body)
         key = secrets.get(KEY_NAME)

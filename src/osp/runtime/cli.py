@@ -1,7 +1,7 @@
 """Runtime commands, attached to the top-level CLI's groups by :func:`register`.
 
-``osp tenant start|stop|restart|suspend|resume|status|limits``, ``osp image prune``
-and ``osp billing set-key`` (``osp image build|list`` live in osp.release.cli).
+``osp tenant start|stop|restart|suspend|resume|status|limits``, ``osp image prune`` and
+``osp billing set-key`` (``osp image build|list`` live in osp.release.cli).
 Commands are thin: parse, call the service, print. Errors are
 :class:`OspError` (one line, exit 1).
 """
@@ -13,7 +13,7 @@ import secrets
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
@@ -22,14 +22,16 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from osp.errors import OspError
-from osp.platform import Platform
 from osp.release.build import BuildError
 from osp.release.images import prune_images
 from osp.runtime.billing import KEY_NAME
 from osp.runtime.service import TenantStatus
-from osp.runtime.wiring import RuntimeParts, build_runtime
+from osp.runtime.wiring import RuntimeParts
 
-OpenPlatform = Callable[[], AbstractContextManager[Platform]]
+if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
+    from osp.app import App
+
+OpenApp = Callable[..., AbstractContextManager["App"]]
 ACTOR = "cli:operator"
 out = Console()
 
@@ -81,12 +83,12 @@ def _print_status(status: TenantStatus, as_json: bool) -> None:
     out.print(table)
 
 
-def register(tenant_app: typer.Typer, image_app: typer.Typer, open_platform: OpenPlatform,
+def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
              billing_app: typer.Typer | None = None) -> None:
     @contextmanager
     def runtime() -> Iterator[RuntimeParts]:
-        with open_platform() as platform, _progress() as report:
-            yield build_runtime(platform, progress=report)
+        with _progress() as report, open_app(progress=report) as a:
+            yield a.runtime
 
     @tenant_app.command("start")
     def start(name: str, no_wait: Annotated[bool, typer.Option(
@@ -172,8 +174,8 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_platform: Ope
                      else sys.stdin.buffer.read().strip())
             if len(value) < 32:
                 raise OspError("the billing key must be at least 32 bytes")
-            with open_platform() as platform:
-                build_runtime(platform).secrets.put(KEY_NAME, value)
+            with open_app() as a:
+                a.runtime.secrets.put(KEY_NAME, value)
             if generate:
                 print(value.decode())  # shown once, for the billing provider's settings
             else:

@@ -9,7 +9,7 @@ here is final whatever other tables say.
 What a tenant container may reach (everything else from the pool is dropped):
 
 * the host only on: replies to connections the host opened (the control plane talking
-  to the agent), DNS (aardvark-dns on the gateway), the internal API port, and the
+  to the agent), DNS to its *own* gateway (aardvark-dns), the internal API port, and the
   host-local ports configured for that tenant (model endpoint / connected APIs);
 * forwarded traffic anywhere except: another tenant's subnet, other container networks on
   this host, link-local (cloud metadata at 169.254.169.254), and configured blocked
@@ -37,6 +37,13 @@ LINK_LOCAL = "169.254.0.0/16"
 class TenantRule:
     subnet: str
     host_ports: tuple[int, ...] = ()
+    gateway: str = ""  # the network's resolver (aardvark-dns); default: its first address
+
+    @property
+    def resolver(self) -> str:
+        if self.gateway:
+            return str(ipaddress.ip_address(self.gateway))
+        return str(next(ipaddress.ip_network(self.subnet).hosts()))
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,8 @@ class FirewallPolicy:
                 raise ValueError(f"tenant subnet {rule.subnet} is outside the pool {self.pool}")
             for port in rule.host_ports:
                 _check_port(port)
+            if ipaddress.ip_address(rule.resolver) not in ipaddress.ip_network(rule.subnet):
+                raise ValueError(f"gateway {rule.gateway} is outside {rule.subnet}")
         for dest in self.blocked:
             ipaddress.ip_network(dest.cidr, strict=False)
             if dest.port is not None:
@@ -94,10 +103,13 @@ def render(policy: FirewallPolicy) -> str:
         "  chain input {",
         "    type filter hook input priority filter - 10; policy accept;",
         f"    ip saddr {pool} ct state established,related accept",
-        f"    ip saddr {pool} meta l4proto {{ tcp, udp }} th dport 53 accept",
         f"    ip saddr {pool} tcp dport {policy.internal_api_port} accept",
     ]
     for rule in policy.tenants:
+        # DNS only to the tenant's own gateway: every network's aardvark-dns listens on the
+        # host, so "port 53 on any host address" let one tenant resolve another's names.
+        lines.append(f"    ip saddr {rule.subnet} ip daddr {rule.resolver} "
+                     "meta l4proto { tcp, udp } th dport 53 accept")
         if rule.host_ports:
             ports = ", ".join(str(p) for p in sorted(set(rule.host_ports)))
             lines.append(f"    ip saddr {rule.subnet} tcp dport {{ {ports} }} accept")

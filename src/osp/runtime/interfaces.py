@@ -7,14 +7,10 @@ implements the same Protocol, so the lifecycle service never names an engine.
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-# A tenant name becomes part of container, network and volume names and of DNS labels,
-# so it is held to the strictest of those grammars: a lowercase RFC 1123 label, 2-40
-# characters (the tenants table enforces the same), so "osp-t-<name>-data" stays under 63.
-TENANT_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+from osp.checks.names import tenant_name_problem
 
 
 class RuntimeBackendError(Exception):
@@ -38,11 +34,11 @@ class OperationFailed(RuntimeBackendError):
 
 
 def validate_tenant_name(name: str) -> str:
-    if not TENANT_NAME_RE.fullmatch(name):
-        raise InvalidTenantName(
-            f"invalid tenant name {name[:60]!r}: use 2-40 lowercase letters, digits or '-', "
-            "starting with a letter and not ending with '-'"
-        )
+    # The name becomes part of container, network and volume names: the one tenant-name rule
+    # (osp.checks.names, the tenants table's constraint too) is checked again here.
+    problem = tenant_name_problem(name)
+    if problem is not None:
+        raise InvalidTenantName(problem)
     return name
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, Numeric, String, Uuid
+from sqlalchemy import CHAR, ForeignKey, Integer, LargeBinary, Numeric, String, Uuid
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,7 +33,7 @@ class TenantRuntimeRow(Base):
 class BootstrapTokenRow(Base):
     __tablename__ = "bootstrap_tokens"
 
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(CHAR(64), primary_key=True)
     tenant_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     instance_id: Mapped[str] = mapped_column(String(64))
@@ -46,7 +46,7 @@ class BillingEventRow(Base):
     __tablename__ = "billing_events"
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+        Uuid, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True, index=True)
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -25,7 +25,6 @@ import fcntl
 import ipaddress
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -196,7 +195,7 @@ class PodmanBackend:
                 if labels.get(LABEL_INSTALL) == self.settings.prefix:
                     raw = labels.get(LABEL_HOST_PORTS, "")
                     ports = tuple(int(p) for p in raw.split(",") if p)
-                    tenants.append(TenantRule(str(subnet), ports))
+                    tenants.append(TenantRule(str(subnet), ports, str(sub.get("gateway") or "")))
                 elif subnet.version == 4 and subnet.overlaps(pool):
                     # Another installation (or anything else) inside our pool would have its
                     # traffic dropped by our table and ours by its: refuse, loudly.
@@ -408,5 +407,3 @@ class PodmanBackend:
         return self._podman("exec", self.container_name(tenant), *argv, check=False)
 
 
-def podman_available(podman_bin: str = "podman") -> bool:
-    return shutil.which(podman_bin) is not None

@@ -180,6 +180,20 @@ class PlatformSecrets:
             row.nonce = sealed.nonce
             row.ciphertext = sealed.ciphertext
 
+    def rewrap_all(self) -> int:
+        """Re-wraps every platform key under the current KEK (for KEK rotation)."""
+        count = 0
+        with self.db.platform() as s:
+            for row in s.execute(select(PlatformSecretRow).with_for_update()).scalars():
+                if row.kek_version == self.vault.kek.current_version():
+                    continue
+                sealed = self.vault.rewrap(PLATFORM_OWNER, f"platform:{row.name}", row.version,
+                                           Sealed(row.kek_version, row.wrapped_dek, row.nonce,
+                                                  row.ciphertext))
+                row.kek_version, row.wrapped_dek = sealed.kek_version, sealed.wrapped_dek
+                count += 1
+        return count
+
     def get_or_create(self, name: str, size: int = 32) -> bytes:
         value = self.get(name)
         if value is None:

@@ -10,7 +10,6 @@ What ``osp up`` does with it::
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -113,10 +112,8 @@ def blocked_destinations(*urls: str | None) -> tuple[BlockedDestination, ...]:
 def podman_settings(platform: Platform) -> PodmanSettings:
     cfg = platform.settings
     return PodmanSettings(
-        # Two installations on one host need distinct prefixes *and* pools: each one's nft
-        # table drops everything else from its pool.
-        prefix=os.environ.get("OSP_RUNTIME_PREFIX", "osp"),
-        pool=os.environ.get("OSP_RUNTIME_POOL", PodmanSettings.pool),
+        prefix=cfg.runtime_prefix,
+        pool=cfg.runtime_pool,
         internal_api_port=cfg.internal_port,
         blocked=blocked_destinations(cfg.database_url, cfg.admin_database_url),
     )

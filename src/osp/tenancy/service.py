@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 
@@ -10,11 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from osp.audit.service import AuditTrail
+from osp.checks.names import tenant_name_problem
 from osp.db.session import Database
 from osp.errors import Conflict, InvalidInput, NotFound
-from osp.tenancy.models import NAME_PATTERN, Tenant
-
-_NAME = re.compile(NAME_PATTERN)
+from osp.tenancy.models import Tenant
 
 
 @dataclass(frozen=True)
@@ -30,11 +28,9 @@ class TenantInfo:
 
 
 def validate_tenant_name(name: str) -> None:
-    if not _NAME.fullmatch(name or ""):
-        raise InvalidInput(
-            f"invalid tenant name {name[:60]!r}: use 2-40 lowercase letters, digits or '-', "
-            "starting with a letter and not ending with '-'"
-        )
+    problem = tenant_name_problem(name)
+    if problem is not None:
+        raise InvalidInput(problem)
 
 
 class TenantService:
@@ -64,6 +60,7 @@ class TenantService:
             return TenantInfo.of(t)
 
     def get_by_id(self, tenant_id: uuid.UUID) -> TenantInfo:
+        """The tenant a session belongs to (the console's redirects name it)."""
         with self.db.tenant(tenant_id) as s:
             t = s.get(Tenant, tenant_id)
             if t is None:

@@ -7,13 +7,14 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, SecretStr
 
+from osp.inputs import InputModel
 from osp.vault.service import MAX_VALUE_BYTES
 from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
 
 router = APIRouter(prefix="/api/v1", tags=["secrets"])
 
 
-class SecretIn(BaseModel):
+class SecretIn(InputModel):
     # SecretStr: the value never shows up in a repr, a validation error or a log line.
     value: SecretStr = Field(max_length=MAX_VALUE_BYTES)
 

@@ -3,7 +3,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, LargeBinary, String, Uuid
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from osp.db.base import Base, new_id, utcnow
@@ -19,6 +27,8 @@ class SecretVersion(Base):
         CheckConstraint(f"name ~ '{SECRET_NAME_PATTERN}'", name="name_format"),
         CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("octet_length(nonce) = 12", name="nonce_len"),
+        UniqueConstraint("tenant_id", "name", "version",
+                         name="uq_secret_versions_tenant_name_version"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

@@ -28,7 +28,8 @@ class RotationReport:
 
 
 def rotate_kek(db: Database, vault: Vault, tenants: TenantService, audit: AuditTrail,
-               actor: str, rewrappers: Sequence[Rewrapper] = ()) -> RotationReport:
+               actor: str, rewrappers: Sequence[Rewrapper] = (),
+               platform_rewrappers: Sequence[Callable[[], int]] = ()) -> RotationReport:
     old = vault.kek.current_version()
     new = vault.kek.rotate()
     total = 0
@@ -45,5 +46,8 @@ def rotate_kek(db: Database, vault: Vault, tenants: TenantService, audit: AuditT
             raise IntegrityFailure(f"tenant {t.name}: {exc.message}; rotation stopped, every "
                                    "KEK version is kept so nothing becomes unreadable") from None
         total += n
+    # Platform-wide keys (the runtime key, the billing key) too: retiring the old KEK before
+    # them would make every tenant start fail.
+    total += sum(rewrap() for rewrap in platform_rewrappers)
     vault.kek.retire(new)
     return RotationReport(old, new, len(all_tenants), total)

@@ -71,6 +71,13 @@ class Vault:
         kek_version, wrapped = self.kek.wrap(dek, _aad("dek", tenant_id, name, version))
         return Sealed(kek_version, wrapped, nonce, ciphertext)
 
+    def rewrap(self, tenant_id: uuid.UUID, name: str, version: int, sealed: Sealed) -> Sealed:
+        """The same sealed value with its data key wrapped under the current KEK version."""
+        aad = _aad("dek", tenant_id, name, version)
+        kek_version, wrapped = self.kek.wrap(self.kek.unwrap(sealed.kek_version,
+                                                             sealed.wrapped_dek, aad), aad)
+        return Sealed(kek_version, wrapped, sealed.nonce, sealed.ciphertext)
+
     def unseal(self, tenant_id: uuid.UUID, name: str, version: int, sealed: Sealed) -> bytes:
         dek = self.kek.unwrap(sealed.kek_version, sealed.wrapped_dek,
                               _aad("dek", tenant_id, name, version))

@@ -1,8 +1,10 @@
-"""FastAPI application factory. Routers are registered explicitly, in one place."""
+"""FastAPI application factory: error mapping and security headers. Which routers and jobs
+an app has is decided by the composition root (:mod:`osp.app`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,18 +12,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import osp
-from osp.audit.api import router as audit_router
 from osp.errors import OspError
-from osp.identity.api import router as identity_router
 from osp.logs import get_logger
-from osp.oauth.api import router as oauth_router
 from osp.platform import Platform
-from osp.tenancy.api import router as tenancy_router
-from osp.vault.api import router as vault_router
+from osp.web.db_errors import install_db_error_handlers
+from osp.web.limits import BodyLimit
 
 log = get_logger("osp.web")
 
-CORE_ROUTERS = (identity_router, tenancy_router, vault_router, audit_router, oauth_router)
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
     "x-content-type-options": "nosniff",
@@ -59,12 +57,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": "internal error"}, status_code=500)
 
 
-def create_app(platform: Platform, extra_routers: Iterable[APIRouter] = (),
-               on_startup: Iterable[Callable[[], None]] = ()) -> FastAPI:
+def create_app(platform: Platform, routers: Iterable[APIRouter] = (), *,
+               lifespan: Callable[[Any], Any] | None = None) -> FastAPI:
     app = FastAPI(title="OSP control plane", version=osp.__version__,
-                  openapi_url="/api/v1/openapi.json")
+                  openapi_url="/api/v1/openapi.json", lifespan=lifespan)
     app.state.platform = platform
     install_error_handlers(app)
+    install_db_error_handlers(app)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -79,8 +78,8 @@ def create_app(platform: Platform, extra_routers: Iterable[APIRouter] = (),
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": osp.__version__}
 
-    for router in (*CORE_ROUTERS, *extra_routers):
+    # Outermost of the app's own middleware: bodies are bounded before anything reads them.
+    app.add_middleware(BodyLimit, max_body=platform.settings.max_body_bytes)
+    for router in routers:
         app.include_router(router)
-    for hook in on_startup:
-        app.router.on_startup.append(hook)
     return app

@@ -30,6 +30,13 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def csrf_ok(principal: Principal, sent: str) -> bool:
+    """Whether ``sent`` is the session's CSRF token (the API's header, the console's form
+    field): only its hash is stored, compared in constant time."""
+    return bool(sent) and principal.csrf_hash is not None and \
+        same(sha256_hex(sent), principal.csrf_hash)
+
+
 def _principal(request: Request, platform: Platform, *, allow_partial: bool) -> Principal:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
@@ -38,13 +45,11 @@ def _principal(request: Request, platform: Platform, *, allow_partial: bool) -> 
     if not token:
         raise Unauthorized("sign in or send an API token")
     principal = platform.identity.authenticate_session(token)
-    if request.method not in SAFE_METHODS:
-        # Cookies ride along on cross-site requests; the header cannot be set cross-site,
-        # so a state-changing request must echo the CSRF token.
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not sent or principal.csrf_hash is None or not same(sha256_hex(sent),
-                                                               principal.csrf_hash):
-            raise Forbidden("missing or wrong CSRF token")
+    # Cookies ride along on cross-site requests; the header cannot be set cross-site,
+    # so a state-changing request must echo the CSRF token.
+    if request.method not in SAFE_METHODS and \
+            not csrf_ok(principal, request.headers.get(CSRF_HEADER, "")):
+        raise Forbidden("missing or wrong CSRF token")
     if principal.stage != "full" and not allow_partial:
         raise Forbidden("finish two-factor authentication first")
     return principal

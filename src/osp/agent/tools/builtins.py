@@ -78,28 +78,29 @@ def make_http_get(allowed_domains: Sequence[str], timeout_s: float,
     return Tool(
         "http_get", "Fetch a web page or JSON document by URL (allow-listed domains only).",
         {"type": "object", "properties": {"url": {"type": "string", "maxLength": 2000,
-                                                  "pattern": "^https?://"}},
+                                                  "pattern": r"https?://\S+"}},
          "required": ["url"], "additionalProperties": False},
         http_get)
 
 
 def memory_tools(memory: Memory) -> list[Tool]:
-    def read(args: Mapping[str, Any], _ctx: ToolContext) -> str:
+    # Notes belong to the person the agent is talking to (ctx), never to the whole tenant.
+    def read(args: Mapping[str, Any], ctx: ToolContext) -> str:
         try:
-            text = memory.read_note(str(args["name"]))
+            text = memory.read_note(ctx.channel, ctx.user, str(args["name"]))
         except MemoryError_ as exc:
             raise ToolError(str(exc)) from None
         return text if text is not None else f"no note named {args['name']!r}"
 
-    def write(args: Mapping[str, Any], _ctx: ToolContext) -> str:
+    def write(args: Mapping[str, Any], ctx: ToolContext) -> str:
         try:
-            memory.write_note(str(args["name"]), str(args["content"]))
+            memory.write_note(ctx.channel, ctx.user, str(args["name"]), str(args["content"]))
         except MemoryError_ as exc:
             raise ToolError(str(exc)) from None
         return f"saved note {args['name']!r}"
 
-    def search(args: Mapping[str, Any], _ctx: ToolContext) -> str:
-        hits = memory.search_notes(str(args["query"]))
+    def search(args: Mapping[str, Any], ctx: ToolContext) -> str:
+        hits = memory.search_notes(ctx.channel, ctx.user, str(args["query"]))
         return "\n\n".join(f"## {name}\n{text}" for name, text in hits) or "no matching notes"
 
     name = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}

@@ -3,7 +3,9 @@
 Argument validation implements the part of JSON Schema that tool contracts use (object,
 properties, required, additionalProperties, type, enum, min/maxLength, minimum/maximum,
 pattern, items); a schema using anything else is refused at registration, so a tool can
-never rely on a keyword that would be silently ignored.
+never rely on a keyword that would be silently ignored. The checking itself is
+:func:`osp.checks.arguments.schema_problems`, shared with the execution rail and the
+connected-app executor: ``pattern`` must match the whole value (not JSON Schema's "anywhere").
 """
 
 from __future__ import annotations
@@ -14,13 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from osp.agent.providers.base import ToolSpec
+from osp.checks.arguments import TYPES, schema_problems
 
 SUPPORTED = {"type", "properties", "required", "additionalProperties", "enum", "minLength",
              "maxLength", "minimum", "maximum", "pattern", "items", "description", "default"}
-_TYPES: Mapping[str, tuple[type, ...]] = {
-    "object": (dict,), "array": (list,), "string": (str,), "integer": (int,),
-    "number": (int, float), "boolean": (bool,),
-}
 
 
 class ToolError(Exception):
@@ -59,50 +58,12 @@ def _check_schema(schema: Any, where: str) -> None:
     unknown = set(schema) - SUPPORTED
     if unknown:
         raise RegistryError(f"{where}: unsupported schema keyword(s) {sorted(unknown)}")
-    if schema.get("type") not in _TYPES:
+    if schema.get("type") not in TYPES:
         raise RegistryError(f"{where}: every schema needs a known type")
     for name, sub in (schema.get("properties") or {}).items():
         _check_schema(sub, f"{where}.{name}")
     if "items" in schema:
         _check_schema(schema["items"], f"{where}[]")
-
-
-def schema_problems(value: Any, schema: Mapping[str, Any], path: str = "") -> list[str]:
-    where = path or "arguments"
-    kind = schema["type"]
-    ok = isinstance(value, _TYPES[kind])
-    if isinstance(value, bool) and kind in ("integer", "number"):
-        ok = False  # bool is an int in Python, not in a tool contract
-    if not ok:
-        return [f"{where}: expected {kind}"]
-    problems: list[str] = []
-    if "enum" in schema and value not in schema["enum"]:
-        problems.append(f"{where}: not one of the allowed values")
-    if isinstance(value, str):
-        if len(value) > schema.get("maxLength", len(value)):
-            problems.append(f"{where}: longer than {schema['maxLength']}")
-        if len(value) < schema.get("minLength", 0):
-            problems.append(f"{where}: shorter than {schema['minLength']}")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            problems.append(f"{where}: does not match the pattern")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            problems.append(f"{where}: below {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            problems.append(f"{where}: above {schema['maximum']}")
-    if isinstance(value, dict):
-        props = schema.get("properties") or {}
-        problems += [f"{where}.{r}: required" for r in schema.get("required", ())
-                     if r not in value]
-        for key, item in value.items():
-            if key in props:
-                problems += schema_problems(item, props[key], f"{path}.{key}" if path else key)
-            elif schema.get("additionalProperties", False) is False:
-                problems.append(f"{key}: not an allowed argument")
-    if isinstance(value, list) and "items" in schema:
-        for i, item in enumerate(value):
-            problems += schema_problems(item, schema["items"], f"{where}[{i}]")
-    return problems
 
 
 class ToolRegistry:

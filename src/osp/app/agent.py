@@ -1,13 +1,5 @@
-"""Wire the agent features into the control plane, in one place.
-
-What ``osp up`` does with it (beside the runtime's wiring)::
-
-    runtime = build_runtime(platform)
-    agent = build_agent(platform, runtime)
-    app = create_app(platform, extra_routers=[..., *agent_routers(agent)])
-    # optional background work: agent.approvals.expire_all() every minute,
-    # and agent.gateway.recover(tenant) for each tenant once at start.
-"""
+"""The agent features (gateway, approvals, channels, connected-app routes), built together
+because they use each other; only the composition root (:mod:`osp.app`) calls this."""
 
 from __future__ import annotations
 
@@ -17,7 +9,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter
 
 from osp.approvals.api import build_approvals_router
-from osp.approvals.service import ApprovalService
+from osp.approvals.service import ApprovalService, PendingApprovals
 from osp.channels.api import build_channels_router
 from osp.channels.service import ChannelService
 from osp.gateway.api import build_gateway_router
@@ -26,7 +18,7 @@ from osp.gateway.interfaces import AgentLocator, AgentTransport
 from osp.gateway.service import GatewayOptions, GatewayService
 from osp.gateway.settings import AgentSettings
 from osp.oauth.agent_api import ConnectedPolicy, build_agent_router
-from osp.oauth.wiring import make_broker
+from osp.oauth.service import OAuthBroker
 from osp.platform import Platform
 from osp.runtime.wiring import RuntimeParts, agent_authenticator
 
@@ -48,15 +40,16 @@ def build_agent(platform: Platform, runtime: RuntimeParts | None = None, *,
         locator = RuntimeLocator(runtime)
     settings = AgentSettings(platform.db, platform.audit)
     gateway = GatewayService(platform.db, platform.audit, settings, locator,
-                             transport or HttpTransport(), options)
+                             transport or HttpTransport(), PendingApprovals(platform.audit),
+                             options)
     approvals = ApprovalService(platform.db, platform.tenants, platform.audit, gateway)
     channels = ChannelService(platform.db, platform.tenants, platform.vault, gateway,
                               platform.unproven)
     return AgentParts(settings, gateway, approvals, channels)
 
 
-def connected_app_router(platform: Platform, runtime: RuntimeParts, parts: AgentParts, *,
-                         cache_s: float = 2.0) -> APIRouter:
+def connected_app_router(platform: Platform, runtime: RuntimeParts, parts: AgentParts,
+                         broker: OAuthBroker, *, cache_s: float = 2.0) -> APIRouter:
     """The internal API's connected-app routes for booted agents, held to each tenant's
     current policy and approvals (see ``osp.oauth.agent_api``)."""
     def policy_of(tenant_id: uuid.UUID) -> ConnectedPolicy:
@@ -65,9 +58,8 @@ def connected_app_router(platform: Platform, runtime: RuntimeParts, parts: Agent
         return ConnectedPolicy(frozenset(tools.allowed), frozenset(tools.approval_required),
                                dict(config.tools.connected.api_base))
 
-    return build_agent_router(make_broker(platform),
-                              agent_authenticator(platform, runtime, cache_s), policy_of,
-                              parts.approvals.claim)
+    return build_agent_router(broker, agent_authenticator(platform, runtime, cache_s),
+                              policy_of, parts.approvals.claim)
 
 
 def agent_routers(parts: AgentParts) -> list[APIRouter]:

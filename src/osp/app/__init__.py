@@ -1,0 +1,177 @@
+"""The composition root: the one place where OSP's services, brokers, backends, routers and
+background jobs are built from :class:`~osp.config.Settings` and wired together.
+
+Edges use it and nothing else does: ``osp.cli`` opens an :class:`App` per command, ``osp up``
+serves :meth:`App.admin_app` and :meth:`App.internal_app`. Feature packages expose builders
+(``build_runtime``, ``build_*_router``, ``register`` for CLI groups) that only this package
+calls. Parts are built on first use, so a command that needs no container engine never
+touches one, and each part is built once per process (one OAuth broker, one runtime).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+
+from osp.app.agent import AgentParts, agent_routers, build_agent, connected_app_router
+from osp.app.jobs import Job, JobRunner, lifespan
+from osp.audit.anchor import AnchorFile, anchor_all
+from osp.audit.api import router as audit_router
+from osp.config import Settings
+from osp.console import ConsoleServices, build_console
+from osp.errors import OspError
+from osp.gateway.interfaces import AgentLocator, AgentTransport
+from osp.gateway.service import GatewayOptions
+from osp.identity.api import router as identity_router
+from osp.oauth.api import router as oauth_router
+from osp.oauth.refresh import refresh_due
+from osp.oauth.service import OAuthBroker
+from osp.oauth.store import SealedStore
+from osp.platform import Platform, open_platform
+from osp.release.build import ImageBuilder, Progress, ReleaseHook
+from osp.release.fleet_cli import ReleaseRuntime
+from osp.release.gate import ReleaseFiles
+from osp.runtime.interfaces import RuntimeBackend
+from osp.runtime.service import ImageSource
+from osp.runtime.store import PlatformSecrets
+from osp.runtime.wiring import (
+    RuntimeParts,
+    agent_image_builder,
+    billing_router,
+    build_runtime,
+    internal_app,
+    release_parts,
+    tenant_router,
+)
+from osp.tenancy.api import router as tenancy_router
+from osp.vault.api import router as vault_router
+from osp.vault.rotation import Rewrapper, RotationReport, rotate_kek
+from osp.web.app import create_app
+
+__all__ = ["AgentParts", "App", "Job", "core_routers", "open_app"]
+
+APPROVAL_EXPIRY_INTERVAL_S = 60.0
+AUDIT_ANCHOR_INTERVAL_S = 60.0
+OAUTH_REFRESH_INTERVAL_S = 60.0
+
+
+def core_routers() -> list[APIRouter]:
+    """The admin API's routes that need no runtime (explicit, in a fixed order)."""
+    return [identity_router, tenancy_router, vault_router, audit_router, oauth_router]
+
+
+class App:
+    """Everything one OSP process runs, over one :class:`Platform` (database and core
+    services). Tests swap parts through the keyword arguments."""
+
+    def __init__(self, platform: Platform, *, backend: RuntimeBackend | None = None,
+                 images: ImageSource | None = None, progress: Progress | None = None,
+                 locator: AgentLocator | None = None, transport: AgentTransport | None = None,
+                 gateway_options: GatewayOptions | None = None,
+                 agent_auth_cache_s: float = 2.0) -> None:
+        self.platform = platform
+        self.settings: Settings = platform.settings
+        self._backend, self._images, self._progress = backend, images, progress
+        self._locator, self._transport = locator, transport
+        self._gateway_options = gateway_options
+        self._agent_auth_cache_s = agent_auth_cache_s
+
+    @cached_property
+    def runtime(self) -> RuntimeParts:
+        return build_runtime(self.platform, backend=self._backend, images=self._images,
+                             progress=self._progress)
+
+    @cached_property
+    def agent(self) -> AgentParts:
+        runtime = None if self._locator is not None else self.runtime
+        return build_agent(self.platform, runtime, locator=self._locator,
+                           transport=self._transport, options=self._gateway_options)
+
+    @cached_property
+    def broker(self) -> OAuthBroker:
+        # One broker per process: its HTTP client costs ~20 ms to build (TLS context).
+        return OAuthBroker(self.platform.db, self.platform.vault, self.platform.audit,
+                           allow_loopback=self.settings.oauth_allow_loopback)
+
+    # -- release (osp image build|list, osp release, osp snapshot, osp fleet) -----------
+    def release_keys(self) -> PlatformSecrets:
+        """Where the release signing key is sealed: the vault's platform secrets."""
+        return PlatformSecrets(self.platform.db, self.platform.vault)
+
+    def image_builder(self, cache_dir: Path, files: ReleaseFiles,
+                      overlay: ReleaseHook | None = None) -> ImageBuilder:
+        return agent_image_builder(cache_dir, release=files, overlay=overlay)
+
+    def release(self) -> ReleaseRuntime:
+        """What snapshots and fleet upgrades drive: this runtime, with image verification."""
+        from osp.runtime.cli import _require_control_plane
+
+        runtime = self.runtime
+        parts = release_parts(self.platform, runtime,
+                              lambda: _require_control_plane(runtime.internal_port))
+        if parts is None:
+            raise OspError("snapshots and fleet upgrades need the podman backend")
+        return parts
+
+    def kek_rewrappers(self) -> list[Rewrapper]:
+        """Everything sealed under the KEK outside ``secret_versions``, re-sealed on
+        rotation."""
+        return [self.platform.identity.rewrap_totp, SealedStore(self.platform.vault).rewrap_tenant]
+
+    def rotate_kek(self, actor: str) -> RotationReport:
+        p = self.platform
+        return rotate_kek(p.db, p.vault, p.tenants, p.audit, actor, self.kek_rewrappers(),
+                          [PlatformSecrets(p.db, p.vault).rewrap_all])
+
+    def anchor_trails(self) -> None:
+        anchor_all(self.platform.db, AnchorFile(self.settings.anchor_path),
+                   [t.id for t in self.platform.tenants.list()])
+
+    def refresh_tokens(self) -> None:
+        refresh_due(self.broker, [t.id for t in self.platform.tenants.list()])
+
+    def jobs(self) -> list[Job]:
+        """The background jobs of ``osp up``, in a fixed order."""
+        return [
+            Job("oauth_refresh", OAUTH_REFRESH_INTERVAL_S, self.refresh_tokens),
+            Job("approval_expiry", APPROVAL_EXPIRY_INTERVAL_S, self.agent.approvals.expire_all),
+            # What happened since the last round is anchored at shutdown too.
+            Job("audit_anchor", AUDIT_ANCHOR_INTERVAL_S, self.anchor_trails, at_stop=True),
+        ]
+
+    def admin_app(self, *, with_jobs: bool = True) -> FastAPI:
+        routers = [*core_routers(), billing_router(self.runtime), tenant_router(self.runtime),
+                   *agent_routers(self.agent)]
+        runner = JobRunner(self.jobs() if with_jobs else ())
+        app = create_app(self.platform, routers, lifespan=lifespan(runner))
+        app.state.oauth_broker = self.broker
+        # The web console: the same services (and so the same rules) as the routes above.
+        app.mount("/console", build_console(ConsoleServices(
+            self.platform, self.agent.gateway, self.agent.approvals, self.runtime.service,
+            self.broker)))
+        return app
+
+    def internal_app(self) -> FastAPI:
+        return internal_app(self.runtime, [connected_app_router(
+            self.platform, self.runtime, self.agent, self.broker,
+            cache_s=self._agent_auth_cache_s)])
+
+    def close(self) -> None:
+        if "broker" in self.__dict__:
+            self.broker.close()
+
+
+@contextmanager
+def open_app(settings: Settings, *, run_migrations: bool | None = None,
+             progress: Progress | None = None) -> Iterator[App]:
+    """Opens the platform (see :func:`~osp.platform.open_platform`) and the app over it."""
+    with open_platform(settings, run_migrations=run_migrations) as platform:
+        app = App(platform, progress=progress)
+        try:
+            yield app
+        finally:
+            app.close()

@@ -1,0 +1,90 @@
+"""``osp up``: serves the admin API and the internal API (for tenant containers) until
+Ctrl-C. Tenant containers keep running after it stops (they serve no one until the next
+``osp up``, which reconciles them)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import uvicorn
+
+from osp.app import App
+from osp.errors import OspError
+from osp.gateway.demo import create_demo
+from osp.logs import get_logger
+from osp.runtime.service import EngineError
+from osp.runtime.wiring import recover_fleet
+
+log = get_logger("osp.up")
+
+# The internal listener binds every address because tenant bridges reach the host on their
+# gateway addresses; the host firewall lets tenant networks reach only this port.
+INTERNAL_HOST = "0.0.0.0"  # noqa: S104
+
+
+def _server(app: object, host: str, port: int) -> uvicorn.Server:
+    # forwarded_allow_ips=None would trust X-Forwarded-For from loopback: a local client
+    # could then pick the address the login throttle keys on. Trust no proxy by default.
+    config = uvicorn.Config(app, host=host, port=port,  # type: ignore[arg-type]
+                            log_config=None, access_log=False, forwarded_allow_ips=[],
+                            proxy_headers=False)
+    return uvicorn.Server(config)
+
+
+def _reconcile(app: App) -> None:
+    try:
+        report = app.runtime.service.reconcile()
+    except EngineError as exc:
+        # The admin API stays useful without a container engine; tenants just do not run.
+        print(f"warning: container engine unavailable, tenants are not running: {exc.message}",
+              flush=True)
+        return
+    for name in report.orphans:
+        log.warning("orphan_container", tenant=name)
+    for name, why in report.failed.items():
+        log.error("tenant_start_failed", tenant=name, reason=why)
+    print(f"tenants: {len(report.started)} started, {len(report.stopped)} stopped, "
+          f"{len(report.failed)} failed, {len(report.orphans)} orphan container(s)", flush=True)
+    # Messages a crash left queued or in delivery end answered or visibly failed, never lost.
+    for tenant in app.platform.tenants.list():
+        try:
+            app.agent.gateway.recover(tenant)
+        except Exception as exc:  # one tenant's trouble must not stop the others
+            log.error("message_recovery_failed", tenant=tenant.name, error=type(exc).__name__)
+
+
+def _check_ports_free(*addresses: tuple[str, int]) -> None:
+    import socket
+
+    for host, port in addresses:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise OspError(f"port {port} on {host} is already in use: pick another with "
+                               "--port (API) or OSP_INTERNAL_PORT (internal API)") from None
+
+
+def serve(app: App, *, demo: bool = False) -> None:
+    cfg = app.settings
+    _check_ports_free((cfg.host, cfg.port), (INTERNAL_HOST, cfg.internal_port))
+    recovered = recover_fleet(app.platform, app.runtime)  # first: no half-upgraded tenant
+    if recovered:
+        print(recovered, flush=True)
+    _reconcile(app)
+    if demo:
+        print(create_demo(app.platform, app.runtime), flush=True)
+    servers = [_server(app.admin_app(), cfg.host, cfg.port),
+               _server(app.internal_app(), INTERNAL_HOST, cfg.internal_port)]
+    print(f"OSP control plane on http://{cfg.host}:{cfg.port} (data dir {cfg.data_dir}); "
+          "Ctrl-C stops it (tenant containers keep running)", flush=True)
+    log.info("started", host=cfg.host, port=cfg.port, internal_port=cfg.internal_port)
+
+    async def run_all() -> None:
+        await asyncio.gather(*(s.serve() for s in servers))
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_all())
+    log.info("stopped")
