@@ -54,7 +54,8 @@ def derived(base: str, *changes: str) -> str:
     container = podman("create", "--runtime", "runc", "--entrypoint", "/bin/true", base)
     try:
         argv = ["commit", "-q"]
-        for change in changes:
+        # The container was created with another entrypoint; commit would keep that one.
+        for change in ('ENTRYPOINT ["/opt/osp/venv/bin/osp-agent"]', *changes):
             argv += ["--change", change]
         image = podman(*argv, container)
     finally:
@@ -129,6 +130,8 @@ def main() -> None:
             result = f.run(f.plan(good, canary=1, wave_size=5, max_failures=2))
             total = time.perf_counter() - t0
             downtime = [s.seconds for s in result.steps if s.phase == "upgraded"]
+            if not downtime:
+                raise SystemExit(f"upgrade failed: {[(s.tenant, s.error) for s in result.steps]}")
             print(f"fleet upgrade of {len(names)} tenants: {result.status} in {total:.1f}s; "
                   f"per-tenant downtime (stop -> healthy on new image) "
                   f"p50 {statistics.median(downtime):.2f}s p95 {pct(downtime, 95):.2f}s "

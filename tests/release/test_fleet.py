@@ -45,7 +45,8 @@ def derived_image(base: str, *changes: str) -> str:
     container = podman("create", "--runtime", "runc", "--entrypoint", "/bin/true", base)
     try:
         argv = ["commit", "-q"]
-        for change in changes:
+        # The container was created with another entrypoint; commit would keep that one.
+        for change in ('ENTRYPOINT ["/opt/osp/venv/bin/osp-agent"]', *changes):
             argv += ["--change", change]
         marker = Path(f"/tmp/osp-marker-{uuid.uuid4().hex}")
         marker.write_text(uuid.uuid4().hex)
@@ -87,8 +88,10 @@ class World:
         assert r.returncode == 0, r.stderr
 
     def data(self, tenant: str) -> str:
-        r = self.backend.exec(tenant, ["sh", "-c", "cd /data && find . -type f | sort | "
-                                       "xargs sha256sum; ls -la --time-style=+%s . notes"])
+        # What the test wrote (the agent keeps its own files in /data too): contents,
+        # sizes, modes and mtimes, plus whether the bad image's leftover exists.
+        r = self.backend.exec(tenant, ["sh", "-c", "cd /data && sha256sum keep notes/*; "
+                                       "ls -lA --time-style=+%s keep notes; ls new 2>&1; true"])
         assert r.returncode == 0, r.stderr
         return r.stdout
 
