@@ -52,6 +52,65 @@ def load_dev() -> list[Row]:
     return rows
 
 
+# Public training sets (../shared/data/public_*.jsonl): upstream file -> short source name. The
+# S-Labs and neuralchemy sets hold both labels; holding one out removes both halves at once.
+_PUBLIC = (
+    ("s-labs/train.csv", "pub:slabs"),
+    ("neuralchemy/core-train", "pub:neuralchemy"),
+    ("yanismiraoui/", "pub:yanis"),
+    ("Giskard-AI/", "pub:templates"),
+    ("NVIDIA/garak", "pub:templates"),
+    ("GPTFuzzer.csv", "pub:templates"),
+    ("clinc/oos-eval", "pub:clinc"),
+    ("banking_data", "pub:banking77"),
+    ("Roleplay/", "pub:gpteacher_roleplay"),
+    ("Codegen/", "pub:gpteacher_code"),
+    ("mlcommons/ailuminate", "pub:ailuminate"),
+    ("question_list.csv", "pub:gptfuzz_questions"),
+)
+
+
+def _public_source(upstream: str) -> str:
+    for needle, name in _PUBLIC:
+        if needle in upstream:
+            return name
+    raise SystemExit(f"unknown public source {upstream!r}: add it to corpus._PUBLIC")
+
+
+def load_public() -> list[Row]:
+    """Both public files; a text in both (benign rows drawn twice) is kept once."""
+    base = data_dir()
+    rows: list[Row] = []
+    seen: set[str] = set()
+    for file in ("public_injection_train.jsonl", "public_moderation_train.jsonl"):
+        path = base / file
+        if not path.exists():
+            print(f"note: {path} missing; public training sets skipped")
+            continue
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                if r["text"] in seen:
+                    continue
+                seen.add(r["text"])
+                src = _public_source(r["source"])
+                rows.append(Row(r["text"], r["label"], src, r.get("category", "")))
+    return rows
+
+
+def load_generated() -> list[Row]:
+    """Rows from generators.py (attack families, benign look-alikes, planted documents)."""
+    path = HERE / "data" / "osp_families.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            rows.append(Row(r["text"], r["label"], r["source"], r.get("category", "")))
+    return rows
+
+
 def load_synthetic() -> list[Row]:
     rows = []
     with (HERE / "data" / "osp_synthetic.jsonl").open(encoding="utf-8") as f:
@@ -61,44 +120,30 @@ def load_synthetic() -> list[Row]:
     return rows
 
 
-def load_all() -> list[Row]:
-    return load_dev() + load_synthetic()
+def load_all(public: bool = True) -> list[Row]:
+    rows = load_dev() + load_synthetic() + load_generated()
+    return rows + load_public() if public else rows
 
 
-BENIGN_SOURCES = (
-    "dev:alpaca",
-    "dev:bipia_email",
-    "osp:tasks",
-    "osp:persona",
-    "osp:pydoc",
-    "osp:longchat",
-    "osp:chat",
-    "osp:support",
-    "osp:code",
-    "osp:hardneg",
-    "osp:email",
-    "osp:docs",
-)
-INJECTION_SOURCES = ("dev:jailbreak_wild", "osp:injection")
-# osp:indirect (instructions planted in documents) is evaluation-only: it has only eight distinct
-# planted sentences, and training on it taught the model "e-mail = attack".
+# Retrieval-only sets: instructions that are attacks only inside a third-party document (BIPIA's
+# "What is the capital of Brazil?") and documents with planted instructions. They train and test
+# the retrieval head, never the chat-message heads (training on them taught "e-mail = attack").
+RETRIEVAL_ONLY = ("dev:bipia_attack", "osp:indirect", "gen:planted", "gen:clean_docs")
 RETRIEVAL_ATTACK_SOURCES = ("osp:indirect",)
-HARMFUL_SOURCES = ("dev:advbench", "dev:harmbench", "osp:harmful")
+CHAT_SOURCES = ("dev:alpaca", "osp:chat", "osp:support", "osp:tasks", "osp:code", "pub:clinc",
+                "pub:banking77", "pub:gpteacher_code")
+HARD_SOURCES = ("osp:hardneg", "osp:persona", "gen:lookalike", "pub:gpteacher_roleplay")
 
 
 def task_rows(task: str, rows: list[Row]) -> list[tuple[Row, int]]:
-    """(row, y) for a task. Injection: attacks vs benign (harmful requests count as benign:
-    they are not injections). Harmful: harmful requests vs benign."""
+    """(row, y) for a task, by label. Injection: attacks vs everything else (harmful requests
+    count as benign: they are not injections). Harmful: harmful requests vs benign."""
     out: list[tuple[Row, int]] = []
     for r in rows:
+        if r.source in RETRIEVAL_ONLY:
+            continue
         if task == "injection":
-            if r.source in INJECTION_SOURCES:
-                out.append((r, 1))
-            elif r.source in BENIGN_SOURCES or r.source in HARMFUL_SOURCES:
-                out.append((r, 0))
-        elif task == "harmful":
-            if r.source in HARMFUL_SOURCES:
-                out.append((r, 1))
-            elif r.source in BENIGN_SOURCES:
-                out.append((r, 0))
+            out.append((r, 1 if r.label == "attack" else 0))
+        elif task == "harmful" and r.label != "attack":
+            out.append((r, 1 if r.label == "harmful" else 0))
     return out

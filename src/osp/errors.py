@@ -1,10 +1,12 @@
-"""Domain errors: each carries a one-line, user-facing reason and the HTTP status it maps to."""
+"""Domain errors: each carries a one-line, user-facing reason and says what *kind* of failure
+it is. How a kind is shown (an HTTP status, a CLI exit code) is decided only at the edges
+(``osp.web.app``, ``osp.cli``); services never speak HTTP."""
 
 from __future__ import annotations
 
 
 class OspError(Exception):
-    status_code = 400
+    """A request the platform cannot carry out as asked (the generic kind)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -12,30 +14,43 @@ class OspError(Exception):
 
 
 class InvalidInput(OspError):
-    status_code = 422
+    """The input itself is wrong; sending it again will not help."""
 
 
 class NotFound(OspError):
-    status_code = 404
+    """No such thing (or one the caller may not know exists)."""
 
 
 class Conflict(OspError):
-    status_code = 409
+    """The request clashes with the current state (already exists, already decided ...)."""
 
 
 class Unauthorized(OspError):
-    status_code = 401
+    """The caller did not prove who they are."""
 
 
 class Forbidden(OspError):
-    status_code = 403
+    """The caller is known but may not do this."""
 
 
 class Throttled(OspError):
-    status_code = 429
+    """Too many attempts or too much at once; try again later."""
+
+
+class Unavailable(OspError):
+    """Something the platform depends on (database, container engine, key service, an
+    agent) is down or unreachable. Nothing was decided; try again later. An outage is
+    reported as this, never as "not found" or as tampering."""
+
+
+class UpstreamFailed(OspError):
+    """A service the platform called (model provider, authorization server, connected
+    app) answered with an error or with nonsense."""
+
+
+class Misconfigured(OspError):
+    """The installation's own configuration or data files are invalid."""
 
 
 class IntegrityFailure(OspError):
     """Stored data failed an integrity check (tampered, moved or wrong key). Never ignored."""
-
-    status_code = 500

@@ -27,18 +27,19 @@ def scrub_text(text: str) -> str:
     return mask_secrets(text, REDACTED)
 
 
-def _scrub(value: Any, depth: int = 0) -> Any:
+def scrub(value: Any, depth: int = 0) -> Any:
+    """A value (text, mapping, list) with secrets masked: log fields and audit details."""
     if depth > 6:
         return REDACTED
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, dict):
         return {
-            k: (REDACTED if isinstance(k, str) and _SECRET_KEYS.search(k) else _scrub(v, depth + 1))
+            k: (REDACTED if isinstance(k, str) and _SECRET_KEYS.search(k) else scrub(v, depth + 1))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [_scrub(v, depth + 1) for v in value]
+        return [scrub(v, depth + 1) for v in value]
     return value
 
 
@@ -50,7 +51,7 @@ def redact_secrets(
         if key != "event" and _SECRET_KEYS.search(key):
             event_dict[key] = REDACTED
         else:
-            event_dict[key] = _scrub(event_dict[key])
+            event_dict[key] = scrub(event_dict[key])
     return event_dict
 
 

@@ -114,7 +114,7 @@ def test_the_agent_reads_the_calendar_with_a_token_for_that_scope_only(
                 stack.backend.logs(tenant.name), json.dumps(stack.audit(tenant)),
                 *(json.dumps(seen.body) for seen in stack.model.seen)]
     assert not [i for i, text in enumerate(surfaces) if access in text]
-    grep = stack.backend.exec(tenant.name, ["grep", "-r", "-l", access, "/data"])
+    grep = stack.backend.exec(tenant.name, ["grep", "-r", "-l", "-F", "-e", access, "/data"])
     assert grep.returncode == 1, grep.stdout  # 1: no file on the volume holds it
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from osp.agent.tools.connected import json_schema
 from osp.agent.tools.registry import Tool, ToolRegistry
 from osp.checks.arguments import argument_problems, pattern_matches, schema_problems
 from osp.governance import Policy, Stage, ToolCall
@@ -47,6 +48,20 @@ def _agent_accepts(rule: Mapping[str, Any], value: Any) -> bool:
     return registry.validate("probe", {"v": value}) == []
 
 
+def _spec(rule: Mapping[str, Any]) -> ToolSpec:
+    return ToolSpec(name="probe", title="probe", provider="p", integration="i", scope="s",
+                    approval=False, method="GET", url="https://api.example/x", body="none",
+                    path_args=(), query_args=("v",), fixed_query={},
+                    arguments={"v": {**rule, "required": True}})
+
+
+def _agent_connected_tool_accepts(rule: Mapping[str, Any], value: Any) -> bool:
+    # A connected-app tool's rules, as the schema the agent registers for it.
+    registry = ToolRegistry()
+    registry.register(Tool("probe", "probe", json_schema(_spec(rule)), lambda _a, _c: ""))
+    return registry.validate("probe", {"v": value}) == []
+
+
 def _rail_accepts(rule: Mapping[str, Any], value: Any) -> bool:
     policy = Policy.model_validate({"tools": {
         "allowed": ["probe"], "arguments": {"probe": {"v": {**rule, "required": True}}},
@@ -60,11 +75,7 @@ def _rail_accepts(rule: Mapping[str, Any], value: Any) -> bool:
 
 
 def _oauth_accepts(rule: Mapping[str, Any], value: Any) -> bool:
-    spec = ToolSpec(name="probe", title="probe", provider="p", integration="i", scope="s",
-                    approval=False, method="GET", url="https://api.example/x", body="none",
-                    path_args=(), query_args=("v",), fixed_query={},
-                    arguments={"v": {**rule, "required": True}})
-    return oauth_argument_problems(spec, {"v": value}) == []
+    return oauth_argument_problems(_spec(rule), {"v": value}) == []
 
 
 @pytest.mark.parametrize(("rule", "value", "accepted"), CASES)
@@ -72,6 +83,7 @@ def test_a_rule_means_the_same_on_every_path(rule: dict[str, Any], value: Any,
                                              accepted: bool) -> None:
     seen = {"shared": argument_problems({"v": value}, {"v": rule}) == [],
             "agent": _agent_accepts(rule, value),
+            "agent, connected-app tool": _agent_connected_tool_accepts(rule, value),
             "execution rail": _rail_accepts(rule, value),
             "connected-app executor": _oauth_accepts(rule, value)}
     assert seen == dict.fromkeys(seen, accepted)

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import secrets
 import string
 from collections.abc import Callable
 
 import pytest
 
-from osp.checks.secret_shapes import SHAPE_KINDS, find_secrets
+from osp.checks.secret_shapes import (
+    ASSIGNMENT,
+    SHAPE_KINDS,
+    TOKEN_SHAPES,
+    URL_CREDENTIALS,
+    find_secrets,
+)
 from osp.governance.detectors.secrets import find_secrets as detector_find_secrets
 from osp.logs import configure_logging, get_logger
 from osp.platform import Platform
@@ -102,3 +109,23 @@ def test_every_shape_is_masked_in_an_audit_detail(
     assert set(stored) == set(SHAPE_KINDS)
     leaked = [kind for kind, (_text, secret) in examples.items() if secret in stored[kind]]
     assert leaked == []
+
+
+def _full_scan(text: str) -> set[tuple[int, int, str]]:
+    """The catalogue without the needle pre-check: what find_secrets must agree with."""
+    full = re.compile("|".join(f"(?P<{k}>{p})" for k, p in TOKEN_SHAPES))
+    spans = {(m.start(), m.end(), m.lastgroup or "") for m in full.finditer(text)}
+    spans |= {(m.start(1), m.end(1), "url_credentials")
+              for m in re.finditer(URL_CREDENTIALS, text)}
+    spans |= {(m.start(1), m.end(1), "assignment") for m in re.finditer(ASSIGNMENT, text)
+              if not m.group(1).startswith("<") and m.group(1).lower() not in
+              {"none", "null", "password", "secret"}}
+    return spans
+
+
+def test_the_needle_pre_check_never_hides_a_shape() -> None:
+    texts = [_example(kind)[0] for kind in SHAPE_KINDS]
+    texts += [" ".join(texts), "sk-ant-" + "a" * 12 + " and Bearer " + "b" * 20,
+              "PA\u017fSWORD = hunter22", "x ASIA" + "A" * 16 + " AIza" + "c" * 35]
+    for text in texts:
+        assert set(find_secrets(text)) == _full_scan(text), text

@@ -6,7 +6,7 @@ from osp.governance import MemorySink, Pipeline, Policy, builtin_registry
 from osp.governance.detectors.linear import ModelStore
 from osp.governance.interfaces import RailDeps
 
-_STORE = ModelStore()  # one load of the shipped weights for the whole test session
+STORE = _STORE = ModelStore()  # one load of the shipped weights for the whole test session
 
 
 @pytest.fixture

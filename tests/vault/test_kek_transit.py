@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from osp.errors import IntegrityFailure, OspError
+from osp.errors import IntegrityFailure, OspError, Unavailable
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
 from osp.vault.kek import TransitKek
@@ -50,3 +50,19 @@ def test_vault_on_transit_survives_rotation(transit: TransitKek, platform: Platf
     transit.retire(new)
     with platform.db.tenant(t.id) as s:
         assert vault.get(s, t.id, "K") == b"on-transit"
+
+
+def test_an_outage_of_transit_is_unavailable_not_tampering() -> None:
+    server, url = transit_server.start()
+    kek = TransitKek(url, transit_server.TOKEN)
+    version, wrapped = kek.wrap(b"k" * 32, b"aad")
+    altered = wrapped[:-4] + (b"AAAA" if not wrapped.endswith(b"AAAA") else b"BBBB")
+    with pytest.raises(IntegrityFailure):
+        kek.unwrap(version, altered, b"aad")  # transit saw the ciphertext and refused it
+    server.shutdown()
+    server.server_close()
+    with pytest.raises(Unavailable) as outage:
+        kek.unwrap(version, wrapped, b"aad")  # nobody looked at the ciphertext
+    assert not isinstance(outage.value, IntegrityFailure)
+    with pytest.raises(Unavailable):
+        kek.wrap(b"k" * 32, b"aad")

@@ -10,13 +10,12 @@ ran itself: refresh tokens, and tokens for approval-only scopes, never leave it.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from osp.agent.tools.registry import ToolError
+from osp.checks.outbound import OutboundError, fetch
 from osp.oauth.tools import ConnectionView
 
 # Longer than the control plane's own provider timeout (osp.oauth.tools.TIMEOUT_S), so an
@@ -33,15 +32,15 @@ _STATUS = {
 MAX_REASON = 300
 
 
-def _reason(exc: urllib.error.HTTPError) -> str:
+def _reason(status: int, body: bytes) -> str:
     """The control plane's one-line reason (it never holds a secret), else a generic one."""
     try:
-        said = json.loads(exc.read(MAX_ANSWER)).get("error")
-    except (OSError, ValueError, AttributeError):
+        said = json.loads(body).get("error")
+    except (ValueError, AttributeError):
         said = None
     if isinstance(said, str) and said:
         return said.splitlines()[0][:MAX_REASON]
-    return _STATUS.get(exc.code, f"the control plane answered HTTP {exc.code}")
+    return _STATUS.get(status, f"the control plane answered HTTP {status}")
 
 
 @dataclass(frozen=True)
@@ -52,20 +51,23 @@ class InternalApi:
     agent_key: str = field(repr=False)
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        request = urllib.request.Request(  # noqa: S310 - the URL comes from the control plane
-            self.base_url.rstrip("/") + path, method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"Bearer {self.agent_key}",
-                     "X-OSP-Tenant": self.tenant, "X-OSP-Instance": self.instance_id,
-                     "Content-Type": "application/json"})
+        # No redirect is followed (it would take the agent key elsewhere), no proxy is used.
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:  # noqa: S310
-                return json.loads(resp.read(MAX_ANSWER))
-        except urllib.error.HTTPError as exc:
-            raise ToolError(_reason(exc)) from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise ToolError("the control plane could not be reached "
-                            f"({type(getattr(exc, 'reason', exc)).__name__})") from None
+            answer = fetch(method, self.base_url.rstrip("/") + path,
+                           body=json.dumps(body).encode() if body is not None else None,
+                           headers={"Authorization": f"Bearer {self.agent_key}",
+                                    "X-OSP-Tenant": self.tenant,
+                                    "X-OSP-Instance": self.instance_id,
+                                    "Content-Type": "application/json"},
+                           timeout=TIMEOUT_S, max_bytes=MAX_ANSWER)
+        except OutboundError as exc:
+            raise ToolError(f"the control plane could not be reached: {exc}") from None
+        if answer.status >= 300:
+            raise ToolError(_reason(answer.status, answer.body))
+        try:
+            return json.loads(answer.body)
+        except ValueError:
+            raise ToolError("the control plane sent an answer that is not JSON") from None
 
     def connections(self) -> list[ConnectionView]:
         rows = self._call("GET", "/internal/v1/oauth/connections")

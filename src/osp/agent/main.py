@@ -29,12 +29,12 @@ import signal
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from osp.checks.outbound import OutboundError, Unreachable, fetch
 
 # Names of variables and paths, not credentials.
 TOKEN_ENV = "OSP_BOOTSTRAP_TOKEN"  # noqa: S105
@@ -44,6 +44,7 @@ DEFAULT_TOKEN_FILE = "/run/osp/bootstrap/token"  # noqa: S105
 RELEASE_FILE = Path("/opt/osp/release.json")
 EXCHANGE_PATH = "/internal/v1/bootstrap/exchange"
 CONNECT_ATTEMPTS = 5  # 0.2 + 0.4 + 0.8 + 1.6 s of back-off at most
+MAX_EXCHANGE_ANSWER = 1024 * 1024  # the tenant's secrets and two keys
 EX_CONFIG = 78  # sysexits: configuration error; the container stops instead of running unsecured
 
 
@@ -121,33 +122,31 @@ def read_token() -> str:
 
 def exchange(internal_url: str, token: str, tenant: str, instance_id: str) -> dict[str, Any]:
     body = json.dumps({"tenant": tenant, "instance_id": instance_id}).encode()
-    request = urllib.request.Request(  # noqa: S310 - URL comes from the control plane
-        internal_url.rstrip("/") + EXCHANGE_PATH,
-        data=body,
-        method="POST",
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
     for attempt in range(CONNECT_ATTEMPTS):
+        # The one-time token rides in the headers: no redirect is followed, no proxy used.
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-                payload: dict[str, Any] = json.loads(response.read())
-            break
-        except urllib.error.HTTPError as exc:
-            raise BootError(f"bootstrap exchange refused: HTTP {exc.code}") from None
-        except urllib.error.URLError as exc:
-            reason = exc.reason
+            answer = fetch("POST", internal_url.rstrip("/") + EXCHANGE_PATH, body=body,
+                           headers={"Authorization": f"Bearer {token}",
+                                    "Content-Type": "application/json"},
+                           timeout=10, max_bytes=MAX_EXCHANGE_ANSWER)
+        except Unreachable as exc:
             # Only a failed *connection* is retried (the token never left this process):
             # the tenant's network path can need a moment right after the container starts.
-            if isinstance(reason, ConnectionError | TimeoutError | OSError) and \
-                    attempt + 1 < CONNECT_ATTEMPTS and not isinstance(reason, str):
+            if exc.connect_failed and attempt + 1 < CONNECT_ATTEMPTS:
                 time.sleep(0.2 * 2 ** attempt)
                 continue
-            raise BootError("bootstrap exchange failed: URLError "
-                            f"({type(reason).__name__})") from None
-        except (OSError, ValueError) as exc:
-            raise BootError(f"bootstrap exchange failed: {type(exc).__name__}") from None
-    if not isinstance(payload.get("secrets"), dict) or not payload.get("status_key") or \
-            not payload.get("agent_key"):
+            raise BootError(f"bootstrap exchange failed: {exc}") from None
+        except OutboundError as exc:
+            raise BootError(f"bootstrap exchange failed: {exc}") from None
+        if answer.status >= 300:
+            raise BootError(f"bootstrap exchange refused: HTTP {answer.status}")
+        try:
+            payload: dict[str, Any] = json.loads(answer.body)
+        except ValueError:
+            raise BootError("bootstrap exchange failed: the answer is not JSON") from None
+        break
+    if not isinstance(payload, dict) or not isinstance(payload.get("secrets"), dict) or \
+            not payload.get("status_key") or not payload.get("agent_key"):
         raise BootError("bootstrap exchange returned a malformed answer")
     return payload
 

@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from osp.audit.models import AuditEvent
-from osp.logs import _scrub
+from osp.logs import scrub
 
 GENESIS = "0" * 64
 
@@ -52,7 +52,7 @@ class AuditTrail:
     def record(self, session: Session, tenant_id: uuid.UUID, actor: str, kind: str,
                details: dict[str, Any] | None = None) -> AuditEvent:
         """Append one event inside the caller's transaction (it commits or rolls back with it)."""
-        clean: dict[str, Any] = json.loads(canonical(_scrub(details or {})))
+        clean: dict[str, Any] = json.loads(canonical(scrub(details or {})))
         # One writer per tenant chain at a time; released at commit/rollback.
         session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"),
                         {"k": f"audit:{tenant_id}"})

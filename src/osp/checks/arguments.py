@@ -29,6 +29,7 @@ TYPES: Mapping[str, tuple[type, ...]] = {
 }
 # JSON Schema spelling -> rule spelling; every other keyword is spelled the same.
 _SCHEMA_NAMES = {"minLength": "min_length", "maxLength": "max_length"}
+_RULE_KEYWORDS = ("type", "enum", "min_length", "max_length", "pattern", "minimum", "maximum")
 
 
 def pattern_matches(pattern: str, value: str) -> bool:
@@ -80,6 +81,18 @@ def argument_problems(args: Mapping[str, Any], rules: Mapping[str, Mapping[str, 
     if not allow_unknown:
         problems += [f"{n}: not an allowed argument" for n in args if n not in rules]
     return problems
+
+
+def rules_as_schema(rules: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Per-argument rules as the equivalent closed JSON Schema object (what a model is shown
+    and the agent's registry checks): same rules, so the same verdicts."""
+    names = {v: k for k, v in _SCHEMA_NAMES.items()}
+    return {"type": "object",
+            "properties": {name: {names.get(k, k): rule[k] for k in _RULE_KEYWORDS
+                                  if rule.get(k) is not None}
+                           for name, rule in rules.items()},
+            "required": [name for name, rule in rules.items() if rule.get("required")],
+            "additionalProperties": False}
 
 
 def schema_problems(value: Any, schema: Mapping[str, Any], path: str = "") -> list[str]:

@@ -19,6 +19,7 @@ from osp.console.services import ConsoleServices
 from osp.console.signin import build_signin_router, clear_session_cookies
 from osp.errors import OspError
 from osp.logs import get_logger
+from osp.web.app import http_status
 
 log = get_logger("osp.console")
 TITLES = {401: "Sign in needed", 403: "Not allowed", 404: "Not found", 409: "Conflict",
@@ -58,7 +59,7 @@ def build_console(services: ConsoleServices) -> FastAPI:
 
     @app.exception_handler(OspError)
     async def _error(request: Request, exc: OspError) -> Response:
-        status = exc.status_code
+        status = http_status(exc)
         return page(request, "error.html", status, title=TITLES.get(status, "Error"),
                     message=exc.message)
 

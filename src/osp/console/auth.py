@@ -22,8 +22,6 @@ from osp.web.deps import CSRF_COOKIE, SESSION_COOKIE, csrf_ok, tenant_of
 class SignInNeeded(OspError):
     """No usable session: the browser is sent to ``where`` (sign-in, second factor, enrol)."""
 
-    status_code = 303
-
     def __init__(self, where: str, message: str = "") -> None:
         super().__init__(message or "sign in first")
         self.where = where

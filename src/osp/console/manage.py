@@ -20,6 +20,7 @@ from osp.identity.scopes import ALL_SCOPES
 from osp.identity.service import check_assignable
 from osp.tenancy.service import TenantInfo
 from osp.vault.service import MAX_VALUE_BYTES
+from osp.web.app import http_status
 
 Csrf = Annotated[str, Form(max_length=200)]
 Short = Annotated[str, Form(max_length=254)]
@@ -122,7 +123,7 @@ def build_manage_router(services: ConsoleServices) -> APIRouter:
                 platform.vault.put(s, info.id, name, value.encode(), v.actor)
         except OspError as exc:
             # The value is never sent back, not even into the form it came from.
-            return secrets_page(request, v, exc.status_code, error=exc.message)
+            return secrets_page(request, v, http_status(exc), error=exc.message)
         return redirect(f"/t/{info.name}/secrets")
 
     @router.post("/secrets/{name}/delete")
@@ -160,7 +161,7 @@ def build_manage_router(services: ConsoleServices) -> APIRouter:
             token_id, token = platform.identity.create_token(v.principal, name, scopes or [],
                                                              days)
         except OspError as exc:
-            return tokens_page(request, v, exc.status_code, error=exc.message)
+            return tokens_page(request, v, http_status(exc), error=exc.message)
         # The value appears on this one response only (no-store) and nowhere after.
         return tokens_page(request, v, created={"id": token_id, "name": name, "token": token})
 
@@ -195,7 +196,7 @@ def build_manage_router(services: ConsoleServices) -> APIRouter:
             check_assignable(v.principal, role)
             platform.identity.create_user(info.name, email, password, role, v.actor)
         except OspError as exc:
-            return users_page(request, v, exc.status_code, error=exc.message)
+            return users_page(request, v, http_status(exc), error=exc.message)
         return redirect(f"/t/{info.name}/users")
 
     # -- connected apps ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ from osp.console.services import ConsoleServices
 from osp.errors import NotFound, OspError
 from osp.gateway.service import MAX_TEXT
 from osp.tenancy.service import TenantInfo
+from osp.web.app import http_status
 
 Csrf = Annotated[str, Form(max_length=200)]
 PAGE_SIZE = 50
@@ -148,7 +149,7 @@ def build_pages_router(services: ConsoleServices) -> APIRouter:
             result = approvals.decide(tenant_of_viewer(v), parse_id(approval_id),
                                       decision == "approve", v.actor)
         except OspError as exc:
-            return approvals_page(request, v, exc.status_code, error=exc.message)
+            return approvals_page(request, v, http_status(exc), error=exc.message)
         return approvals_page(request, v, outcome={"decision": decision,
                                                    "status": result.status,
                                                    "reply": result.reply})

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import exc as sa
 from sqlalchemy.orm import Session, sessionmaker
+
+from osp.errors import Unavailable
+
+# Failures of the database itself (refused or lost connection, pool exhausted, server
+# restarting, lock or statement time-out), as opposed to a statement it rejected.
+OUTAGES = (sa.OperationalError, sa.InterfaceError, sa.TimeoutError)
 
 
 class Database:
@@ -24,30 +31,34 @@ class Database:
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
-    def tenant(self, tenant_id: uuid.UUID) -> Iterator[Session]:
-        """A transaction that sees and writes only ``tenant_id``'s rows (RLS does the filtering)."""
-        with self._factory() as session, session.begin():
-            session.execute(
-                text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)}
-            )
-            yield session
+    def _unit(self, setting: str | None, value: str = "") -> Iterator[Session]:
+        try:
+            with self._factory() as session, session.begin():
+                if setting is not None:
+                    session.execute(text("SELECT set_config(:k, :v, true)"),
+                                    {"k": setting, "v": value})
+                yield session
+        except OUTAGES as exc:
+            # An outage is reported as an outage: callers must never read it as "unknown
+            # tenant" or "no such token" (and refuse or, worse, create on that basis).
+            raise Unavailable("the database is unavailable right now; try again shortly") \
+                from exc
 
-    @contextmanager
-    def platform(self) -> Iterator[Session]:
+    def tenant(self, tenant_id: uuid.UUID) -> AbstractContextManager[Session]:
+        """A transaction that sees and writes only ``tenant_id``'s rows (RLS does the filtering)."""
+        return self._unit("app.tenant_id", str(tenant_id))
+
+    def platform(self) -> AbstractContextManager[Session]:
         """A transaction for operator work on the tenant registry (no tenant context).
 
         It can list and create tenants; every tenant-data table still returns nothing here,
         because their policies only match ``app.tenant_id``.
         """
-        with self._factory() as session, session.begin():
-            session.execute(text("SELECT set_config('app.scope', 'platform', true)"))
-            yield session
+        return self._unit("app.scope", "platform")
 
-    @contextmanager
-    def unscoped(self) -> Iterator[Session]:
+    def unscoped(self) -> AbstractContextManager[Session]:
         """A transaction with no scope at all: RLS tables return no rows and refuse writes."""
-        with self._factory() as session, session.begin():
-            yield session
+        return self._unit(None)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -20,13 +20,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from osp.errors import OspError
+from osp.errors import Throttled
 
 T = TypeVar("T")
 
 
-class Busy(OspError):
-    status_code = 429
+class Busy(Throttled):
+    """The tenant already has as many messages in flight as it may."""
 
 
 class TurnLimits:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
-from osp.errors import InvalidInput, NotFound, OspError
+from osp.errors import InvalidInput, NotFound, OspError, Unavailable, UpstreamFailed
 from osp.gateway.interfaces import (
     AgentLocator,
     AgentTransport,
@@ -46,12 +46,12 @@ MAX_TEXT = 32_000
 CHANNELS = ("api", "slack", "telegram")
 
 
-class DeliveryFailed(OspError):
-    status_code = 503
+class DeliveryFailed(Unavailable):
+    """The tenant's agent could not be reached in time."""
 
 
-class ModelFailed(OspError):
-    status_code = 502
+class ModelFailed(UpstreamFailed):
+    """The model provider answered with an error."""
 
 
 @dataclass

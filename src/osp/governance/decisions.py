@@ -42,6 +42,7 @@ class Reason(enum.StrEnum):
     INVALID_ARGUMENTS = "invalid_arguments"
     SELF_CHECK_DISAGREEMENT = "self_check_disagreement"
     TOO_LONG = "too_long"
+    MODEL_UNAVAILABLE = "model_unavailable"
 
 
 DEFAULT_REFUSAL = "Sorry, I can't help with that request."

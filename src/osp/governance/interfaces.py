@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from osp.governance.decisions import AuditRecord, Decision, Stage
+from osp.governance.detectors.encoder import EncoderStore
 from osp.governance.detectors.linear import ModelStore
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class RailDeps:
 
     sampler: Sampler | None = None
     models: ModelStore = field(default_factory=ModelStore)
+    # The semantic tier's encoder; loaded on the first message a semantic rail checks.
+    encoders: EncoderStore = field(default_factory=EncoderStore)
 
 
 class RailFactory(Protocol):

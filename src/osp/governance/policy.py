@@ -182,6 +182,17 @@ class Thresholds(_Strict):
     output_harmful: float = Field(default=0.7, ge=0, le=1)
     retrieval_injection: float = Field(default=0.5, ge=0, le=1)
     self_check_agreement: float = Field(default=0.35, ge=0, le=1)
+    # Semantic defaults are set for <= 1% false positives on ordinary chat from sources the head
+    # never saw (leave-one-source-out, bench/governance/loso.py); lower them to trade for recall.
+    semantic_injection: float = Field(
+        default=0.9, ge=0, le=1, description="Encoder injection head (input.semantic)"
+    )
+    semantic_harmful: float = Field(
+        default=0.9, ge=0, le=1, description="Encoder harmful-request head (input.semantic)"
+    )
+    semantic_document: float = Field(
+        default=0.8, ge=0, le=1, description="Encoder document head (retrieval.semantic)"
+    )
     max_input_chars: int = Field(default=200_000, ge=1)
 
 
@@ -215,8 +226,11 @@ _LEAN: dict[str, list[dict[str, Any]]] = {
     "execution": _rails("execution.tools"),
     "output": _rails("output.unicode", "output.pii", "output.moderation"),
 }
+# `full` adds the semantic tier (encoder loaded on first use) and the sampled self-check.
 _FULL: dict[str, list[dict[str, Any]]] = {
     **_LEAN,
+    "input": [*_LEAN["input"], {"key": "input.semantic", "timeout_ms": 5_000}],
+    "retrieval": [*_LEAN["retrieval"], {"key": "retrieval.semantic", "timeout_ms": 5_000}],
     "output": [
         *_LEAN["output"],
         {"key": "output.self_check", "advisory": True, "timeout_ms": 30_000},

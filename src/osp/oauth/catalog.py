@@ -8,7 +8,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from osp.errors import NotFound, OspError
+from osp.errors import Misconfigured, NotFound
 
 REVOCATION_STYLES = ("rfc7009", "bearer", "github", "none")
 TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
@@ -54,8 +54,8 @@ class CatalogEntry:
         return scopes
 
 
-class CatalogError(OspError):
-    status_code = 500
+class CatalogError(Misconfigured):
+    """catalog.json or tools.json is invalid (checked at load)."""
 
 
 def _entry(key: str, raw: dict[str, Any]) -> CatalogEntry:

@@ -19,7 +19,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from osp.errors import InvalidInput, OspError
+from osp.errors import InvalidInput, Unavailable, UpstreamFailed
 from osp.identity.secrets import same
 from osp.oauth.egress import as_ip, canonical_host, refusal
 from osp.oauth.pkce import digest
@@ -30,10 +30,8 @@ ID_TOKEN_ALGS = ("RS256", "PS256", "ES256", "EdDSA")
 CLOCK_SKEW = 120
 
 
-class ProviderError(OspError):
+class ProviderError(UpstreamFailed):
     """The authorization server refused (an OAuth ``error`` code) or answered nonsense."""
-
-    status_code = 502
 
     def __init__(self, error: str, description: str = "") -> None:
         self.error = error[:100]
@@ -42,10 +40,8 @@ class ProviderError(OspError):
                          (f": {self.description}" if self.description else ""))
 
 
-class ProviderUnavailable(OspError):
+class ProviderUnavailable(Unavailable):
     """Network failure or a 5xx: nothing was decided, the caller may try again later."""
-
-    status_code = 503
 
 
 @dataclass(frozen=True, repr=False)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from osp.errors import Forbidden, NotFound, OspError
+from osp.errors import Conflict, Forbidden, NotFound
 from osp.logs import get_logger
 from osp.oauth import client as oauth_client
 from osp.oauth.client import ProviderError, ProviderUnavailable
@@ -26,10 +26,8 @@ from osp.oauth.service import OAuthBroker
 log = get_logger("osp.oauth")
 
 
-class NeedsReauth(OspError):
+class NeedsReauth(Conflict):
     """The grant is gone at the provider (invalid_grant): the person must connect again."""
-
-    status_code = 409
 
 
 @dataclass(frozen=True, repr=False)

@@ -52,8 +52,6 @@ _CORE_PARAMS = {"response_type", "client_id", "redirect_uri", "scope", "state", 
 class CallbackRejected(OspError):
     """The callback failed a check (state, binding, redirect URI, iss) or the provider said no."""
 
-    status_code = 400
-
 
 @dataclass(frozen=True)
 class ProviderInfo:

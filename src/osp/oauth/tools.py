@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +23,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from osp.checks.arguments import argument_problems as shared_argument_problems
-from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, OspError
+from osp.checks.outbound import TooLarge, Unreachable, fetch
+from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, UpstreamFailed
 from osp.oauth.catalog import catalog_entry
 from osp.oauth.interfaces import TokenSource
 
@@ -68,8 +67,8 @@ class PreparedCall:
 Transport = Callable[[PreparedCall], tuple[int, bytes]]  # -> (HTTP status, body)
 
 
-class ToolFailed(OspError):
-    status_code = 502
+class ToolFailed(UpstreamFailed):
+    """The connected app answered a tool call with an error."""
 
 
 def _spec(name: str, raw: dict[str, Any]) -> ToolSpec:
@@ -148,27 +147,18 @@ def argument_problems(spec: ToolSpec, args: dict[str, Any]) -> list[str]:
     return shared_argument_problems(args, spec.arguments)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirect would carry the bearer token to wherever it points
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects())
-
-
 def urllib_send(request: PreparedCall) -> tuple[int, bytes]:
-    """The default transport (stdlib only: it also runs inside the agent's container)."""
-    req = urllib.request.Request(request.url, data=request.body, method=request.method,  # noqa: S310
-                                 headers=request.headers)
+    """The default transport (stdlib only: it also runs inside the agent's container). The
+    agent's one outgoing-HTTP helper: a redirect is never followed (it would carry the bearer
+    token to wherever it points) and no proxy from the environment is used."""
     try:
-        with _OPENER.open(req, timeout=TIMEOUT_S) as resp:
-            return resp.status, resp.read(MAX_RESULT + 1)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(MAX_RESULT + 1)
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ToolFailed(f"the provider could not be reached ({type(reason).__name__})") \
-            from None
+        answer = fetch(request.method, request.url, headers=request.headers,
+                       body=request.body, timeout=TIMEOUT_S, max_bytes=MAX_RESULT)
+    except TooLarge:
+        raise ToolFailed(f"the answer is larger than {MAX_RESULT} bytes") from None
+    except Unreachable as exc:
+        raise ToolFailed(f"the provider could not be reached ({exc.reason})") from None
+    return answer.status, answer.body
 
 
 class ToolExecutor:

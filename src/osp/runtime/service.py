@@ -20,7 +20,7 @@ import httpx
 
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
-from osp.errors import Conflict, Forbidden, NotFound, OspError
+from osp.errors import Conflict, Forbidden, NotFound, OspError, Unavailable
 from osp.runtime.bootstrap import BootstrapService
 from osp.runtime.interfaces import (
     ContainerSpec,
@@ -38,10 +38,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class EngineError(OspError):
-    """The engine failed or is unavailable; one line, state unchanged (HTTP 503)."""
-
-    status_code = 503
+class EngineError(Unavailable):
+    """The engine failed or is unavailable; one line, state unchanged."""
 
 
 class ImageSource(Protocol):

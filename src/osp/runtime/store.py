@@ -18,7 +18,7 @@ from osp.audit.service import AuditTrail
 from osp.audit.unproven import UnprovenTrail
 from osp.db.base import utcnow
 from osp.db.session import Database
-from osp.errors import NotFound, OspError
+from osp.errors import InvalidInput, NotFound, OspError
 from osp.logs import get_logger
 from osp.runtime.bootstrap import TokenRecord
 from osp.runtime.models import BootstrapTokenRow, PlatformSecretRow, TenantRuntimeRow
@@ -40,7 +40,7 @@ class SqlTokenStore:
     def _tenant_id(self, name: str) -> uuid.UUID | None:
         try:
             return self.tenants.get(name).id
-        except Exception:  # unknown or invalid name: no token can match
+        except (NotFound, InvalidInput):  # unknown or invalid name: no token can match
             return None
 
     def add(self, record: TokenRecord) -> None:

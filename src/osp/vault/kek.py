@@ -6,13 +6,15 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from osp.errors import IntegrityFailure, OspError
+from osp.errors import IntegrityFailure, OspError, Unavailable
 
 
 class LocalFileKek:
@@ -121,37 +123,61 @@ class TransitKek:
             self.client.secrets.transit.create_key(name=key, mount_point=mount)
 
     def current_version(self) -> str:
-        info = self.client.secrets.transit.read_key(name=self.key, mount_point=self.mount)
+        with _transit_call():
+            info = self.client.secrets.transit.read_key(name=self.key, mount_point=self.mount)
         return str(info["data"]["latest_version"])
 
     def wrap(self, dek: bytes, aad: bytes) -> tuple[str, bytes]:
         plaintext = hashlib.sha256(aad).digest() + dek
-        res = self.client.secrets.transit.encrypt_data(
-            name=self.key, plaintext=_b64(plaintext), mount_point=self.mount
-        )
+        with _transit_call():
+            res = self.client.secrets.transit.encrypt_data(
+                name=self.key, plaintext=_b64(plaintext), mount_point=self.mount
+            )
         ct: str = res["data"]["ciphertext"]
         return ct.split(":")[1].lstrip("v"), ct.encode()
 
     def unwrap(self, version: str, wrapped: bytes, aad: bytes) -> bytes:
+        import hvac.exceptions
+
         try:
-            res = self.client.secrets.transit.decrypt_data(
-                name=self.key, ciphertext=wrapped.decode(), mount_point=self.mount
-            )
+            with _transit_call():
+                res = self.client.secrets.transit.decrypt_data(
+                    name=self.key, ciphertext=wrapped.decode(), mount_point=self.mount
+                )
             plaintext = base64.b64decode(res["data"]["plaintext"])
-        except Exception:
+        except (hvac.exceptions.InvalidRequest, UnicodeDecodeError, ValueError, KeyError):
+            # Transit looked at the ciphertext and refused it: altered, or not ours.
             raise IntegrityFailure("transit refused to unwrap the data key") from None
         if plaintext[:32] != hashlib.sha256(aad).digest():
             raise IntegrityFailure("data key is bound to another secret (moved row)")
         return plaintext[32:]
 
     def rotate(self) -> str:
-        self.client.secrets.transit.rotate_key(name=self.key, mount_point=self.mount)
+        with _transit_call():
+            self.client.secrets.transit.rotate_key(name=self.key, mount_point=self.mount)
         return self.current_version()
 
     def retire(self, keep: str) -> None:
-        self.client.secrets.transit.update_key_configuration(
-            name=self.key, min_decryption_version=int(keep), mount_point=self.mount
-        )
+        with _transit_call():
+            self.client.secrets.transit.update_key_configuration(
+                name=self.key, min_decryption_version=int(keep), mount_point=self.mount
+            )
+
+
+@contextmanager
+def _transit_call() -> Iterator[None]:
+    """A call to the transit server; its outage is reported as an outage, not tampering."""
+    import hvac.exceptions
+
+    try:
+        yield
+    except hvac.exceptions.InvalidRequest:
+        raise  # about the request itself (the caller decides what it means)
+    except (OSError, hvac.exceptions.VaultError) as exc:
+        # requests' connection errors are OSErrors; VaultError covers 5xx, sealed and
+        # refused-token answers. None of them says anything about the stored data.
+        raise Unavailable(f"the transit key service is unavailable ({type(exc).__name__})") \
+            from None
 
 
 def _b64(raw: bytes) -> str:

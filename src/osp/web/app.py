@@ -12,7 +12,19 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import osp
-from osp.errors import OspError
+from osp.errors import (
+    Conflict,
+    Forbidden,
+    IntegrityFailure,
+    InvalidInput,
+    Misconfigured,
+    NotFound,
+    OspError,
+    Throttled,
+    Unauthorized,
+    Unavailable,
+    UpstreamFailed,
+)
 from osp.logs import get_logger
 from osp.platform import Platform
 from osp.web.db_errors import install_db_error_handlers
@@ -37,10 +49,34 @@ def _validation_reason(exc: RequestValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg"))
 
 
+# Each kind of domain error as an HTTP status: the only place errors meet HTTP.
+HTTP_STATUS: dict[type[OspError], int] = {
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
+    Throttled: 429,
+    Unavailable: 503,
+    UpstreamFailed: 502,
+    Misconfigured: 500,
+    IntegrityFailure: 500,
+}
+
+
+def http_status(exc: OspError) -> int:
+    """The status of the nearest kind in the error's class hierarchy (400 for the generic
+    kind)."""
+    for kind in type(exc).__mro__:
+        if kind in HTTP_STATUS:
+            return HTTP_STATUS[kind]
+    return 400
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OspError)
     async def _osp_error(_req: Request, exc: OspError) -> JSONResponse:
-        return JSONResponse({"error": exc.message}, status_code=exc.status_code)
+        return JSONResponse({"error": exc.message}, status_code=http_status(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:

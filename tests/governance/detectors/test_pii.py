@@ -79,3 +79,24 @@ def test_url_credentials_mask_only_the_userinfo() -> None:
 
 def test_fullwidth_digits_are_still_found() -> None:
     assert "US_SSN" in entities("ssn " + "427-73-4135".translate(FULLWIDTH))
+
+
+@pytest.mark.parametrize(
+    "text,number",
+    [
+        ("Mi número es 612 34 56 78, llámame.", "612 34 56 78"),
+        ("call 98765 43210 tomorrow", "98765 43210"),
+        ("(11) 91234-5678 é meu celular", "(11) 91234-5678"),
+        ("my mobile 0412 345 678", "0412 345 678"),
+    ],
+)
+def test_national_phone_formats_of_other_regions(text: str, number: str) -> None:
+    found = [text[f.start : f.end] for f in find_pii(text) if f.entity == "PHONE_NUMBER"]
+    assert found == [number]
+
+
+@pytest.mark.parametrize(
+    "text", ["Order 2024 1234 shipped", "invoice 12 345 678 total", "total 1 234 567 EUR"]
+)
+def test_grouped_amounts_and_order_numbers_are_not_phones(text: str) -> None:
+    assert [f for f in find_pii(text) if f.entity == "PHONE_NUMBER"] == []

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from osp.agent.providers.base import ProviderError
+from osp.checks.outbound import TooLarge, Unreachable, fetch
 
 RETRYABLE = {408, 409, 429, 500, 502, 503, 504, 529}
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
@@ -57,35 +56,31 @@ def post_json(url: str, headers: Mapping[str, str], body: Mapping[str, Any],
     for attempt in range(policy.retries + 1):
         if attempt:
             sleep(min(policy.max_backoff_s, policy.backoff_s * 2 ** (attempt - 1)))
-        request = urllib.request.Request(  # noqa: S310 - the tenant's configured endpoint
-            url, data=data, method="POST",
-            headers={"Content-Type": "application/json", **headers})
+        # The API key rides in the headers: no redirect is followed, no proxy is used.
         try:
-            with urllib.request.urlopen(request, timeout=policy.timeout_s) as resp:  # noqa: S310
-                raw = resp.read(MAX_RESPONSE_BYTES + 1)
-        except urllib.error.HTTPError as exc:
-            detail = _error_detail(exc.read(4096))
-            last = f"{what} answered HTTP {exc.code}{_hint(exc.code)}{detail}"
-            if exc.code not in RETRYABLE:
+            answer = fetch("POST", url, body=data, timeout=policy.timeout_s,
+                           headers={"Content-Type": "application/json", **headers},
+                           max_bytes=MAX_RESPONSE_BYTES)
+        except TooLarge:
+            raise ProviderError(f"{what} sent an oversized answer") from None
+        except Unreachable as exc:
+            if exc.timed_out:
+                last = f"{what} did not answer within {policy.timeout_s:g}s"
+            else:
+                last = f"{what} is unreachable ({exc.reason})"
+            continue
+        if answer.status >= 300:
+            status = answer.status
+            detail = _error_detail(answer.body[:4096])
+            last = f"{what} answered HTTP {status}{_hint(status)}{detail}"
+            if status not in RETRYABLE:
                 raise ProviderError(last) from None
-            retry_after = exc.headers.get("Retry-After", "") if exc.headers else ""
+            retry_after = answer.headers.get("Retry-After", "") or ""
             if retry_after.isdigit() and attempt < policy.retries:
                 sleep(min(policy.max_backoff_s, float(retry_after)))
             continue
-        except TimeoutError:
-            last = f"{what} did not answer within {policy.timeout_s:g}s"
-            continue
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, TimeoutError):
-                last = f"{what} did not answer within {policy.timeout_s:g}s"
-            else:
-                last = f"{what} is unreachable ({type(reason).__name__})"
-            continue
-        if len(raw) > MAX_RESPONSE_BYTES:
-            raise ProviderError(f"{what} sent an oversized answer")
         try:
-            parsed = json.loads(raw)
+            parsed = json.loads(answer.body)
         except ValueError:
             raise ProviderError(f"{what} sent an answer that is not JSON") from None
         if not isinstance(parsed, dict):

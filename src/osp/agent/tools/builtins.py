@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from osp.agent.knowledge import Knowledge
 from osp.agent.memory import Memory, MemoryError_
 from osp.agent.tools.registry import Tool, ToolContext, ToolError, ToolRegistry
+from osp.checks.outbound import opener as outbound_opener
 
 MAX_FETCH_BYTES = 1024 * 1024
 
@@ -60,7 +61,8 @@ def make_http_get(allowed_domains: Sequence[str], timeout_s: float,
         target = url
         if parts.hostname in aliases:
             target = url.replace(parts.hostname, aliases[parts.hostname], 1)
-        opener = urllib.request.build_opener(_CheckedRedirects(allowed_domains))
+        # No proxy from the environment (osp.checks.outbound); each redirect is checked.
+        opener = outbound_opener(_CheckedRedirects(allowed_domains))
         request = urllib.request.Request(target, headers={"User-Agent": "osp-agent"})  # noqa: S310
         try:
             with opener.open(request, timeout=timeout_s) as resp:

@@ -22,21 +22,15 @@ from typing import Any
 
 from osp.agent.internal import InternalApi
 from osp.agent.tools.registry import Tool, ToolContext, ToolError
+from osp.checks.arguments import rules_as_schema
 from osp.errors import OspError
 from osp.oauth.tools import ToolExecutor, ToolSpec, load_tools, pick_connection
-
-_SCHEMA_KEYS = {"type": "type", "max_length": "maxLength", "pattern": "pattern",
-                "minimum": "minimum", "maximum": "maximum"}
 
 
 def json_schema(spec: ToolSpec) -> dict[str, Any]:
     """The tool's argument rules as the JSON Schema the model is shown (and the registry
     validates): no argument outside the rules, required ones required."""
-    properties = {name: {_SCHEMA_KEYS[k]: v for k, v in rule.items() if k in _SCHEMA_KEYS}
-                  for name, rule in spec.arguments.items()}
-    required = [name for name, rule in spec.arguments.items() if rule.get("required")]
-    return {"type": "object", "properties": properties, "required": required,
-            "additionalProperties": False}
+    return rules_as_schema(spec.arguments)
 
 
 def connected_tools(api: InternalApi, api_base: Mapping[str, str],

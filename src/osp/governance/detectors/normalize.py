@@ -99,3 +99,58 @@ def base64_payloads(text: str, limit: int = 3, max_chars: int = 4096) -> list[st
             if len(found) >= limit:
                 break
     return found
+
+
+# Leetspeak: digits and symbols standing for letters inside words that also hold letters.
+_LEET_MAP = str.maketrans({"4": "a", "@": "a", "3": "e", "1": "i", "!": "i", "0": "o",
+                           "5": "s", "$": "s", "7": "t", "+": "t", "8": "b", "9": "g"})
+_LEET_WORD = re.compile(r"(?<!\S)(?=\S*[a-z])(?=\S*[0-9@$!+])[a-z0-9@$!+]{3,}(?!\S)")
+# Letters spelt out one by one ("i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e").
+_SPACED = re.compile(r"(?<![\w])(?:[a-z][ .\-_*]){3,}[a-z](?![\w])")
+_SPACED_SEP = re.compile(r"[ .\-_*]")
+_SPELT_WORD = re.compile(r"^(?:[a-z][ .\-_*])*[a-z][.,!?]?$")
+
+
+def deleet(text: str) -> tuple[str, int]:
+    """Leetspeak words rewritten with letters, and how many words changed. Numbers and plain
+    words are left alone ("2024", "mp3" has one digit after letters and is rewritten, which only
+    matters when the rewritten text is what a detector then flags)."""
+    changed = 0
+
+    def fix(m: re.Match[str]) -> str:
+        nonlocal changed
+        changed += 1
+        return m.group().translate(_LEET_MAP)
+
+    return _LEET_WORD.sub(fix, text), changed
+
+
+def despace(text: str) -> tuple[str, int]:
+    """Runs of single letters joined back into words; a wider gap separates words."""
+    count = 0
+
+    def join(m: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        return _SPACED_SEP.sub("", m.group())
+
+    # Double spaces between spelt-out words mark the word gaps; keep them as one space.
+    parts = re.split(r"(\s{2,}|\s*/\s*)", text)
+    if len(parts) >= 5 and all(_SPELT_WORD.match(p) for p in parts[::2]):
+        return " ".join(_SPACED_SEP.sub("", p) for p in parts[::2]), len(parts) // 2 + 1
+    return "".join(_SPACED.sub(join, p) for p in parts), count
+
+
+def decoded_variants(normalized_text: str, raw_text: str) -> list[tuple[str, str]]:
+    """Readings of an obfuscated message, to be judged as if written in the clear:
+    (kind, text) for base64 payloads, leetspeak and spelt-out letters. Homoglyphs, zero-width and
+    bidi characters are already undone by `normalize`. Empty for ordinary text."""
+    out: list[tuple[str, str]] = [("base64", p.lower()) for p in base64_payloads(raw_text)]
+    leet, n = deleet(normalized_text)
+    if n >= 2:
+        out.append(("leetspeak", leet))
+    spaced_src = _WS_RE.sub(" ", raw_text.lower()) if "  " not in raw_text else raw_text.lower()
+    joined, n = despace(spaced_src)
+    if n:
+        out.append(("spacing", _WS_RE.sub(" ", joined).strip()))
+    return out

@@ -213,6 +213,23 @@ def _ssns(text: str) -> Iterator[Finding]:
         yield Finding("US_SSN", m.start(), m.end(), "ssn")
 
 
+_REGIONS = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "IN", "BR", "AU", "CA", "MX", "JP", "CH",
+            "AT", "BE", "SE", "PL", "IE", "PT", "ZA", "SG", "NZ")
+
+
+_SSN_SHAPE = re.compile(r"^\d{3}[- ]\d{2}[- ]\d{4}$")
+
+
+def _valid_national(body: str) -> bool:
+    for region in _REGIONS:
+        try:
+            if phonenumbers.is_valid_number(phonenumbers.parse(body, region)):
+                return True
+        except phonenumbers.NumberParseException:
+            continue
+    return False
+
+
 def _phones(text: str) -> Iterator[Finding]:
     for m in _PHONE.finditer(text):
         raw = m.group()
@@ -234,6 +251,18 @@ def _phones(text: str) -> Iterator[Finding]:
             ok = True
         elif groups >= 2 and (body[0] in "0(") and 9 <= len(digits) <= 12:
             ok = True  # national formats such as "01 40 28 58 73" or "(06900) 59292"
+        elif groups >= 2 or body[0] in "0(":
+            # Grouped or trunk-prefixed digits: a phone when valid in one of the regions whose
+            # national formats are most used (phonenumbers' metadata, not a guess on length).
+            # Without a trunk prefix or a phone word, short grouped numbers are more often
+            # amounts, dates or order numbers: ask for nine digits or more.
+            plain = not context and body[0] not in "0("
+            # Dotted groups are IP addresses and versions; 3-2-4 is the SSN shape.
+            shaped = "." in body or _SSN_SHAPE.match(body) is not None
+            ok = not shaped and not (plain and len(digits) < 9) and _valid_national(body)
+            if not ok and not context:
+                continue
+            ok = ok or (context and 10 <= len(digits) <= 13)
         else:
             # A bare run of digits is a phone only when the sentence says so.
             ok = context and 10 <= len(digits) <= 13

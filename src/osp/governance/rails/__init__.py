@@ -7,10 +7,12 @@ from osp.governance.rails.dialog.flows import DialogFlowsRail
 from osp.governance.rails.execution.tools import ToolPolicyRail
 from osp.governance.rails.input.basic import InputLengthRail, InputPiiRail, InputUnicodeRail
 from osp.governance.rails.input.classifiers import InjectionRail, InputModerationRail
+from osp.governance.rails.input.semantic import SemanticInputRail
 from osp.governance.rails.input.topics import TopicsRail
 from osp.governance.rails.output.redaction import OutputPiiRail, OutputUnicodeRail
 from osp.governance.rails.output.safety import OutputModerationRail, SelfCheckRail
 from osp.governance.rails.retrieval.injection import RetrievalInjectionRail, RetrievalUnicodeRail
+from osp.governance.rails.retrieval.semantic import RetrievalSemanticRail
 
 BUILTIN_RAILS = (
     InputUnicodeRail,
@@ -19,9 +21,11 @@ BUILTIN_RAILS = (
     InjectionRail,
     TopicsRail,
     InputModerationRail,
+    SemanticInputRail,
     DialogFlowsRail,
     RetrievalUnicodeRail,
     RetrievalInjectionRail,
+    RetrievalSemanticRail,
     ToolPolicyRail,
     OutputUnicodeRail,
     OutputPiiRail,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from osp.governance.decisions import Allow, Decision, Reason, Stage
 from osp.governance.detectors.classify import Classifier
-from osp.governance.detectors.normalize import base64_payloads
+from osp.governance.detectors.normalize import decoded_variants
 from osp.governance.detectors.rules import ATTACK_EVIDENCE, HARM_RULES, INJECTION_RULES
 from osp.governance.interfaces import RailContext, RailDeps
 from osp.governance.policy import Policy, RailSettings
@@ -33,12 +33,13 @@ class InjectionRail(BaseRail):
         if v.score >= self.policy.thresholds.injection:
             reason = Reason.JAILBREAK if v.category == "jailbreak" else Reason.PROMPT_INJECTION
             return self.reject(reason, scores)
-        # Instructions smuggled in base64 are judged as if written in the clear.
-        for payload in base64_payloads(text):
-            hidden = self._clf.classify(payload)
+        # Instructions smuggled in base64, leetspeak or spelt-out letters are judged as if
+        # written in the clear (homoglyphs and invisible characters are undone by normalize).
+        for kind, decoded in decoded_variants(v.normalized.text, text):
+            hidden = self._clf.classify(decoded)
             if hidden.score >= self.policy.thresholds.injection:
                 return self.reject(
-                    Reason.PROMPT_INJECTION, {**scores, "injection.base64": hidden.score}
+                    Reason.PROMPT_INJECTION, {**scores, f"injection.{kind}": hidden.score}
                 )
         return Allow(scores)
 

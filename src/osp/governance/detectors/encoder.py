@@ -1,0 +1,187 @@
+"""The semantic tier: a small transformer encoder (MiniLM-L6, int8 ONNX) plus linear heads.
+
+The encoder turns text into 384-d sentence vectors; each head (injection, harmful, document
+instruction) is a logistic regression on them. Long texts are cut into overlapping windows of
+``WINDOW_TOKENS`` word pieces and the highest window wins, so an instruction after thousands of
+benign words is scored on its own window instead of being truncated away or diluted.
+
+Integrity: ``manifest.json`` records the sha256 of every artefact file; a missing or altered file
+raises ``EncoderError`` with the reason, and the rail that needed it fails closed. Nothing here
+loads at import time, and nothing is ever fetched: onnxruntime and tokenizers read local files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+ENCODER_DIR = Path(__file__).with_name("weights") / "encoder"
+WINDOW_TOKENS = 96  # word pieces per window, [CLS] and [SEP] included
+STRIDE_TOKENS = 64
+MAX_WINDOWS = 64  # 4k word pieces; longer texts are scored on their first and last windows
+BATCH = 16
+FloatArray = npt.NDArray[np.float32]
+
+
+class EncoderError(RuntimeError):
+    """The encoder artefact is missing, altered or unusable; the reason is in the message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    name: str
+    weights: FloatArray
+    bias: float
+    threshold: float
+
+    def score(self, embeddings: FloatArray) -> float:
+        """Probability of the highest-scoring window."""
+        z = float(np.max(embeddings @ self.weights)) + self.bias
+        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _verified(directory: Path, manifest: dict[str, Any], name: str) -> Path:
+    path = directory / name
+    want = manifest.get("files", {}).get(name)
+    if not isinstance(want, str):
+        raise EncoderError(f"encoder manifest has no sha256 for {name}")
+    if not path.is_file():
+        raise EncoderError(f"encoder file missing: {path}")
+    got = _sha256(path)
+    if got != want:
+        # A changed model is a changed security control: refuse it rather than run it.
+        raise EncoderError(f"encoder file {name} does not match its recorded sha256")
+    return path
+
+
+class Encoder:
+    """Tokenizer + ONNX session + heads, verified against the manifest when built."""
+
+    def __init__(
+        self, directory: Path = ENCODER_DIR, threads: int = 1, with_heads: bool = True
+    ) -> None:
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise EncoderError(f"semantic tier needs onnxruntime and tokenizers: {exc}") from None
+        manifest_path = directory / "manifest.json"
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise EncoderError(f"cannot read encoder manifest {manifest_path}: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise EncoderError(f"encoder manifest {manifest_path} is not JSON: {exc}") from None
+        self.manifest = manifest
+        model = _verified(directory, manifest, "encoder.onnx")
+        tok = _verified(directory, manifest, "tokenizer.json")
+        heads = _verified(directory, manifest, "heads.json") if with_heads else None
+        try:
+            self._tok = Tokenizer.from_file(str(tok))
+            self._tok.no_truncation()
+            self._tok.no_padding()
+            opts = ort.SessionOptions()
+            # One thread per session by default: scoring shares the host's cores with tenants.
+            for option, value in (("intra_op_num_threads", threads), ("inter_op_num_threads", 1)):
+                setattr(opts, option, value)
+            self._session = ort.InferenceSession(
+                str(model), opts, providers=["CPUExecutionProvider"]
+            )
+            self.heads = _load_heads(heads) if heads is not None else {}
+        except EncoderError:
+            raise
+        except Exception as exc:  # onnxruntime/tokenizers raise their own types on bad files
+            raise EncoderError(f"encoder artefact unusable: {type(exc).__name__}: {exc}") from None
+        cls, sep = self._tok.token_to_id("[CLS]"), self._tok.token_to_id("[SEP]")
+        if cls is None or sep is None:
+            raise EncoderError("encoder tokenizer lacks [CLS]/[SEP]")
+        self._cls: int = cls
+        self._sep: int = sep
+
+    def windows(self, text: str) -> list[list[int]]:
+        """Token ids of each window, [CLS] ... [SEP]."""
+        ids = self._tok.encode(text, add_special_tokens=False).ids
+        inner = WINDOW_TOKENS - 2
+        if len(ids) <= inner:
+            return [[self._cls, *ids, self._sep]]
+        starts = list(range(0, len(ids) - inner + STRIDE_TOKENS, STRIDE_TOKENS))
+        if len(starts) > MAX_WINDOWS:
+            # Keep both ends: instructions are planted at the start or the end most often.
+            half = MAX_WINDOWS // 2
+            starts = starts[:half] + starts[-half:]
+        return [[self._cls, *ids[s : s + inner], self._sep] for s in starts]
+
+    def embed(self, text: str, keep: int | None = None) -> FloatArray:
+        """One L2-normalised vector per window, shape (windows, 384). With ``keep``, only the
+        first keep-1 windows and the last one are run (training uses this to bound cost)."""
+        wins = self.windows(text)
+        if keep is not None and len(wins) > keep:
+            wins = [*wins[: keep - 1], wins[-1]]
+        out = []
+        for b in range(0, len(wins), BATCH):
+            batch = wins[b : b + BATCH]
+            width = max(len(w) for w in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for i, w in enumerate(batch):
+                ids[i, : len(w)] = w
+                mask[i, : len(w)] = 1
+            (emb,) = self._session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
+            out.append(np.asarray(emb, dtype=np.float32))
+        return np.concatenate(out)
+
+    def scores(self, text: str, heads: tuple[str, ...]) -> dict[str, float]:
+        emb = self.embed(text)
+        return {h: self.heads[h].score(emb) for h in heads}
+
+
+def _load_heads(path: Path) -> dict[str, Head]:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if doc.get("format") != "osp-heads-v1":
+        raise EncoderError(f"{path.name}: unsupported heads format")
+    heads = {}
+    for name, h in doc["heads"].items():
+        w = np.asarray(h["weights"], dtype=np.float32)
+        if w.shape != (384,):
+            raise EncoderError(f"{path.name}: head {name!r} has shape {w.shape}, not (384,)")
+        heads[name] = Head(name, w, float(h["bias"]), float(h["threshold"]))
+    return heads
+
+
+class EncoderStore:
+    """Loads the encoder once, on first use, per store; a failed load is remembered and
+    re-raised on every later call, so a broken artefact keeps failing closed."""
+
+    def __init__(self, directory: Path = ENCODER_DIR) -> None:
+        self._dir = directory
+        self._encoder: Encoder | None = None
+        self._error: EncoderError | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Encoder:
+        with self._lock:
+            if self._encoder is None:
+                if self._error is not None:
+                    raise self._error
+                try:
+                    self._encoder = Encoder(self._dir)
+                except EncoderError as exc:
+                    self._error = exc
+                    raise
+            return self._encoder

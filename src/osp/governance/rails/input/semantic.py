@@ -1,0 +1,52 @@
+"""The semantic tier on user input: the encoder's injection and harmful-request heads.
+
+It runs after the cheap rails (rules, linear models, de-obfuscation), which settle the clear
+cases; what reaches it is judged by meaning rather than wording. The encoder loads on the first
+message (not at import or start-up), so tenants on presets without it never pay its memory.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from osp.governance.decisions import Allow, Decision, Reason, Reject, Stage
+from osp.governance.detectors.encoder import EncoderError
+from osp.governance.detectors.normalize import normalize
+from osp.governance.interfaces import RailContext
+from osp.governance.rails.base import BaseRail
+
+log = logging.getLogger(__name__)
+
+
+class SemanticRail(BaseRail):
+    """Shared by the semantic rails: score heads, fail closed when the model is unusable."""
+
+    heads: tuple[str, ...] = ()
+
+    def head_scores(self, text: str) -> dict[str, float] | Reject:
+        try:
+            encoder = self.deps.encoders.get()
+            return encoder.scores(normalize(text).text, self.heads)
+        except EncoderError as exc:
+            # Fail closed: a tenant whose policy asks for the semantic tier never gets a
+            # message through unchecked because the model file is missing or altered.
+            log.error("semantic rail %s cannot run: %s", self.key, exc)
+            return self.reject(Reason.MODEL_UNAVAILABLE, {"semantic.unavailable": 1.0})
+
+
+class SemanticInputRail(SemanticRail):
+    key = "input.semantic"
+    stage = Stage.INPUT
+    heads = ("injection", "harmful")
+
+    def check(self, text: str, ctx: RailContext) -> Decision:
+        got = self.head_scores(text)
+        if isinstance(got, Reject):
+            return got
+        scores = {f"semantic.{h}": round(s, 4) for h, s in got.items()}
+        t = self.policy.thresholds
+        if got["injection"] >= t.semantic_injection:
+            return self.reject(Reason.PROMPT_INJECTION, scores)
+        if got["harmful"] >= t.semantic_harmful:
+            return self.reject(Reason.UNSAFE_CONTENT, scores)
+        return Allow(scores)
