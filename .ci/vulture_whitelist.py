@@ -36,6 +36,9 @@ pytestmark
 
 # httpcore calls the NetworkBackend interface (osp.oauth.egress.GuardedBackend).
 _.connect_unix_socket
+# prometheus-client calls a Collector's collect() and describe() (osp.web.metrics).
+_.collect
+_.describe
 
 # Release manifests and brand overlays: fields serialised into the signed manifest and into
 # /opt/osp/brand/brand.json (read by the console and the agent, not by Python attribute).
