@@ -135,3 +135,12 @@ def test_a_scanner_failure_refuses_the_build(tmp_path: Path,
     (tmp_path / "x.txt").write_text("hello\n")
     with pytest.raises(BuildRefused, match="could not scan"):
         ScanGate()(BuildContext(tmp_path, "0", "0"))
+
+
+def test_osp_tokens_count_but_metric_names_do_not(tmp_path: Path) -> None:
+    import secrets
+
+    token = "osps_acme_" + secrets.token_urlsafe(32)
+    (tmp_path / "m.py").write_text('H = Histogram("osp_http_request_duration_seconds")\n'
+                                   f'T = "{token}"\n')
+    assert [(f.line, f.rule) for f in scan_tree(tmp_path).findings] == [(2, "osp:osp_token")]
