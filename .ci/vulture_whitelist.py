@@ -36,3 +36,6 @@ pytestmark
 
 # httpcore calls the NetworkBackend interface (osp.oauth.egress.GuardedBackend).
 _.connect_unix_socket
+# prometheus-client calls a Collector's collect() and describe() (osp.web.metrics).
+_.collect
+_.describe

@@ -33,6 +33,16 @@ if [ "${#pkgs[@]}" -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
 fi
 
+# Per-tenant host identities: rootful podman's --userns=auto hands each tenant container its
+# own slice of the subordinate ID range of the user "containers" (65536 IDs per container).
+# The range sits above every ordinary user's and never overlaps a login user's IDs.
+for f in /etc/subuid /etc/subgid; do
+  if ! grep -q '^containers:' "$f" 2>/dev/null; then
+    echo "==> reserving subordinate IDs for tenant containers in $f"
+    echo "containers:2147483647:2147483648" | $SUDO tee -a "$f" >/dev/null
+  fi
+done
+
 PY="${PYTHON:-python3}"
 if [ ! -x "$ROOT/.venv/bin/python" ]; then
   echo "==> creating virtualenv .venv"

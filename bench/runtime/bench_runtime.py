@@ -1,6 +1,7 @@
 """Tenant runtime benchmark: prints figures, asserts nothing.
 
     .venv/bin/python bench/runtime/bench_runtime.py [--rounds 10] [--tenants 100]
+        [--userns auto|host]
 
 Measures, on real Podman with the real agent image and the real bootstrap exchange
 (in-memory token store, so the database is not what is timed):
@@ -74,7 +75,7 @@ def rss_kb(pid: int) -> int:
 
 
 class Bench:
-    def __init__(self) -> None:
+    def __init__(self, userns: str = "auto") -> None:
         self.image = agent_image_builder(CACHE_DIR).build(
             lambda m: print(f"  image: {m}", flush=True), reuse=True)
         self.service = BootstrapService(MemoryTokenStore(), lambda t: {"MODEL_KEY": "x" * 40},
@@ -88,7 +89,7 @@ class Bench:
         while not self.server.started:
             time.sleep(0.02)
         self.backend = PodmanBackend(PodmanSettings(prefix="osrb", pool="10.217.0.0/16",
-                                                    internal_api_port=port))
+                                                    internal_api_port=port, userns=userns))
         self.cleanup()
         self.backend.prepare()
 
@@ -138,13 +139,15 @@ class Bench:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--tenants", type=int, default=100)
+    parser.add_argument("--tenants", type=int, default=100, help="0 skips the density run")
+    parser.add_argument("--userns", choices=["auto", "host"], default="auto",
+                        help="per-tenant user namespace (auto, the default) or none (host)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (rootful podman)")
-    bench = Bench()
+    bench = Bench(args.userns)
     try:
-        print(f"image {bench.image.tag}  cores {os.cpu_count()}  "
+        print(f"userns {args.userns}  image {bench.image.tag}  cores {os.cpu_count()}  "
               f"MemTotal {int(Path('/proc/meminfo').read_text().split()[1]) // 1024} MB",
               flush=True)
         cold, restart, suspend, resume = [], [], [], []
@@ -167,6 +170,8 @@ def main() -> None:
         for i in range(args.rounds):
             bench.backend.remove(f"cold-{i}", purge_data=True)
 
+        if args.tenants <= 0:
+            return
         print(f"density: starting {args.tenants} idle tenants ...", flush=True)
         time.sleep(2)
         before = mem_available_kb()

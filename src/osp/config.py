@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,8 @@ class Settings(BaseSettings):
     # drops everything else from its pool.
     runtime_prefix: str = "osp"
     runtime_pool: str = "10.213.0.0/16"
+    # "auto": each tenant container under its own subordinate UID/GID slice; "host": none.
+    runtime_userns: Literal["auto", "host"] = "auto"
     # Development and tests only: lets operators register authorization servers on loopback
     # (plain http included). Off by default, because the control plane calls those servers.
     oauth_allow_loopback: bool = False

@@ -32,6 +32,9 @@ from osp.oauth.service import OAuthBroker
 from osp.platform import Platform
 from osp.runtime.service import RuntimeService
 from osp.tenancy.service import TenantInfo
+
+# The agent tests' real stack (container engine, agent image, scripted model), reused as is.
+from tests.agent.conftest import governed_image, host_model, live_tenant, stack  # noqa: F401
 from tests.apps import admin_app
 from tests.slots import free_port
 
@@ -51,6 +54,9 @@ class NoAgent:
 
     def forget(self, tenant: str) -> None:
         return None
+
+    def expected(self, tenant_id: uuid.UUID) -> bool:
+        return False
 
 
 def console_app(platform: Platform, parts: AgentParts, runtime: RuntimeService | None,

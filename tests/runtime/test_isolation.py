@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -265,3 +266,27 @@ def test_dns_goes_only_to_the_tenants_own_gateway(pair: Tenants) -> None:
     # Over TCP too (DNS falls back to it), and not to any other host address either.
     tcp = connect_from(pair.backend, "alpha", [f"{b.gateway}:53"])
     assert tcp[f"{b.gateway}:53"] != "open", tcp
+
+
+def _host_ids(pair: Tenants, tenant: str) -> tuple[int, str]:
+    """(host UID of the tenant's agent process, its user namespace's uid_map)."""
+    pid = pair.backend._podman("inspect", "--format", "{{.State.Pid}}",
+                               pair.backend.container_name(tenant)).stdout.strip()
+    status = Path(f"/proc/{pid}/status").read_text()
+    uid = int(next(ln for ln in status.splitlines() if ln.startswith("Uid:")).split()[1])
+    return uid, Path(f"/proc/{pid}/uid_map").read_text().split()
+
+
+def test_each_tenant_runs_under_its_own_host_identity(pair: Tenants) -> None:
+    """Item 2: per-UID limits and an escaped process are not shared between tenants."""
+    a_uid, a_map = _host_ids(pair, "alpha")
+    b_uid, b_map = _host_ids(pair, "bravo")
+    assert a_uid != b_uid
+    assert 10001 not in (a_uid, b_uid) and 0 not in (a_uid, b_uid)
+    # Non-overlapping slices: [start, start + size) of one never meets the other's.
+    a_start, a_size = int(a_map[1]), int(a_map[2])
+    b_start, b_size = int(b_map[1]), int(b_map[2])
+    assert a_start + a_size <= b_start or b_start + b_size <= a_start
+    # Inside, the agent is still 10001 and its volume is writable.
+    inside = pair.backend.exec("alpha", ["sh", "-c", "id -u; touch /data/w && echo ok"])
+    assert inside.stdout.split() == ["10001", "ok"], inside.stderr

@@ -116,8 +116,10 @@ def build_pages_router(services: ConsoleServices) -> APIRouter:
         turn: dict[str, Any] = {"text": text, "reply": None, "error": None, "status": None,
                                 "approval": None, "turn": None}
         try:
-            # As the API does: each person has their own conversation with the agent.
-            result = gateway.send(info, "api", str(v.principal.user_id), text)
+            # As the API does: each person has their own conversation with the agent, and
+            # turns are admitted by the gateway's per-tenant limit.
+            result = gateway.limits.run_sync(info.id, lambda: gateway.send(
+                info, "api", v.principal.chat_user, text))
         except OspError as exc:
             turn["error"] = exc.message
         else:
@@ -129,8 +131,11 @@ def build_pages_router(services: ConsoleServices) -> APIRouter:
     # -- approvals --------------------------------------------------------------------------
     def approvals_page(request: Request, v: Viewer, status: int = 200, **extra: Any) -> Response:
         info = tenant_of_viewer(v)
-        pending = approvals.list(info, "pending")
-        decided = [a for a in approvals.list(info, None) if a.status != "pending"][-20:]
+        # As the API: a member sees only the calls paused while answering them.
+        p = v.principal
+        sender = None if p.sees_all_users else ("api", p.chat_user)
+        pending = approvals.list(info, "pending", sender)
+        decided = [a for a in approvals.list(info, None, sender) if a.status != "pending"][-20:]
         return page(request, "approvals.html", status, viewer=v, tenant=info, pending=pending,
                     decided=list(reversed(decided)), now=datetime.now(UTC), **extra)
 
@@ -145,9 +150,11 @@ def build_pages_router(services: ConsoleServices) -> APIRouter:
         v = viewer(platform, request, tenant, "approvals:write", csrf=csrf)
         if decision not in ("approve", "deny"):
             raise NotFound(f"unknown decision {decision[:20]!r}: approve or deny")
+        info = tenant_of_viewer(v)
         try:
-            result = approvals.decide(tenant_of_viewer(v), parse_id(approval_id),
-                                      decision == "approve", v.actor)
+            # The agent resumes the turn: the same per-tenant cap as a chat message.
+            result = approvals.gateway.limits.run_sync(info.id, lambda: approvals.decide(
+                info, parse_id(approval_id), decision == "approve", v.actor))
         except OspError as exc:
             return approvals_page(request, v, http_status(exc), error=exc.message)
         return approvals_page(request, v, outcome={"decision": decision,

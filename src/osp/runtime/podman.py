@@ -26,6 +26,7 @@ import ipaddress
 import json
 import os
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,8 @@ LABEL_INSTANCE = "osp.instance"
 LABEL_DIGEST = "osp.image.digest"
 LABEL_GOVERNANCE = "osp.governance.version"
 LABEL_HOST_PORTS = "osp.host_ports"
+USERNS_SIZE = 65536
+RM_ATTEMPTS = 4
 TENANT_PREFIX_LEN = 28  # /28: gateway + agent + headroom; 4096 tenants per /16 pool
 
 
@@ -64,6 +67,11 @@ class PodmanSettings:
     blocked: tuple[BlockedDestination, ...] = ()
     host_ports: dict[str, tuple[int, ...]] = field(default_factory=dict)  # tenant -> ports
     command_timeout_s: float = 120.0
+    # "auto": each container gets its own slice of the subordinate IDs of the user
+    # "containers" (/etc/subuid, /etc/subgid), so no two tenants share a host UID: per-UID
+    # limits are not shared and an escaped process is nobody else's. "host": no user
+    # namespace (the agent is host UID 10001 in every tenant); only where auto cannot work.
+    userns: str = "auto"
 
     @property
     def token_dir(self) -> Path:
@@ -119,6 +127,25 @@ class PodmanBackend:
             return json.loads(out or "null")
         except ValueError:
             raise OperationFailed(f"podman {args[0]} returned invalid JSON") from None
+
+    def _userns_args(self) -> list[str]:
+        if self.settings.userns == "host":
+            return []
+        if self.settings.userns != "auto":
+            raise OperationFailed(f"unknown userns mode {self.settings.userns!r} (auto or host)")
+        # Fail closed with a readable line instead of podman's: without a range for the user
+        # "containers", auto cannot give tenants distinct host identities.
+        for path in ("/etc/subuid", "/etc/subgid"):
+            try:
+                lines = Path(path).read_text().splitlines()
+            except OSError:
+                lines = []
+            if not any(line.startswith("containers:") for line in lines):
+                raise BackendUnavailable(
+                    f"{path} has no range for the user 'containers': add "
+                    "'containers:2147483647:2147483648' (scripts/setup.sh does)")
+        # 65536 IDs: the image's own users (root, the agent's 10001) fit in the slice.
+        return ["--userns", f"auto:size={USERNS_SIZE}"]
 
     def check(self) -> None:
         # `podman info` costs ~0.6 s; an existence query touches the same storage and
@@ -265,6 +292,10 @@ class PodmanBackend:
         gateway = net["subnets"][0]["gateway"]
         internal_url = spec.internal_url or f"http://{gateway}:{self.settings.internal_api_port}"
         token_file = self._write_token(spec)
+        userns = self._userns_args()
+        # ":U" gives the volume and the token file to the agent's *mapped* host UID, which
+        # auto picks at start (a restart may pick another slice; U follows it).
+        own = ",U" if userns else ""
         lim = spec.limits
         args = [
             "--runtime", self.settings.runtime, *verb.split(),
@@ -275,15 +306,15 @@ class PodmanBackend:
             "--tmpfs", f"/tmp:rw,nosuid,nodev,noexec,size={lim.tmp_mb}m,mode=1777",  # noqa: S108
             "--cap-drop", "ALL",
             "--security-opt", "no-new-privileges",
-            "--user", f"{AGENT_UID}:{AGENT_UID}",
+            "--user", f"{AGENT_UID}:{AGENT_UID}", *userns,
             "--memory", f"{lim.memory_mb}m", "--memory-swap", f"{lim.memory_mb}m",
             "--cpus", str(lim.cpus), "--pids-limit", str(lim.pids),
             "--ulimit", f"nofile={lim.nofile}:{lim.nofile}",
             "--ulimit", f"nproc={lim.nproc}:{lim.nproc}",
             # Tenant traffic is policed for IPv4 by the nft table; IPv6 is simply off.
             "--sysctl", "net.ipv6.conf.all.disable_ipv6=1",
-            "--volume", f"{self.volume_name(tenant)}:/data:rw,nosuid,nodev,noexec",
-            "--volume", f"{token_file}:{TOKEN_MOUNT}:ro",
+            "--volume", f"{self.volume_name(tenant)}:/data:rw,nosuid,nodev,noexec{own}",
+            "--volume", f"{token_file}:{TOKEN_MOUNT}:ro{own}",
             "--log-driver", "k8s-file", "--log-opt", "max-size=1mb",
             "--stop-timeout", "5",
             "--label", f"{LABEL_INSTALL}={self.settings.prefix}",
@@ -333,7 +364,17 @@ class PodmanBackend:
         if not self._exists("container", name):
             return
         old = self.status(tenant)
-        self._podman("rm", "--force", "--time", "5", name)
+        for attempt in range(RM_ATTEMPTS):
+            proc = self._podman("rm", "--force", "--time", "5", name, check=False)
+            # Podman 4.3 sometimes finds the container's /dev/shm still mounted right after
+            # the stop ("device or resource busy", seen under load with user namespaces);
+            # the unmount completes a moment later, so a short wait and retry succeeds.
+            if proc.returncode == 0 or "resource busy" not in proc.stderr \
+                    or attempt == RM_ATTEMPTS - 1:
+                break
+            time.sleep(0.5 * (attempt + 1))
+        if proc.returncode != 0:
+            raise OperationFailed(f"podman rm failed: {_one_line(proc.stderr)}")
         if old.instance_id:
             self.discard_bootstrap(tenant, old.instance_id)
 

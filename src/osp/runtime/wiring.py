@@ -95,6 +95,7 @@ def podman_settings(platform: Platform) -> PodmanSettings:
         pool=cfg.runtime_pool,
         internal_api_port=cfg.internal_port,
         blocked=blocked_destinations(cfg.database_url, cfg.admin_database_url),
+        userns=cfg.runtime_userns,
     )
 
 

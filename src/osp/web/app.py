@@ -29,6 +29,7 @@ from osp.logs import get_logger
 from osp.platform import Platform
 from osp.web.db_errors import install_db_error_handlers
 from osp.web.limits import BodyLimit
+from osp.web.metrics import install_observability
 
 log = get_logger("osp.web")
 
@@ -116,6 +117,8 @@ def create_app(platform: Platform, routers: Iterable[APIRouter] = (), *,
 
     # Outermost of the app's own middleware: bodies are bounded before anything reads them.
     app.add_middleware(BodyLimit, max_body=platform.settings.max_body_bytes)
+    # Outside that: every answer (a 413 included) carries a request id and is counted.
+    install_observability(app, lambda: [t.state for t in platform.tenants.list()])
     for router in routers:
         app.include_router(router)
     return app
