@@ -39,3 +39,6 @@ _.connect_unix_socket
 # prometheus-client calls a Collector's collect() and describe() (osp.web.metrics).
 _.collect
 _.describe
+
+# Module-level __getattr__ (PEP 562): Python calls it for the lazy exports of osp.governance.
+__getattr__  # governance/__init__.py

@@ -93,6 +93,18 @@ class App:
         return OAuthBroker(self.platform.db, self.platform.vault, self.platform.audit,
                            allow_loopback=self.settings.oauth_allow_loopback)
 
+    def model_endpoint_problems(self, tenant: str) -> list[str]:
+        """Why the tenant's agent could not reach its model, each with its fix (the model
+        URL against the tenant's allowed host ports and what listens there)."""
+        from osp.gateway.settings import AgentSettings
+        from osp.runtime.reach import model_endpoint_problems
+        from osp.runtime.store import RuntimeStateRepo
+
+        info = self.platform.tenants.get(tenant)
+        config = AgentSettings(self.platform.db, self.platform.audit).get(info.id)
+        ports = RuntimeStateRepo(self.platform.db).get(info.id).host_ports
+        return model_endpoint_problems(tenant, config.model.base_url, ports)
+
     def kek_rewrappers(self) -> list[Rewrapper]:
         """Everything sealed under the KEK outside ``secret_versions``, re-sealed on
         rotation."""
