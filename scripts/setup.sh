@@ -7,6 +7,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 
+# Runs one slow step with a heartbeat, so minutes of pip or npm never look like a hang.
+step() {
+  local label="$1"; shift
+  local start=$SECONDS
+  echo "==> $label"
+  "$@" &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if [ $(( (SECONDS - start) % 15 )) -eq 0 ] && kill -0 "$pid" 2>/dev/null; then
+      echo "    ... $label: $(( SECONDS - start ))s"
+    fi
+  done
+  if ! wait "$pid"; then echo "!! $label failed" >&2; exit 1; fi
+  echo "    done in $(( SECONDS - start ))s"
+}
+
+quiet() { "$@" >/dev/null; }
+
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
@@ -28,9 +47,9 @@ fi
 pkgs=()
 for p in "${missing[@]}"; do [ -n "$p" ] && pkgs+=("$p"); done
 if [ "${#pkgs[@]}" -gt 0 ]; then
-  echo "==> installing system packages: ${pkgs[*]}"
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+  step "apt-get update" $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  step "installing system packages: ${pkgs[*]}" \
+    quiet $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}"
 fi
 
 # Per-tenant host identities: rootful podman's --userns=auto hands each tenant container its
@@ -48,13 +67,13 @@ if [ ! -x "$ROOT/.venv/bin/python" ]; then
   echo "==> creating virtualenv .venv"
   "$PY" -m venv "$ROOT/.venv"
 fi
-echo "==> installing osp into .venv"
-"$ROOT/.venv/bin/pip" install -q --upgrade pip >/dev/null
-"$ROOT/.venv/bin/pip" install -q -e "$ROOT[dev]"
+step "upgrading pip" quiet "$ROOT/.venv/bin/pip" install -q --upgrade pip
+step "installing osp and its Python dependencies into .venv" \
+  "$ROOT/.venv/bin/pip" install -q -e "$ROOT[dev]"
 
 if [ -f "$ROOT/tests/servers/package.json" ]; then
-  echo "==> installing npm packages for test servers"
-  (cd "$ROOT/tests/servers" && npm install --no-audit --no-fund --silent)
+  step "installing npm packages for the test servers" \
+    bash -c 'cd "$1/tests/servers" && npm install --no-audit --no-fund --silent' _ "$ROOT"
 fi
 
 echo "==> done. The CLI is $ROOT/.venv/bin/osp"

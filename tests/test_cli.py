@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pgserver
 import pytest
 
 from osp.platform import Platform
+from tests.slots import free_port
 
 CANARY = "osp-canary-" + uuid.uuid4().hex
 
 
 @pytest.fixture
-def osp(settings: object, data_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+def osp(platform: Platform, data_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "OSP_DATA_DIR": str(data_dir)}
         return subprocess.run([sys.executable, "-m", "osp", *args], input=stdin, env=env,
@@ -131,3 +137,99 @@ def test_audit_verify_exits_non_zero_on_tampering(
                   "ALTER TABLE audit_events ENABLE TRIGGER USER")
     r = osp("audit", "verify", name)
     assert r.returncode == 1 and "missing" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(("args", "usage", "needle"), [
+    (("approvals", "list"), "Usage: osp approvals list", "Missing argument 'tenant'"),
+    (("tenant", "nosuchcmd"), "Usage: osp tenant", "No such command 'nosuchcmd'"),
+    (("tenant", "limits", "demo", "--cpus", "abc"), "Usage: osp tenant limits",
+     "Invalid value for '--cpus'"),
+    (("tenant", "list", "--no-such-option"), "Usage: osp tenant list",
+     "No such option: --no-such-option"),
+])
+def test_usage_errors_print_usage_and_exit_2(osp: Callable[..., subprocess.CompletedProcess[str]],
+                                             args: tuple[str, ...], usage: str,
+                                             needle: str) -> None:
+    r = osp(*args)
+    assert r.returncode == 2, r.stderr
+    assert usage in r.stderr and needle in r.stderr, r.stderr
+    assert "unexpected" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_oauth_provider_list_takes_the_tenant_as_an_argument(
+        osp: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    _assert_clean_error(osp("oauth", "provider", "list", "no-such-tenant"), "unknown tenant")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OSP_URL", "OSP_HOST", "OSP_PORT", "OSP_TOKEN", "OSP_DATA_DIR")}
+    return {**env, **extra}
+
+
+@contextlib.contextmanager
+def _recording_server() -> Iterator[tuple[int, list[tuple[str, str]]]]:
+    """A stand-in control plane that records (path, Authorization) and answers a reply."""
+    seen: list[tuple[str, str]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            seen.append((self.path, self.headers.get("Authorization", "")))
+            body = json.dumps({"reply": "pong"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_cli_follows_osp_port_and_osp_url(tmp_path: Path) -> None:
+    with _recording_server() as (port, seen), _recording_server() as (other, seen_other):
+        r = subprocess.run([sys.executable, "-m", "osp", "chat", "demo", "hi"],
+                           env=_env(OSP_HOST="127.0.0.1", OSP_PORT=str(port), OSP_TOKEN="tok",
+                                    OSP_DATA_DIR=str(tmp_path)),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and r.stdout.strip() == "pong", r.stderr
+        assert seen == [("/api/v1/tenants/demo/messages", "Bearer tok")]
+        # OSP_URL wins over OSP_HOST/OSP_PORT.
+        r = subprocess.run([sys.executable, "-m", "osp", "chat", "demo", "hi"],
+                           env=_env(OSP_PORT=str(port), OSP_URL=f"http://127.0.0.1:{other}/",
+                                    OSP_TOKEN="tok", OSP_DATA_DIR=str(tmp_path)),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and len(seen) == 1 and len(seen_other) == 1, r.stderr
+
+
+def test_up_on_a_busy_port_is_one_line_naming_port(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "osp", "up", "--port", str(port)],
+                           env=_env(OSP_DATA_DIR=str(tmp_path / "d"),
+                                    OSP_INTERNAL_PORT=str(free_port())),
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and r.stdout == "", r.stdout
+    _assert_clean_error(r, "--port")
+    assert f"port {port}" in r.stderr
+
+
+def test_a_data_dir_without_installation_is_named_not_created(tmp_path: Path) -> None:
+    empty = tmp_path / "nothing-here"
+    r = subprocess.run([sys.executable, "-m", "osp", "tenant", "list"],
+                       env=_env(OSP_DATA_DIR=str(empty)), capture_output=True, text=True,
+                       timeout=60)
+    _assert_clean_error(r, str(empty))
+    assert "osp up" in r.stderr and not empty.exists()

@@ -1,4 +1,9 @@
-"""The `osp` command line. Commands are thin: they parse, call a service and print."""
+"""The `osp` command line. Commands are thin: they parse, call a service and print.
+
+Start-up stays light: the control plane (FastAPI, SQLAlchemy, the services) is imported by
+the commands that open it, not here, so `osp --help` and a usage error cost about what a
+bare typer program does (docs/benchmarks.md). Feature CLI modules follow the same rule.
+"""
 
 from __future__ import annotations
 
@@ -9,41 +14,39 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from osp.app import App, open_app
-from osp.audit.anchor import AnchorFile, anchor_all, check_anchor
-from osp.audit.unproven import PLATFORM_TRAIL
-from osp.config import Settings, load_settings
 from osp.errors import OspError
-from osp.logs import configure_logging
-from osp.platform import Platform
-from osp.terminal import CLI_ACTOR, read_secret_stdin
+from osp.terminal import CLI_ACTOR, console, read_secret_stdin, table
+
+if TYPE_CHECKING:
+    from osp.app import App
+    from osp.config import Settings
+    from osp.platform import Platform
 
 app = typer.Typer(help="OSP: one governed AI agent per tenant.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants and their runtime.", no_args_is_help=True)
-user_app = typer.Typer(help="Users of a tenant.", no_args_is_help=True)
 secret_app = typer.Typer(help="Tenant secrets (values are never printed).", no_args_is_help=True)
 vault_app = typer.Typer(help="Vault key management.", no_args_is_help=True)
 audit_app = typer.Typer(help="The per-tenant audit trail.", no_args_is_help=True)
 image_app = typer.Typer(help="Agent images.", no_args_is_help=True)
 billing_app = typer.Typer(help="Billing provider integration.", no_args_is_help=True)
-for sub, name in ((db_app, "db"), (tenant_app, "tenant"), (user_app, "user"),
-                  (secret_app, "secret"), (vault_app, "vault"), (audit_app, "audit"),
-                  (image_app, "image"), (billing_app, "billing")):
+system_app = typer.Typer(help="This installation as a whole.", no_args_is_help=True)
+for sub, name in ((db_app, "db"), (tenant_app, "tenant"), (secret_app, "secret"),
+                  (vault_app, "vault"), (audit_app, "audit"),
+                  (image_app, "image"), (billing_app, "billing"), (system_app, "system")):
     app.add_typer(sub, name=name)
 
-out = Console()
+out = console()
 
 
 class _State:
     data_dir: Path | None = None
+    logging_configured = False
 
 
 _state = _State()
@@ -54,17 +57,39 @@ def _main(data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", envvar="OSP_DATA_DIR", help="Data directory (default ~/.local/share/osp).")
         ] = None) -> None:
     _state.data_dir = data_dir
-    configure_logging(settings().log_level)
 
 
 def settings(**overrides: object) -> Settings:
-    return load_settings(data_dir=_state.data_dir, **overrides)
+    from osp.config import load_settings
+
+    cfg = load_settings(data_dir=_state.data_dir, **overrides)
+    if not _state.logging_configured:  # on first use: commands that need no settings log not
+        from osp.logs import configure_logging
+
+        configure_logging(cfg.log_level)
+        _state.logging_configured = True
+    return cfg
+
+
+def require_installation(cfg: Settings) -> None:
+    """Only `osp up`, `osp db migrate` and setup create an installation. Any other command
+    pointed at an empty data directory (a second terminal without OSP_DATA_DIR) would
+    silently start a second, empty one; say where we looked instead."""
+    if cfg.database_url or (cfg.pg_dir / "PG_VERSION").is_file():
+        return
+    raise OspError(f"no OSP installation in {cfg.data_dir}: set OSP_DATA_DIR (or --data-dir) "
+                   "to the directory `osp up` printed, or create one there with `osp up`")
 
 
 @contextmanager
-def opened(**kw: Any) -> Iterator[App]:
+def opened(*, create: bool = False, **kw: Any) -> Iterator[App]:
     """The composition root over this installation, for one command."""
-    with open_app(settings(), **kw) as a:
+    from osp.app import open_app
+
+    cfg = settings()
+    if not create:
+        require_installation(cfg)
+    with open_app(cfg, **kw) as a:
         yield a
 
 
@@ -87,16 +112,20 @@ def up(host: Annotated[str | None, typer.Option(help="Address to listen on.")] =
        = False) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it; tenant containers keep
     running)."""
-    from osp.app.server import serve
+    from osp.app import open_app
+    from osp.app.server import INTERNAL_HOST, check_ports_free, serve
 
-    with open_app(settings(host=host, port=port)) as a:
+    cfg = settings(host=host, port=port)
+    # Before the database starts: a busy port is one line, not a traceback after start-up.
+    check_ports_free((cfg.host, cfg.port), (INTERNAL_HOST, cfg.internal_port))
+    with open_app(cfg) as a:
         serve(a, demo=demo)
 
 
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Create the osp_app role when missing and apply migrations (idempotent)."""
-    with platform(run_migrations=True):
+    with platform(run_migrations=True, create=True):
         pass
     out.print("database is up to date")
 
@@ -119,10 +148,10 @@ def tenant_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
         print(json.dumps([{"id": str(t.id), "name": t.name, "state": t.state,
                            "require_2fa": t.require_2fa} for t in rows]))
         return
-    table = Table("name", "id", "state", "2fa required")
+    grid = table("name", "id", "state", "2fa required")
     for t in rows:
-        table.add_row(t.name, str(t.id), t.state, "yes" if t.require_2fa else "no")
-    out.print(table)
+        grid.add_row(t.name, str(t.id), t.state, "yes" if t.require_2fa else "no")
+    out.print(grid)
 
 
 @tenant_app.command("show")
@@ -155,19 +184,59 @@ def tenant_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="Do
         except OspError as exc:
             out.print(f"warning: could not remove the container: {exc.message}")
         p.tenants.delete(name, CLI_ACTOR)
+        if not p.tenants.list():
+            # The last tenant gone: the firewall table and anything left under this
+            # installation's prefix have nothing left to serve (the next start recreates them).
+            for what in _remove_host_state(a):
+                out.print(f"removed {what}")
     out.print(f"deleted tenant {name}")
 
 
-# -- users ---------------------------------------------------------------------------------
-@user_app.command("create")
-def user_create(email: str,
-                tenant: Annotated[str, typer.Option("--tenant", help="Tenant name.")],
-                role: Annotated[str, typer.Option("--role")] = "member") -> None:
-    """Create a user; the password is read from stdin (or prompted for), never from argv."""
-    password = read_secret_stdin("Password: ").decode()
-    with platform() as p:
-        user_id = p.identity.create_user(tenant, email, password, role, CLI_ACTOR)
-    out.print(f"created user {email.lower()} ({user_id}) in {tenant} as {role}")
+def _remove_host_state(a: App) -> list[str]:
+    try:
+        return a.runtime.backend.uninstall()
+    except Exception as exc:  # the engine may be absent: the database part is done anyway
+        print(f"warning: could not clean up the container engine: {exc}", file=sys.stderr)
+        return []
+
+
+def _control_plane_running(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@system_app.command("uninstall")
+def system_uninstall(
+        yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+        keep_data: Annotated[bool, typer.Option(
+            "--keep-data", help="Keep the data directory (database, keys, anchors).")] = False
+        ) -> None:
+    """Remove this installation: every tenant container, network and volume, the firewall
+    table and, unless --keep-data, the data directory with its database and keys."""
+    import shutil
+
+    cfg = settings()
+    require_installation(cfg)
+    if _control_plane_running(cfg.internal_port):
+        fail(f"`osp up` is running (port {cfg.internal_port} answers): stop it first")
+    if not yes and not typer.confirm(f"Remove the OSP installation in {cfg.data_dir}, "
+                                     "every tenant and its data?"):
+        fail("aborted; nothing was removed")
+    with opened() as a:
+        removed = _remove_host_state(a)
+    for what in removed:
+        out.print(f"removed {what}")
+    if keep_data:
+        out.print(f"kept {cfg.data_dir}")
+    else:
+        shutil.rmtree(cfg.data_dir)
+        out.print(f"removed {cfg.data_dir}")
+    if cfg.database_url:
+        out.print("the external database is left as it is (its data is unreadable without "
+                  "the removed key unless you kept it): drop it with your own tools")
 
 
 # -- secrets -------------------------------------------------------------------------------
@@ -192,11 +261,11 @@ def secret_list(tenant: str, as_json: Annotated[bool, typer.Option("--json")] = 
         print(json.dumps([{"name": r.name, "version": r.version, "versions": r.versions,
                            "updated_at": r.updated_at.isoformat()} for r in rows]))
         return
-    table = Table("name", "version", "versions", "created", "updated")
+    grid = table("name", "version", "versions", "created", "updated")
     for r in rows:
-        table.add_row(r.name, str(r.version), str(r.versions), f"{r.created_at:%Y-%m-%d %H:%M}",
+        grid.add_row(r.name, str(r.version), str(r.versions), f"{r.created_at:%Y-%m-%d %H:%M}",
                       f"{r.updated_at:%Y-%m-%d %H:%M}")
-    out.print(table)
+    out.print(grid)
 
 
 @secret_app.command("delete")
@@ -224,6 +293,8 @@ PlatformTrailOpt = Annotated[bool, typer.Option(
 
 
 def _trail(p: Platform, tenant: str | None, platform_trail: bool) -> tuple[uuid.UUID, str]:
+    from osp.audit.unproven import PLATFORM_TRAIL
+
     if platform_trail == (tenant is not None):
         raise OspError("name a tenant or pass --platform (not both)")
     if tenant is None:
@@ -246,17 +317,19 @@ def audit_list(tenant: Annotated[str | None, typer.Argument()] = None,
         for r in rows:
             print(json.dumps(r))
         return
-    table = Table("seq", "at", "actor", "kind", "details")
+    grid = table("seq", "at", "actor", "kind", "details")
     for r in rows:
-        table.add_row(str(r["seq"]), str(r["at"])[:19], str(r["actor"]), str(r["kind"]),
+        grid.add_row(str(r["seq"]), str(r["at"])[:19], str(r["actor"]), str(r["kind"]),
                       json.dumps(r["details"])[:80])
-    out.print(table)
+    out.print(grid)
 
 
 @audit_app.command("verify")
 def audit_verify(tenant: Annotated[str | None, typer.Argument()] = None,
                  platform_trail: PlatformTrailOpt = False) -> None:
     """Exit non-zero when any event was modified, deleted or reordered."""
+    from osp.audit.anchor import AnchorFile, check_anchor
+
     with platform() as p:
         trail, label = _trail(p, tenant, platform_trail)
         anchor = AnchorFile(p.settings.anchor_path).read().get(str(trail))
@@ -275,6 +348,8 @@ def audit_anchor(as_json: Annotated[bool, typer.Option(
         "--json", help="One JSON line per new anchor (to ship to an external log).")] = False,
                  ) -> None:
     """Record each trail's current head outside the database (osp up does it every minute)."""
+    from osp.audit.anchor import AnchorFile, anchor_all
+
     with platform() as p:
         made = anchor_all(p.db, AnchorFile(p.settings.anchor_path),
                           [t.id for t in p.tenants.list()])
@@ -291,11 +366,13 @@ def _register_features() -> None:
     from osp.approvals import cli as approvals_cli
     from osp.gateway import cli as agent_cli
     from osp.governance import cli as governance_cli
+    from osp.identity import cli as identity_cli
     from osp.oauth import cli as oauth_cli
     from osp.release import cli as release_cli
     from osp.runtime import cli as runtime_cli
 
     runtime_cli.register(tenant_app, image_app, opened, billing_app)
+    identity_cli.register(app, opened)
     agent_cli.register(app, tenant_app, opened, settings)
     approvals_cli.register(app, opened)
     governance_cli.register(app)
@@ -306,10 +383,18 @@ def _register_features() -> None:
 _register_features()
 
 
+# typer >= 0.29 vendors its own click: ``click.ClickException`` is not the class its parser
+# raises. Usage errors (missing argument, unknown command or option, bad value) all derive
+# from the ClickException base of the click that typer uses, found through its public
+# BadParameter; this holds for the vendored copy and for a plain click alike.
+_ClickException: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 def main() -> None:
     try:
         # Without standalone mode click returns a command's exit code instead of exiting.
-        rc = app(standalone_mode=False)
+        rc = app(standalone_mode=False, prog_name="osp")
         sys.exit(rc if isinstance(rc, int) else 0)
     except OspError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
@@ -320,13 +405,12 @@ def main() -> None:
         print("aborted", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except _ClickException as exc:  # usage errors: the usage line, the reason, exit 2
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
     except Exception as exc:  # the CLI never shows a traceback; the message says enough
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
         first = str(exc).splitlines()[0] if str(exc) else ""
         print(f"error: unexpected {type(exc).__name__}: {first}", file=sys.stderr)
         sys.exit(2)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import getpass
 import sys
 
+from rich.console import Console
+from rich.table import Table
+
 CLI_ACTOR = "cli:operator"
 
 
@@ -19,3 +22,17 @@ def read_secret_stdin(prompt: str) -> bytes:
             if value.endswith("\r"):
                 value = value[:-1]
     return value.encode()
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console for command output. Piped, it neither wraps nor cuts at 80 columns (a
+    script reads whole lines) and never animates."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=10_000, soft_wrap=True)
+
+
+def table(*columns: str) -> Table:
+    """A table that takes its columns' natural width (no padding to the console's width)."""
+    return Table(*columns, expand=False)

@@ -139,7 +139,8 @@ def test_killing_the_container_mid_message_fails_it_visibly(stack: Stack,
     impatient = GatewayService(stack.platform.db, stack.platform.audit, stack.agent.settings,
                                stack.agent.gateway.locator, stack.agent.gateway.transport,
                                stack.agent.gateway.approvals,
-                               GatewayOptions(redeliver_window_s=2, poll_s=0.2))
+                               GatewayOptions(redeliver_window_s=2, poll_s=0.2),
+                               protection=stack.agent.gateway.protection)
     result = _kill_mid_message(stack, tenant, token, impatient)
     result["worker"].join(30)
     result["hold"].set()

@@ -13,7 +13,7 @@ import pytest
 
 from osp.agent.providers import NoModelConfigured, ProviderError, ToolSpec, make_provider
 from osp.agent.providers.anthropic import AnthropicProvider
-from osp.agent.providers.http import RetryPolicy
+from osp.agent.providers.http import RetryPolicy, post_json
 from osp.agent.providers.openai import OpenAIProvider
 from tests.agent.scripted import ScriptedModel, call, say
 
@@ -147,3 +147,13 @@ def test_no_model_configured_or_no_key_says_what_to_do() -> None:
         make_provider("openai", None, "m", {})
     with pytest.raises(ProviderError, match="MODEL_API_KEY"):
         make_provider("anthropic", None, "claude-x", {})
+
+
+def test_a_refused_endpoint_fails_with_the_fix_named() -> None:
+    from tests.slots import free_port
+
+    port = free_port()  # nothing listens: refused at once, like a port the firewall resets
+    with pytest.raises(ProviderError, match=r"unreachable \(ConnectionRefusedError\), after 3 "
+                       r"attempts; .*--host-port"):
+        post_json(f"http://127.0.0.1:{port}/v1/chat/completions", {}, {}, RetryPolicy(
+            timeout_s=5, backoff_s=0.01), "model", sleep=lambda _s: None)

@@ -24,8 +24,10 @@ GATED = {"policy": {"preset": "lean", "tools": {
 
 
 def note_exists(stack: Stack, tenant: TenantInfo, name: str) -> bool:
-    probe = stack.backend.exec(tenant.name, ["test", "-f", f"/data/memory/notes/{name}.md"])
-    return probe.returncode == 0
+    # Notes are kept per channel user: /data/memory/notes/<hash of channel:user>/<name>.md
+    probe = stack.backend.exec(tenant.name, ["find", "/data/memory/notes", "-name",
+                                             f"{name}.md"])
+    return probe.returncode == 0 and f"/{name}.md" in probe.stdout
 
 
 def tool_results(stack: Stack, index: int) -> list[str]:

@@ -106,8 +106,10 @@ def test_a_slack_retry_is_not_processed_twice(
     assert _messages(platform, tenant) == 1
     with platform.db.tenant(tenant.id) as s:
         row = s.execute(select(AgentMessage)).scalar_one()
-    # No agent runs in this test: the message is kept and visibly failed, not lost.
-    assert row.status == "failed" and row.channel == "slack" and row.text == "hello bot"
+        text = parts.gateway.protection.open(s, tenant.id, row.id, "text", row.text)
+    # No agent runs in this test: the message is kept and visibly failed, not lost (and
+    # sealed at rest, see tests/gateway/test_protect.py).
+    assert row.status == "failed" and row.channel == "slack" and text == "hello bot"
 
 
 def test_slack_url_verification_needs_a_valid_signature_too(

@@ -274,6 +274,12 @@ class FakeBackend:
     def list_tenants(self) -> list[TenantRuntime]:
         return [self.status(t) for t in [*self.running, *self.stopped]]
 
+    def uninstall(self) -> list[str]:
+        removed = [f"container {t}" for t in [*self.running, *self.stopped]]
+        self.running.clear()
+        self.stopped.clear()
+        return removed
+
     def discard_bootstrap(self, tenant: str, instance_id: str) -> None:
         self.discarded.append(instance_id)
 

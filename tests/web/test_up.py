@@ -65,7 +65,10 @@ def test_up_serves_stops_cleanly_and_reuses_its_data_dir(tmp_path: Path) -> None
     created = subprocess.run([sys.executable, "-m", "osp", "tenant", "create", "persisted"],
                              env=env, capture_output=True, text=True, timeout=120)
     assert created.returncode == 0, created.stderr
-    _stop(proc)
+    out, _err = _stop(proc)
+    # What a second terminal needs, ready to paste.
+    assert f"export OSP_URL=http://127.0.0.1:{port}\n" in out
+    assert f"export OSP_DATA_DIR={data_dir}\n" in out
     assert not _postmaster_running(data_dir)
     # Stopping anchored the trails' heads outside the database, the new tenant's included.
     anchors = json.loads((data_dir / "audit-anchors.json").read_text())["anchors"]

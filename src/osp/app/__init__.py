@@ -25,6 +25,7 @@ from osp.config import Settings
 from osp.console import ConsoleServices, build_console
 from osp.errors import OspError
 from osp.gateway.interfaces import AgentLocator, AgentTransport
+from osp.gateway.protect import MessageProtection
 from osp.gateway.service import GatewayOptions
 from osp.identity.api import router as identity_router
 from osp.oauth.api import router as oauth_router
@@ -57,6 +58,7 @@ __all__ = ["AgentParts", "App", "Job", "core_routers", "open_app"]
 APPROVAL_EXPIRY_INTERVAL_S = 60.0
 AUDIT_ANCHOR_INTERVAL_S = 60.0
 OAUTH_REFRESH_INTERVAL_S = 60.0
+MESSAGE_RETENTION_INTERVAL_S = 3600.0
 
 
 def core_routers() -> list[APIRouter]:
@@ -117,10 +119,24 @@ class App:
             raise OspError("snapshots and fleet upgrades need the podman backend")
         return parts
 
+    def model_endpoint_problems(self, tenant: str) -> list[str]:
+        """Why the tenant's agent could not reach its model, each with its fix (the model
+        URL against the tenant's allowed host ports and what listens there)."""
+        from osp.gateway.settings import AgentSettings
+        from osp.runtime.reach import model_endpoint_problems
+        from osp.runtime.store import RuntimeStateRepo
+
+        info = self.platform.tenants.get(tenant)
+        config = AgentSettings(self.platform.db, self.platform.audit).get(info.id)
+        ports = RuntimeStateRepo(self.platform.db).get(info.id).host_ports
+        return model_endpoint_problems(tenant, config.model.base_url, ports)
+
     def kek_rewrappers(self) -> list[Rewrapper]:
         """Everything sealed under the KEK outside ``secret_versions``, re-sealed on
         rotation."""
-        return [self.platform.identity.rewrap_totp, SealedStore(self.platform.vault).rewrap_tenant]
+        return [self.platform.identity.rewrap_totp, SealedStore(self.platform.vault).rewrap_tenant,
+                MessageProtection(self.platform.db, self.platform.vault,
+                                  self.platform.audit).rewrap_tenant]
 
     def rotate_kek(self, actor: str) -> RotationReport:
         p = self.platform
@@ -134,6 +150,11 @@ class App:
     def refresh_tokens(self) -> None:
         refresh_due(self.broker, [t.id for t in self.platform.tenants.list()])
 
+    def expire_messages(self) -> int:
+        """Every tenant's messages past its retention period, deleted and audited."""
+        protection = self.agent.gateway.protection
+        return sum(protection.expire(t.id) for t in self.platform.tenants.list())
+
     def jobs(self) -> list[Job]:
         """The background jobs of ``osp up``, in a fixed order."""
         return [
@@ -141,6 +162,7 @@ class App:
             Job("approval_expiry", APPROVAL_EXPIRY_INTERVAL_S, self.agent.approvals.expire_all),
             # What happened since the last round is anchored at shutdown too.
             Job("audit_anchor", AUDIT_ANCHOR_INTERVAL_S, self.anchor_trails, at_stop=True),
+            Job("message_retention", MESSAGE_RETENTION_INTERVAL_S, self.expire_messages),
         ]
 
     def admin_app(self, *, with_jobs: bool = True) -> FastAPI:

@@ -15,6 +15,7 @@ from osp.channels.service import ChannelService
 from osp.gateway.api import build_gateway_router
 from osp.gateway.client import HttpTransport, RuntimeLocator
 from osp.gateway.interfaces import AgentLocator, AgentTransport
+from osp.gateway.protect import MessageProtection
 from osp.gateway.service import GatewayOptions, GatewayService
 from osp.gateway.settings import AgentSettings
 from osp.oauth.agent_api import ConnectedPolicy, build_agent_router
@@ -39,9 +40,10 @@ def build_agent(platform: Platform, runtime: RuntimeParts | None = None, *,
             raise ValueError("build_agent needs the runtime parts or a locator")
         locator = RuntimeLocator(runtime)
     settings = AgentSettings(platform.db, platform.audit)
+    protection = MessageProtection(platform.db, platform.vault, platform.audit)
     gateway = GatewayService(platform.db, platform.audit, settings, locator,
                              transport or HttpTransport(), PendingApprovals(platform.audit),
-                             options)
+                             options, protection=protection)
     approvals = ApprovalService(platform.db, platform.tenants, platform.audit, gateway)
     channels = ChannelService(platform.db, platform.tenants, platform.vault, gateway,
                               platform.unproven)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
+from pathlib import Path
 
 import uvicorn
 
@@ -54,7 +56,7 @@ def _reconcile(app: App) -> None:
             log.error("message_recovery_failed", tenant=tenant.name, error=type(exc).__name__)
 
 
-def _check_ports_free(*addresses: tuple[str, int]) -> None:
+def check_ports_free(*addresses: tuple[str, int]) -> None:
     import socket
 
     for host, port in addresses:
@@ -67,9 +69,24 @@ def _check_ports_free(*addresses: tuple[str, int]) -> None:
                                "--port (API) or OSP_INTERNAL_PORT (internal API)") from None
 
 
+def local_url(host: str, port: int) -> str:
+    """The address a client on this host uses (a wildcard bind is reached on loopback)."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 (compared, not bound)
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def exports(host: str, port: int, data_dir: Path) -> list[str]:
+    """The lines a second terminal needs so the CLI finds this control plane and data."""
+    return [f"export OSP_URL={local_url(host, port)}",
+            f"export OSP_DATA_DIR={shlex.quote(str(data_dir))}"]
+
+
 def serve(app: App, *, demo: bool = False) -> None:
     cfg = app.settings
-    _check_ports_free((cfg.host, cfg.port), (INTERNAL_HOST, cfg.internal_port))
+    check_ports_free((cfg.host, cfg.port), (INTERNAL_HOST, cfg.internal_port))
     recovered = recover_fleet(app.platform, app.runtime)  # first: no half-upgraded tenant
     if recovered:
         print(recovered, flush=True)
@@ -78,8 +95,11 @@ def serve(app: App, *, demo: bool = False) -> None:
         print(create_demo(app.platform, app.runtime), flush=True)
     servers = [_server(app.admin_app(), cfg.host, cfg.port),
                _server(app.internal_app(), INTERNAL_HOST, cfg.internal_port)]
-    print(f"OSP control plane on http://{cfg.host}:{cfg.port} (data dir {cfg.data_dir}); "
-          "Ctrl-C stops it (tenant containers keep running)", flush=True)
+    print(f"OSP control plane on {local_url(cfg.host, cfg.port)} (data dir {cfg.data_dir}); "
+          "Ctrl-C stops it (tenant containers keep running)\n"
+          "In another terminal, before any other osp command:\n"
+          + "".join(f"  {line}\n" for line in exports(cfg.host, cfg.port, cfg.data_dir)),
+          flush=True)
     log.info("started", host=cfg.host, port=cfg.port, internal_port=cfg.internal_port)
 
     async def run_all() -> None:

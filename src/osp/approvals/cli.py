@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Annotated
@@ -11,15 +12,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from osp.approvals.service import ApprovalService, parse_id
-from osp.platform import Platform
 from osp.terminal import CLI_ACTOR as ACTOR
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
     from osp.app import App
+    from osp.approvals.service import ApprovalService
+    from osp.platform import Platform
 
 OpenApp = Callable[..., AbstractContextManager["App"]]
 out = Console()
+
+
+def _parse_id(value: str) -> uuid.UUID:
+    from osp.approvals.service import parse_id  # the service only when a command runs
+
+    return parse_id(value)
 
 
 def register(app: typer.Typer, open_app: OpenApp) -> None:
@@ -52,7 +59,7 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
     def _decide(tenant: str, approval_id: str, approve: bool) -> None:
         with parts() as (platform, approvals):
             result = approvals.decide(platform.tenants.get(tenant),
-                                            parse_id(approval_id), approve, ACTOR)
+                                            _parse_id(approval_id), approve, ACTOR)
         out.print(f"{'approved' if approve else 'denied'} {approval_id}")
         if result.reply:
             print(result.reply)

@@ -25,6 +25,11 @@ class ModelIn(InputModel):
     model: str = Field(min_length=1, max_length=200)
 
 
+class RetentionIn(InputModel):
+    days: int | None = Field(default=None, ge=1, le=3650,
+                             description="Days messages are kept; null keeps them")
+
+
 class KnowledgeIn(InputModel):
     name: str = Field(min_length=1, max_length=100)
     content: str = Field(min_length=1, max_length=2 * 1024 * 1024)
@@ -55,6 +60,20 @@ def build_gateway_router(gateway: GatewayService) -> APIRouter:
         info = tenant_of(platform, principal, tenant)
         sender = None if principal.sees_all_users else ("api", principal.chat_user)
         return gateway.get(info, message_id, sender).as_dict()
+
+    @router.get("/messages-retention")
+    def retention(tenant: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
+        principal.require("tenant:read")
+        info = tenant_of(platform, principal, tenant)
+        return {"days": gateway.protection.retention(info.id)}
+
+    @router.put("/messages-retention")
+    def set_retention(tenant: str, body: RetentionIn, platform: PlatformDep,
+                      principal: PrincipalDep) -> dict[str, Any]:
+        principal.require("tenant:write")
+        info = tenant_of(platform, principal, tenant)
+        gateway.protection.set_retention(info.id, body.days, principal.actor)
+        return {"days": body.days}
 
     @router.get("/agent/config")
     def config(tenant: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:

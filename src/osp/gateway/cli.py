@@ -5,28 +5,30 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
-from rich.console import Console
 
-from osp.config import Settings
 from osp.errors import OspError
 from osp.terminal import CLI_ACTOR as ACTOR
+from osp.terminal import console
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
     from osp.app import App
+    from osp.config import Settings
 
 OpenApp = Callable[..., AbstractContextManager["App"]]
-out = Console()
+out = console()
 
 
 def chat_request(url: str, token: str, tenant: str, text: str, skill: str | None,
                  timeout_s: float = 330.0) -> dict[str, Any]:
+    import httpx
+
     body: dict[str, Any] = {"text": text}
     if skill:
         body["skill"] = skill
@@ -85,8 +87,14 @@ def register(app: typer.Typer, tenant_app: typer.Typer, open_app: OpenApp,
             info = platform.tenants.get(name)
             AgentSettings(platform.db, platform.audit).set_model(info.id, provider, base_url,
                                                                  model, ACTOR)
-        out.print(f"{name} now uses {provider} model {model}; store its key with "
-                  f"`osp secret set {name} MODEL_API_KEY` and restart the tenant")
+            problems = a.model_endpoint_problems(name)
+        # The model setting travels with every message: no restart. A key is a secret,
+        # which reaches the agent only when it starts.
+        out.print(f"{name} now uses {provider} model {model} from its next message; a hosted "
+                  f"model needs its key: `osp secret set {name} MODEL_API_KEY`, then "
+                  f"`osp tenant restart {name}`")
+        for problem in problems:
+            print(f"warning: {problem}", file=sys.stderr)
 
     @tenant_app.command("set-config")
     def set_config(name: str, file: Path) -> None:

@@ -50,9 +50,12 @@ def create_demo(platform: Platform, runtime: RuntimeParts | None = None) -> str:
     owner = Principal(tenant.id, user_id, "owner", "session", scopes=ROLE_SCOPES["owner"])
     # Each start prints a fresh token; the ones printed before are revoked, so restarts do
     # not leave a trail of live 30-day credentials in old terminals and scrollback.
+    # Said out loud, so a second terminal still holding the old one knows why it fails.
+    revoked = 0
     for old in platform.identity.list_tokens(tenant.id):
         if old.name == DEMO_TOKEN_NAME and old.revoked_at is None:
             platform.identity.revoke_token(owner, old.id)
+            revoked += 1
     _id, token = platform.identity.create_token(owner, DEMO_TOKEN_NAME, ["chat", "tenant:read"],
                                                 30)
     started = ""
@@ -63,14 +66,18 @@ def create_demo(platform: Platform, runtime: RuntimeParts | None = None) -> str:
         except OspError as exc:  # the control plane still serves without it
             started = f"The demo agent could not start yet: {exc.message}\n"
     login = f"  sign in: tenant demo, {DEMO_EMAIL}, password {password}\n" if password else ""
+    replaced = ("  (this replaces the token printed by the previous `osp up --demo`, which is "
+                "now revoked; `osp token create demo --scopes chat` makes a lasting one)\n"
+                if revoked else "")
     return (
         f"Demo tenant '{DEMO_TENANT}' is ready.\n{started}{login}"
-        f"  export OSP_TOKEN={token}\n"
-        "Point it at a model (pick one), then restart it:\n"
+        f"  export OSP_TOKEN={token}\n{replaced}"
+        "Point it at a model (pick one):\n"
         "  osp tenant set-model demo --provider openai --base-url https://api.openai.com/v1 "
         "--model gpt-4o-mini && osp secret set demo MODEL_API_KEY\n"
         "  osp tenant set-model demo --provider openai --base-url http://osp-host:11434/v1 "
         "--model llama3.2 && osp tenant limits demo --host-port 11434   # Ollama on this host\n"
+        "then restart it (a new key and host ports reach the agent at its next start):\n"
         "  osp tenant restart demo\n"
         "Chat with it:\n"
         "  osp chat demo \"hello\"\n"

@@ -1,4 +1,5 @@
-"""Tables of the chat gateway (migration 0004_agent): agent settings and persisted messages."""
+"""Tables of the chat gateway (migrations 0004_agent, 0006_message_protection): agent settings,
+persisted messages (text, reply and error sealed) and each tenant's message data key."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    Uuid,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,7 +37,8 @@ class AgentConfigRow(Base):
 
 class AgentMessage(Base):
     __tablename__ = "agent_messages"
-    __table_args__ = (Index("ix_agent_messages_status", "tenant_id", "status"),)
+    __table_args__ = (Index("ix_agent_messages_status", "tenant_id", "status"),
+                      Index("ix_agent_messages_tenant_created", "tenant_id", "created_at"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     tenant_id: Mapped[uuid.UUID] = mapped_column(
@@ -42,3 +53,20 @@ class AgentMessage(Base):
     reply_to: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MessageProtectionRow(Base):
+    """A tenant's message data key (wrapped by the KEK) and how long messages are kept."""
+
+    __tablename__ = "message_protection"
+    __table_args__ = (
+        CheckConstraint("retention_days IS NULL OR retention_days BETWEEN 1 AND 3650",
+                        name="retention_range"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    kek_version: Mapped[str] = mapped_column(String(64))
+    wrapped_dek: Mapped[bytes] = mapped_column(LargeBinary)
+    retention_days: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -36,6 +36,7 @@ from osp.gateway.interfaces import (
 )
 from osp.gateway.limits import TurnLimits
 from osp.gateway.models import AgentConfigRow, AgentMessage
+from osp.gateway.protect import MAX_ERROR_BYTES, MessageProtection, clip_utf8
 from osp.gateway.settings import AgentSettings, config_from_row, document_of
 from osp.inputs import bad_text
 from osp.logs import get_logger
@@ -112,7 +113,8 @@ class GatewayService:
     def __init__(self, db: Database, audit: AuditTrail, settings: AgentSettings,
                  locator: AgentLocator, transport: AgentTransport,
                  approvals: ApprovalRecorder, options: GatewayOptions | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, *,
+                 protection: MessageProtection) -> None:
         self.db = db
         self.audit = audit
         self.settings = settings
@@ -121,6 +123,7 @@ class GatewayService:
         self.approvals = approvals
         self.options = options or GatewayOptions()
         self.sleep = sleep
+        self.protection = protection
         self.limits = TurnLimits(self.options.max_turns_per_tenant,
                                  self.options.max_turns_total)
 
@@ -155,16 +158,29 @@ class GatewayService:
             raise DeliveryFailed(f"tenant {tenant.name!r} is suspended")
         # The row itself is the record of receipt (channel, user, text, time); the turn's
         # audit event names it by id.
-        message = AgentMessage(id=uuid.uuid4(), tenant_id=tenant.id, channel=channel,
-                               channel_user=user[:200] or "anonymous", text=text,
+        message_id = uuid.uuid4()
+        message = AgentMessage(id=message_id, tenant_id=tenant.id, channel=channel,
+                               channel_user=user[:200] or "anonymous",
                                status="delivering" if delivering else "queued",
                                attempts=1 if delivering else 0, reply_to=reply_to or {})
         with self.db.tenant(tenant.id) as s:
+            # Only ciphertext reaches the database (see osp.gateway.protect).
+            message.text = self._seal(s, tenant, message_id, "text", text) or ""
             s.add(message)
             row = s.get(AgentConfigRow, tenant.id)
             config_from_row(row)  # validated (cached by content) before anything is stored
             document = document_of(row)
         return message.id, document
+
+    def _seal(self, s: Session, tenant: TenantInfo, message_id: uuid.UUID, column: str,
+              value: str | None) -> str | None:
+        if column == "error" and value is not None:
+            value = clip_utf8(value, MAX_ERROR_BYTES)
+        return self.protection.seal(s, tenant.id, message_id, column, value)
+
+    def _open(self, s: Session, tenant: TenantInfo, message_id: uuid.UUID, column: str,
+              value: str | None) -> str | None:
+        return self.protection.open(s, tenant.id, message_id, column, value)
 
     def _set(self, tenant: TenantInfo, message_id: uuid.UUID, **values: Any) -> None:
         with self.db.tenant(tenant.id) as s:
@@ -180,7 +196,8 @@ class GatewayService:
         with self.db.tenant(tenant.id) as s:
             row = s.get(AgentMessage, message_id, with_for_update=True)
             if row is not None:
-                row.status, row.error = "failed", reason[:500]
+                row.status = "failed"
+                row.error = self._seal(s, tenant, message_id, "error", reason)
             self.audit.record(s, tenant.id, "system:gateway", "agent.message_failed",
                               {"message_id": str(message_id), "reason": reason[:200]})
         log.warning("message_failed", tenant=tenant.name, message_id=str(message_id),
@@ -223,7 +240,8 @@ class GatewayService:
             if row is None:
                 raise NotFound("unknown message")
             row.status, row.attempts = "delivering", row.attempts + 1
-            channel, user, text = row.channel, row.channel_user, row.text
+            channel, user = row.channel, row.channel_user
+            text = self._open(s, tenant, message_id, "text", row.text) or ""
             config_row = s.get(AgentConfigRow, tenant.id)
             config_from_row(config_row)
             document = document_of(config_row)
@@ -259,12 +277,13 @@ class GatewayService:
                 row = s.get(AgentMessage, message_id, with_for_update=True)
                 if row is None:
                     raise NotFound("unknown message")
-                row.reply = reply
+                row.reply = self._seal(s, tenant, message_id, "reply", reply)
                 row.status = {"awaiting_approval": "awaiting_approval",
                               "model_error": "failed"}.get(status, "answered")
                 # The reply of a failed turn has passed the agent's output rails; the raw
                 # ``error`` field is not trusted to have, so it is never stored or shown.
-                row.error = reply[:500] if status == "model_error" else None
+                row.error = self._seal(s, tenant, message_id, "error", reply) \
+                    if status == "model_error" else None
                 if isinstance(approval, dict):
                     self.approvals.add(s, tenant, message_id, approval)
                 if on_session is not None:
@@ -296,7 +315,9 @@ class GatewayService:
             if row is None or (sender is not None
                                and (row.channel, row.channel_user) != sender):
                 raise NotFound("unknown message")
-            return MessageResult(row.id, row.status, row.reply, None, row.error)
+            return MessageResult(row.id, row.status,
+                                 self._open(s, tenant, row.id, "reply", row.reply), None,
+                                 self._open(s, tenant, row.id, "error", row.error))
 
     def recover(self, tenant: TenantInfo) -> list[uuid.UUID]:
         """Messages left queued or mid-delivery (e.g. by a control-plane crash): deliver

@@ -30,6 +30,12 @@ def config_from_row(row: AgentConfigRow | None) -> AgentConfig:
     return parse_config_cached(document_of(row))
 
 
+def one_line(message: str) -> str:
+    """A multi-line validation report as one line ("configuration: a; b", no stray ":;")."""
+    head, _, rest = message.partition(":\n")
+    return f"{head}: {'; '.join(rest.splitlines())}" if rest else message.replace("\n", "; ")
+
+
 class AgentSettings:
     def __init__(self, db: Database, audit: AuditTrail) -> None:
         self.db = db
@@ -57,7 +63,7 @@ class AgentSettings:
             parse_config({"model": {"provider": provider, "base_url": base_url,
                                     "model": model}})
         except ConfigError as exc:
-            raise InvalidInput(str(exc).replace("\n", "; ")) from None
+            raise InvalidInput(one_line(str(exc))) from None
         with self.db.tenant(tenant_id) as s:
             row = _locked_row(s, tenant_id)
             row.provider, row.base_url, row.model = provider, base_url, model
@@ -73,7 +79,7 @@ class AgentSettings:
         try:
             config = parse_config(document)
         except ConfigError as exc:
-            raise InvalidInput(str(exc).replace("\n", "; ")) from None
+            raise InvalidInput(one_line(str(exc))) from None
         with self.db.tenant(tenant_id) as s:
             row = _locked_row(s, tenant_id)
             row.document = document

@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 
-from osp.governance.decisions import AuditRecord, Stage
-from osp.governance.interfaces import NullSink
-from osp.governance.pipeline import Pipeline, PipelineConfigError
-from osp.governance.policy import Policy, PolicyError, load_policy
-from osp.governance.rails import builtin_registry
+if TYPE_CHECKING:  # imported by the command itself: `osp --help` does not load the rails
+    from osp.governance.decisions import AuditRecord, Stage
+    from osp.governance.pipeline import Pipeline
 
 GUARD_STAGES = ("input", "output", "retrieval")
 
@@ -121,6 +119,12 @@ def guard(
     ] = None,
 ) -> None:
     """Check JSON Lines {"id", "text"} from stdin; write one verdict line per input to stdout."""
+    from osp.governance.decisions import Stage
+    from osp.governance.interfaces import NullSink
+    from osp.governance.pipeline import Pipeline, PipelineConfigError
+    from osp.governance.policy import Policy, PolicyError, load_policy
+    from osp.governance.rails import builtin_registry
+
     if stage not in GUARD_STAGES:
         raise _fail(f"--stage must be one of {', '.join(GUARD_STAGES)}, not {stage!r}")
     try:

@@ -266,7 +266,8 @@ class IdentityService:
 
     # -- API tokens ----------------------------------------------------------------------
     def create_token(self, principal: Principal, name: str, scopes: list[str],
-                     expires_days: int | None) -> tuple[uuid.UUID, str]:
+                     expires_days: int | None, *, actor: str | None = None
+                     ) -> tuple[uuid.UUID, str]:
         if not name or len(name) > 100:
             raise InvalidInput("token name must be 1-100 characters")
         unknown = set(scopes) - set(ALL_SCOPES)
@@ -283,7 +284,7 @@ class IdentityService:
         with self.db.tenant(principal.tenant_id) as s:
             s.add(row)
             s.flush()
-            self.audit.record(s, principal.tenant_id, principal.actor, "token.created",
+            self.audit.record(s, principal.tenant_id, actor or principal.actor, "token.created",
                               {"token_id": str(row.id), "name": name, "scopes": row.scopes})
         return row.id, token
 
@@ -291,14 +292,16 @@ class IdentityService:
         with self.db.tenant(tenant_id) as s:
             return list(s.execute(select(ApiToken).order_by(ApiToken.created_at)).scalars())
 
-    def revoke_token(self, principal: Principal, token_id: uuid.UUID) -> None:
+    def revoke_token(self, principal: Principal, token_id: uuid.UUID, *,
+                     actor: str | None = None) -> None:
         with self.db.tenant(principal.tenant_id) as s:
             row = s.get(ApiToken, token_id)
             if row is None:
                 raise NotFound("no such token")
             if row.revoked_at is None:
                 row.revoked_at = datetime.now(UTC)
-                self.audit.record(s, principal.tenant_id, principal.actor, "token.revoked",
+                self.audit.record(s, principal.tenant_id, actor or principal.actor,
+                                  "token.revoked",
                                   {"token_id": str(token_id)})
 
     # -- TOTP ----------------------------------------------------------------------------

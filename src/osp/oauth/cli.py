@@ -15,15 +15,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from osp.oauth.catalog import load_catalog
-from osp.oauth.schemas import ToolOut
-from osp.oauth.service import OAuthBroker
-from osp.oauth.tools import load_tools, tool_policy
-from osp.platform import Platform
+from osp.errors import OspError
 from osp.terminal import CLI_ACTOR, read_secret_stdin
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
     from osp.app import App
+    from osp.oauth.service import OAuthBroker
+    from osp.platform import Platform
 
 out = Console()
 CALLBACK_PATH = "/api/v1/oauth/callback"
@@ -63,8 +61,15 @@ class _BrokerCommands:
         out.print(f"registered provider {info.name} for {tenant} (redirect URI "
                   f"{info.redirect_uri}, revocation {info.revocation})")
 
-    def provider_list(self, tenant: Annotated[str, typer.Option("--tenant", help="Tenant name.")],
-                      as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    def provider_list(self, tenant: Annotated[str | None, typer.Argument()] = None,
+                      as_json: Annotated[bool, typer.Option("--json")] = False,
+                      tenant_opt: Annotated[str | None, typer.Option(
+                          "--tenant", hidden=True, help="Deprecated: the tenant is an "
+                          "argument.")] = None) -> None:
+        """Client registrations of TENANT (never their secrets)."""
+        tenant = tenant or tenant_opt
+        if tenant is None:
+            raise OspError("name the tenant: osp oauth provider list TENANT")
         with self.broker() as (p, broker):
             rows = broker.list_providers(p.tenants.get(tenant).id)
         if as_json:
@@ -143,6 +148,8 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
 
 def catalog(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Providers OSP knows, with their integrations and the scopes each one asks for."""
+    from osp.oauth.catalog import load_catalog
+
     entries = load_catalog()
     if as_json:
         print(json.dumps({k: {"title": e.title, "revocation": e.revocation_style,
@@ -163,6 +170,9 @@ def tools(policy: Annotated[list[str] | None, typer.Option(
               "(repeatable), with their approval requirement and argument rules.")] = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Connected-app tools the agent can use, each with the one scope it needs."""
+    from osp.oauth.schemas import ToolOut
+    from osp.oauth.tools import load_tools, tool_policy
+
     if policy:
         print(json.dumps({"tools": tool_policy(policy)}, indent=2))
         return

@@ -15,38 +15,45 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from osp.errors import OspError
-from osp.release.build import BuildError
-from osp.release.images import prune_images
-from osp.runtime.billing import KEY_NAME
-from osp.runtime.service import TenantStatus
-from osp.runtime.wiring import RuntimeParts
+from osp.terminal import console
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
+    from rich.progress import Progress
+
     from osp.app import App
+    from osp.runtime.service import TenantStatus
+    from osp.runtime.wiring import RuntimeParts
 
 OpenApp = Callable[..., AbstractContextManager["App"]]
 ACTOR = "cli:operator"
-out = Console()
+out = console()
 
 
 @contextmanager
 def _progress() -> Iterator[Callable[[str], None]]:
-    """A progress display that only appears if something reports (e.g. an image build)."""
+    """A progress display that only appears if something reports (e.g. an image build). On
+    a terminal a spinner; piped, one plain line per step on stderr (no spinner residue)."""
     bar: Progress | None = None
     task = None
+    last = ""
 
     def report(message: str) -> None:
-        nonlocal bar, task
+        nonlocal bar, task, last
+        if not sys.stderr.isatty():
+            if message != last:
+                print(f"agent image: {message}", file=sys.stderr, flush=True)
+                last = message
+            return
         if bar is None:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
             bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                           TimeElapsedColumn(), console=Console(stderr=True))
+                           TimeElapsedColumn(), console=Console(stderr=True), transient=True)
             bar.start()
             task = bar.add_task("agent image", total=None)
         if task is not None:
@@ -62,11 +69,19 @@ def _progress() -> Iterator[Callable[[str], None]]:
 def _require_control_plane(port: int) -> None:
     """Agents fetch their secrets from the running control plane's internal API at boot:
     without `osp up` a start could only time out, so say so at once."""
+    import httpx
+
     try:
         httpx.get(f"http://127.0.0.1:{port}/internal/v1/healthz", timeout=2).raise_for_status()
     except httpx.HTTPError:
         raise OspError(f"the control plane is not running (no internal API on port {port}): "
                        "start `osp up` first") from None
+
+
+def _warn(problems: list[str]) -> None:
+    """What would make the agent's first message fail, said before it is sent."""
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr, flush=True)
 
 
 def _print_status(status: TenantStatus, as_json: bool) -> None:
@@ -94,9 +109,10 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
     def start(name: str, no_wait: Annotated[bool, typer.Option(
             "--no-wait", help="Do not wait for the agent to report healthy.")] = False) -> None:
         """Start the tenant's agent (builds the agent image first when there is none)."""
-        with runtime() as rt:
-            _require_control_plane(rt.internal_port)
-            status = rt.service.start(name, ACTOR, wait=not no_wait)
+        with _progress() as report, open_app(progress=report) as a:
+            _require_control_plane(a.runtime.internal_port)
+            _warn(a.model_endpoint_problems(name))
+            status = a.runtime.service.start(name, ACTOR, wait=not no_wait)
         out.print(f"started {name} ({status.container_id}, {status.image_digest[:19]})")
 
     @tenant_app.command("stop")
@@ -109,9 +125,10 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
     @tenant_app.command("restart")
     def restart(name: str) -> None:
         """Replace the agent with a fresh instance (re-reads rotated secrets)."""
-        with runtime() as rt:
-            _require_control_plane(rt.internal_port)
-            status = rt.service.restart(name, ACTOR)
+        with _progress() as report, open_app(progress=report) as a:
+            _require_control_plane(a.runtime.internal_port)
+            _warn(a.model_endpoint_problems(name))
+            status = a.runtime.service.restart(name, ACTOR)
         out.print(f"restarted {name} ({status.container_id})")
 
     @tenant_app.command("suspend")
@@ -159,6 +176,9 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
     def prune(keep: Annotated[int, typer.Option(min=1, help="Newest images to keep.")] = 3
               ) -> None:
         """Remove older agent images that no container uses."""
+        from osp.release.build import BuildError
+        from osp.release.images import prune_images
+
         try:
             removed = prune_images(keep)
         except BuildError as exc:
@@ -170,6 +190,8 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
         def set_key(generate: Annotated[bool, typer.Option(
                 "--generate", help="Create a random key and print it once.")] = False) -> None:
             """Store the billing webhook's HMAC key (read from stdin), sealed in the vault."""
+            from osp.runtime.billing import KEY_NAME
+
             value = (secrets.token_hex(32).encode() if generate
                      else sys.stdin.buffer.read().strip())
             if len(value) < 32:

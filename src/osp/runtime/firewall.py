@@ -114,7 +114,11 @@ def render(policy: FirewallPolicy) -> str:
             ports = ", ".join(str(p) for p in sorted(set(rule.host_ports)))
             lines.append(f"    ip saddr {rule.subnet} tcp dport {{ {ports} }} accept")
     # Fail closed: anything else from a tenant to this host (admin API, database, ssh) dies.
+    # TCP is refused with a reset rather than dropped, so an agent pointed at a host port its
+    # plan does not allow fails in milliseconds instead of waiting out its connect timeouts;
+    # every such port answers alike, so the reset tells the tenant nothing about the host.
     lines += [
+        f"    ip saddr {pool} meta l4proto tcp counter reject with tcp reset",
         f"    ip saddr {pool} counter drop",
         "  }",
         "  chain forward {",

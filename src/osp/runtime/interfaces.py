@@ -177,3 +177,7 @@ class RuntimeBackend(Protocol):
 
     def discard_bootstrap(self, tenant: str, instance_id: str) -> None:
         """Destroy the delivered bootstrap token once it has been traded (or given up on)."""
+
+    def uninstall(self) -> list[str]:
+        """Remove everything this installation put on the host (containers, networks,
+        volumes, firewall table); returns what was removed."""

@@ -52,7 +52,7 @@ def post_json(url: str, headers: Mapping[str, str], body: Mapping[str, Any],
               policy: RetryPolicy, what: str,
               sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     data = json.dumps(body).encode()
-    last = "no attempt made"
+    last, hint = "no attempt made", ""
     for attempt in range(policy.retries + 1):
         if attempt:
             sleep(min(policy.max_backoff_s, policy.backoff_s * 2 ** (attempt - 1)))
@@ -67,7 +67,11 @@ def post_json(url: str, headers: Mapping[str, str], body: Mapping[str, Any],
             if exc.timed_out:
                 last = f"{what} did not answer within {policy.timeout_s:g}s"
             else:
+                # Refused or reset: the tenant's firewall resets host ports its plan does
+                # not allow, and a server bound to 127.0.0.1 refuses container networks.
                 last = f"{what} is unreachable ({exc.reason})"
+                hint = ("; is the server running, bound to 0.0.0.0, and its host port "
+                        "allowed (`osp tenant limits TENANT --host-port PORT`)?")
             continue
         if answer.status >= 300:
             status = answer.status
@@ -86,4 +90,4 @@ def post_json(url: str, headers: Mapping[str, str], body: Mapping[str, Any],
         if not isinstance(parsed, dict):
             raise ProviderError(f"{what} sent an unexpected answer")
         return parsed
-    raise ProviderError(f"{last}, after {policy.retries + 1} attempts")
+    raise ProviderError(f"{last}, after {policy.retries + 1} attempts{hint}")
