@@ -29,6 +29,8 @@ def test_chat_shows_a_delivery_failure_in_place(page: Any, site: Served,
     assert page.url.endswith("/chat")  # appended in place by htmx, no navigation
     assert "You: hello <b>there</b>" in turn.inner_text()
     assert "the agent is not running" in turn.inner_text()
+    assert page.get_by_label("Message").input_value() == ""  # ready for the next message
+    assert page.locator("textarea").count() == 1
 
 
 def test_secret_values_are_write_only(page: Any, site: Served, platform: Platform,

@@ -125,8 +125,9 @@ def build_pages_router(services: ConsoleServices) -> APIRouter:
         else:
             turn.update(reply=result.reply, status=result.status, approval=result.approval,
                         turn=turn_decisions(info, result.message_id))
-        template = "chat_turn.html" if request.headers.get("hx-request") else "chat.html"
-        return page(request, template, viewer=v, tenant=info, turn=turn, max_text=MAX_TEXT)
+        partial = bool(request.headers.get("hx-request"))
+        return page(request, "chat_turn.html" if partial else "chat.html", viewer=v,
+                    tenant=info, turn=turn, max_text=MAX_TEXT, oob=partial)
 
     # -- approvals --------------------------------------------------------------------------
     def approvals_page(request: Request, v: Viewer, status: int = 200, **extra: Any) -> Response:
