@@ -42,3 +42,9 @@ _.describe
 
 # Module-level __getattr__ (PEP 562): Python calls it for the lazy exports of osp.governance.
 __getattr__  # governance/__init__.py
+
+# Release manifests and brand overlays: fields serialised into the signed manifest and into
+# /opt/osp/brand/brand.json (read by the console and the agent, not by Python attribute).
+built_at  # release/manifest.py
+agent_name  # release/scan.py Brand
+preamble

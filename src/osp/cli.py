@@ -369,6 +369,7 @@ def _register_features() -> None:
     from osp.governance import cli as governance_cli
     from osp.identity import cli as identity_cli
     from osp.oauth import cli as oauth_cli
+    from osp.release import cli as release_cli
     from osp.runtime import cli as runtime_cli
 
     runtime_cli.register(tenant_app, image_app, opened, billing_app)
@@ -377,6 +378,7 @@ def _register_features() -> None:
     approvals_cli.register(app, opened)
     governance_cli.register(app)
     oauth_cli.register(app, opened)
+    release_cli.register(app, image_app, opened, lambda: settings().data_dir)
 
 
 _register_features()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 
@@ -22,6 +23,7 @@ from osp.audit.anchor import AnchorFile, anchor_all
 from osp.audit.api import router as audit_router
 from osp.config import Settings
 from osp.console import ConsoleServices, build_console
+from osp.errors import OspError
 from osp.gateway.interfaces import AgentLocator, AgentTransport
 from osp.gateway.protect import MessageProtection
 from osp.gateway.service import GatewayOptions
@@ -31,15 +33,19 @@ from osp.oauth.refresh import refresh_due
 from osp.oauth.service import OAuthBroker
 from osp.oauth.store import SealedStore
 from osp.platform import Platform, open_platform
-from osp.release.build import Progress
+from osp.release.build import ImageBuilder, Progress, ReleaseHook
+from osp.release.fleet_cli import ReleaseRuntime
+from osp.release.gate import ReleaseFiles
 from osp.runtime.interfaces import RuntimeBackend
 from osp.runtime.service import ImageSource
 from osp.runtime.store import PlatformSecrets
 from osp.runtime.wiring import (
     RuntimeParts,
+    agent_image_builder,
     billing_router,
     build_runtime,
     internal_app,
+    release_parts,
     tenant_router,
 )
 from osp.tenancy.api import router as tenancy_router
@@ -92,6 +98,26 @@ class App:
         # One broker per process: its HTTP client costs ~20 ms to build (TLS context).
         return OAuthBroker(self.platform.db, self.platform.vault, self.platform.audit,
                            allow_loopback=self.settings.oauth_allow_loopback)
+
+    # -- release (osp image build|list, osp release, osp snapshot, osp fleet) -----------
+    def release_keys(self) -> PlatformSecrets:
+        """Where the release signing key is sealed: the vault's platform secrets."""
+        return PlatformSecrets(self.platform.db, self.platform.vault)
+
+    def image_builder(self, cache_dir: Path, files: ReleaseFiles,
+                      overlay: ReleaseHook | None = None) -> ImageBuilder:
+        return agent_image_builder(cache_dir, release=files, overlay=overlay)
+
+    def release(self) -> ReleaseRuntime:
+        """What snapshots and fleet upgrades drive: this runtime, with image verification."""
+        from osp.runtime.cli import _require_control_plane
+
+        runtime = self.runtime
+        parts = release_parts(self.platform, runtime,
+                              lambda: _require_control_plane(runtime.internal_port))
+        if parts is None:
+            raise OspError("snapshots and fleet upgrades need the podman backend")
+        return parts
 
     def model_endpoint_problems(self, tenant: str) -> list[str]:
         """Why the tenant's agent could not reach its model, each with its fix (the model

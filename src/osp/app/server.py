@@ -16,6 +16,7 @@ from osp.errors import OspError
 from osp.gateway.demo import create_demo
 from osp.logs import get_logger
 from osp.runtime.service import EngineError
+from osp.runtime.wiring import recover_fleet
 
 log = get_logger("osp.up")
 
@@ -86,6 +87,9 @@ def exports(host: str, port: int, data_dir: Path) -> list[str]:
 def serve(app: App, *, demo: bool = False) -> None:
     cfg = app.settings
     check_ports_free((cfg.host, cfg.port), (INTERNAL_HOST, cfg.internal_port))
+    recovered = recover_fleet(app.platform, app.runtime)  # first: no half-upgraded tenant
+    if recovered:
+        print(recovered, flush=True)
     _reconcile(app)
     if demo:
         print(create_demo(app.platform, app.runtime), flush=True)

@@ -85,6 +85,13 @@ def governance_version() -> str:
         return osp.__version__
 
 
+def policy_schema_hash() -> str:
+    """Hash of the policy schema this image's governance layer reads."""
+    from osp.governance.policy import SCHEMA_PATH
+
+    return "sha256:" + hashlib.sha256(SCHEMA_PATH.read_bytes()).hexdigest()
+
+
 def _run(argv: Sequence[str], what: str, timeout: float = 900) -> str:
     try:
         proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
@@ -270,7 +277,14 @@ class ImageBuilder:
             f"LABEL osp.version={ctx.osp_version}",
             f"LABEL osp.governance.version={ctx.governance_version}",
             f"LABEL osp.source={ctx.source_digest}",
+            # Lockstep: the control plane reads these before sending a policy to this agent.
+            f"LABEL osp.policy.schema={policy_schema_hash()}",
         ]
+        from osp.release.brand import brand_label  # brand.py imports this module
+
+        product = brand_label(ctx.rootfs)
+        if product:
+            changes.append(f"LABEL osp.brand.product={json.dumps(product)}")
         argv = [self.podman_bin, "import"]
         for change in changes:
             argv += ["--change", change]

@@ -1,7 +1,8 @@
 """Runtime commands, attached to the top-level CLI's groups by :func:`register`.
 
-``osp tenant start|stop|restart|suspend|resume|status|limits``, ``osp image build|list|prune``
-and ``osp billing set-key``. Commands are thin: parse, call the service, print. Errors are
+``osp tenant start|stop|restart|suspend|resume|status|limits``, ``osp image prune`` and
+``osp billing set-key`` (``osp image build|list`` live in osp.release.cli).
+Commands are thin: parse, call the service, print. Errors are
 :class:`OspError` (one line, exit 1).
 """
 
@@ -12,7 +13,6 @@ import secrets
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -171,47 +171,6 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
             except ValueError as exc:
                 raise OspError(str(exc)) from None
         out.print(f"limits of {name} saved; they apply at the next start")
-
-    @image_app.command("build")
-    def build(wheel: Annotated[Path | None, typer.Option(
-            help="Use this OSP wheel instead of building one from the source tree.")] = None,
-              cache_dir: Annotated[Path | None, typer.Option(
-                  help="Where the base root filesystem is cached.")] = None) -> None:
-        """Build the agent image (Debian minbase + venv with OSP), tagged by its digest."""
-        from osp.release.build import BuildError
-        from osp.runtime.wiring import agent_image_builder
-
-        with open_app() as a:
-            cache = cache_dir or a.settings.data_dir / "cache"
-        if wheel is not None and not wheel.is_file():
-            raise OspError(f"no such wheel: {wheel}")
-        try:
-            with _progress() as report:
-                built = agent_image_builder(cache).build(report, wheel=wheel)
-        except BuildError as exc:
-            raise OspError(str(exc)) from None
-        out.print(f"built {built.tag} ({built.image_id})")
-
-    @image_app.command("list")
-    def images(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-        """Agent images on this host, newest first."""
-        from osp.release.build import BuildError
-        from osp.release.images import list_images
-
-        try:
-            rows = list_images()
-        except BuildError as exc:
-            raise OspError(str(exc)) from None
-        if as_json:
-            print(json.dumps([{"id": i.image_id, "tags": list(i.tags), "created": i.created,
-                               "size": i.size, "osp_version": i.osp_version,
-                               "governance_version": i.governance_version} for i in rows]))
-            return
-        table = Table("tag", "digest", "governance", "size MB", "created")
-        for i in rows:
-            table.add_row(", ".join(i.tags) or "(untagged)", i.image_id[:19],
-                          i.governance_version, f"{i.size / 1e6:.0f}", i.created)
-        out.print(table)
 
     @image_app.command("prune")
     def prune(keep: Annotated[int, typer.Option(min=1, help="Newest images to keep.")] = 3

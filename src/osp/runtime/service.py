@@ -47,6 +47,11 @@ class ImageSource(Protocol):
         """(image digest ``sha256:...``, governance version); may build the image first."""
 
 
+class ImageCheck(Protocol):
+    def verify(self, reference: str) -> object:
+        """Raise an OspError when this image must not run (e.g. its signature fails)."""
+
+
 @dataclass(frozen=True)
 class FixedImage:
     image_id: str
@@ -98,7 +103,7 @@ def _engine(fn: Callable[P, R]) -> Callable[P, R]:
 class RuntimeService:
     def __init__(self, db: Database, tenants: TenantService, audit: AuditTrail,
                  backend: RuntimeBackend, images: ImageSource, bootstrap: BootstrapService,
-                 health_timeout_s: float = 30.0) -> None:
+                 health_timeout_s: float = 30.0, verifier: ImageCheck | None = None) -> None:
         self.db = db
         self.tenants = tenants
         self.audit = audit
@@ -107,6 +112,7 @@ class RuntimeService:
         self.bootstrap = bootstrap
         self.repo = RuntimeStateRepo(db)
         self.health_timeout_s = health_timeout_s
+        self.verifier = verifier
 
     # -- helpers -------------------------------------------------------------------------
     def _record(self, info: TenantInfo, actor: str, kind: str, **details: object) -> None:
@@ -122,10 +128,18 @@ class RuntimeService:
         # Users of a suspended tenant cannot start it; only an operator's resume can.
         raise Forbidden(f"tenant {info.name!r} is suspended")
 
-    def _launch(self, info: TenantInfo, actor: str, kind: str, wait: bool) -> TenantStatus:
+    def _launch(self, info: TenantInfo, actor: str, kind: str, wait: bool,
+                image: tuple[str, str] | None = None) -> TenantStatus:
         self.backend.check()  # before any change: a missing engine leaves state as it was
         want = self.repo.get(info.id)
-        image_id, governance = self.images.resolve()
+        image_id, governance = image or self.images.resolve()
+        if self.verifier is not None:
+            try:
+                self.verifier.verify(image_id)  # before a token exists or anything changes
+            except OspError as exc:
+                self._record(info, actor, "runtime.start_refused", reason="image_unverified",
+                             image_digest=image_id, detail=exc.message)
+                raise
         instance = uuid.uuid4().hex
         token = self.bootstrap.issue(info.name, instance)
         spec = ContainerSpec(
@@ -198,6 +212,14 @@ class RuntimeService:
         info = self.tenants.get(name)
         self._refuse_if_suspended(info, actor, operator)
         return self._launch(info, actor, "runtime.restarted", wait)
+
+    @_engine
+    def start_image(self, name: str, actor: str, image_id: str, governance_version: str, *,
+                    kind: str = "runtime.started", wait: bool = True) -> TenantStatus:
+        """Start (or replace) the tenant's agent on a given image (fleet upgrades)."""
+        info = self.tenants.get(name)
+        self._refuse_if_suspended(info, actor, operator=True)
+        return self._launch(info, actor, kind, wait, image=(image_id, governance_version))
 
     @_engine
     def stop(self, name: str, actor: str) -> TenantStatus:

@@ -11,7 +11,7 @@ What ``osp up`` does with it::
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,8 +22,12 @@ from fastapi import APIRouter, FastAPI
 import osp
 from osp.errors import OspError
 from osp.platform import Platform
-from osp.release.build import BuildError, ImageBuilder, Progress
+from osp.release.build import BuildError, ImageBuilder, Progress, ReleaseHook
+from osp.release.fleet_cli import ReleaseRuntime, fleet_of
+from osp.release.gate import ReleaseFiles, ScanGate
 from osp.release.images import latest_image
+from osp.release.manifest import KeyStore, ManifestVerifier
+from osp.release.signed import SignedBuilds, manifest_store, verifier_for
 from osp.runtime.agent_auth import AgentAuthenticator
 from osp.runtime.api import create_internal_app
 from osp.runtime.billing import build_billing_router
@@ -31,7 +35,7 @@ from osp.runtime.bootstrap import BootstrapService
 from osp.runtime.firewall import BlockedDestination
 from osp.runtime.interfaces import RuntimeBackend
 from osp.runtime.podman import PodmanBackend, PodmanSettings
-from osp.runtime.service import ImageSource, RuntimeService
+from osp.runtime.service import ImageCheck, ImageSource, RuntimeService
 from osp.runtime.store import PlatformSecrets, SqlAudit, SqlTokenStore, tenant_secrets
 from osp.runtime.user_api import build_tenant_runtime_router
 
@@ -45,11 +49,20 @@ class LocalImages:
     cache_dir: Path
     podman_bin: str = "podman"
     progress: Progress | None = None
+    data_dir: Path | None = None  # with keys: builds are scanned and signed (release gates)
+    keys: KeyStore | None = None
 
     def resolve(self) -> tuple[str, str]:
+        builder = agent_image_builder(self.cache_dir, self.podman_bin,
+                                      ReleaseFiles.in_dir(self.data_dir / "release")
+                                      if self.data_dir else None)
         try:
-            built = agent_image_builder(self.cache_dir, self.podman_bin).build(self.progress,
-                                                                               reuse=True)
+            if self.keys is not None and self.data_dir is not None:
+                built, _ = SignedBuilds(builder, self.keys,
+                                        manifest_store(self.data_dir)).build(self.progress,
+                                                                             reuse=True)
+            else:
+                built = builder.build(self.progress, reuse=True)
         except BuildError as exc:
             # Cannot build here (not root, no debootstrap): an image of this version will do.
             found = latest_image(osp.__version__, self.podman_bin)
@@ -59,12 +72,20 @@ class LocalImages:
         return built.image_id, built.governance_version
 
 
-def agent_image_builder(cache_dir: Path, podman_bin: str = "podman") -> ImageBuilder:
+def agent_image_builder(cache_dir: Path, podman_bin: str = "podman",
+                        release: ReleaseFiles | None = None,
+                        overlay: ReleaseHook | None = None) -> ImageBuilder:
     """The builder every default path uses (``osp image build``, ``tenant start``, tests):
-    the governed agent's run-time dependencies go in through their release hook."""
+    the governed agent's run-time dependencies go in through their release hook, then the
+    brand overlay (if any), then the blocking leak scan over the finished tree, last, so
+    it also sees what the hooks before it added."""
     from osp.agent.imagedeps import InstallAgentDeps
 
-    return ImageBuilder(cache_dir, podman_bin, hooks=(InstallAgentDeps(cache_dir),))
+    hooks: list[ReleaseHook] = [InstallAgentDeps(cache_dir)]
+    if overlay is not None:
+        hooks.append(overlay)
+    hooks.append(ScanGate(release or ReleaseFiles()))
+    return ImageBuilder(cache_dir, podman_bin, hooks=tuple(hooks))
 
 
 def blocked_destinations(*urls: str | None) -> tuple[BlockedDestination, ...]:
@@ -111,7 +132,8 @@ class RuntimeParts:
 
 def build_runtime(platform: Platform, *, backend: RuntimeBackend | None = None,
                   images: ImageSource | None = None,
-                  progress: Progress | None = None) -> RuntimeParts:
+                  progress: Progress | None = None,
+                  verifier: ImageCheck | None = None) -> RuntimeParts:
     engine = backend or PodmanBackend(podman_settings(platform))
     secrets = PlatformSecrets(platform.db, platform.vault)
     audit = SqlAudit(platform.db, platform.tenants, platform.audit, platform.unproven)
@@ -123,11 +145,47 @@ def build_runtime(platform: Platform, *, backend: RuntimeBackend | None = None,
         runtime_key=secrets.get_or_create(RUNTIME_KEY),
         ttl=timedelta(seconds=60),
     )
-    source = images or LocalImages(platform.settings.data_dir / "cache", progress=progress)
-    service = RuntimeService(platform.db, platform.tenants, platform.audit, engine, source,
-                             bootstrap)
+    data_dir = platform.settings.data_dir
+    if images is None:
+        # Production path: images are built, scanned and signed here, and nothing starts
+        # unless its signed manifest verifies. A caller that injects its own image source
+        # (tests, benchmarks) vouches for it, unless it passes a verifier too.
+        images = LocalImages(data_dir / "cache", progress=progress, data_dir=data_dir,
+                             keys=secrets)
+        verifier = verifier or verifier_for(data_dir, secrets)
+    service = RuntimeService(platform.db, platform.tenants, platform.audit, engine, images,
+                             bootstrap, verifier=verifier)
     return RuntimeParts(engine, bootstrap, service, secrets, audit,
                         platform.settings.internal_port)
+
+
+def release_parts(platform: Platform, parts: RuntimeParts,
+                  require_control_plane: Callable[[], None] = lambda: None
+                  ) -> ReleaseRuntime | None:
+    """What snapshots and fleet upgrades drive (None without podman or image verification)."""
+    verifier = parts.service.verifier
+    if not isinstance(parts.backend, PodmanBackend) or not isinstance(verifier,
+                                                                      ManifestVerifier):
+        return None
+    return ReleaseRuntime(parts.service, parts.backend, verifier, parts.audit,
+                          lambda: [t.name for t in platform.tenants.list()],
+                          platform.settings.data_dir, require_control_plane)
+
+
+def recover_fleet(platform: Platform, parts: RuntimeParts) -> str | None:
+    """``osp up``, before reconcile: finish an upgrade a killed process left mid-wave."""
+    rt = release_parts(platform, parts)
+    if rt is None:
+        return None
+    try:
+        upgrade = fleet_of(rt, wait_rollback=False).recover()
+    except OspError as exc:
+        return f"warning: could not recover the interrupted fleet upgrade: {exc.message}"
+    if upgrade is None:
+        return None
+    back = [s.tenant for s in upgrade.steps if s.phase in ("rolled_back", "failed")]
+    return (f"fleet upgrade {upgrade.id} was interrupted: halted; rolled back "
+            f"{', '.join(back) or 'nobody'}")
 
 
 def internal_app(parts: RuntimeParts, routers: Sequence[APIRouter] = ()) -> FastAPI:

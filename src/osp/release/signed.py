@@ -1,0 +1,72 @@
+"""Build, scan and sign in one step: what ``osp image build`` and ``tenant start`` use.
+
+``SignedBuilds.build`` runs the image build (whose last release gate is the leak scan) and
+signs the manifest with the scan report's hash. A reused image (same inputs) is accepted only
+when it already has a verifying manifest here; otherwise it is rebuilt, so the scan runs and
+the manifest is written, rather than signing something no gate of ours has seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from osp.release.build import BuildError, BuiltImage, ImageBuilder, Progress
+from osp.release.gate import ScanGate
+from osp.release.manifest import (
+    KeyStore,
+    Manifest,
+    ManifestStore,
+    ManifestVerifier,
+    ReleaseKey,
+    sign,
+)
+
+
+def manifest_store(data_dir: Path) -> ManifestStore:
+    return ManifestStore(data_dir / "release" / "manifests")
+
+
+def verifier_for(data_dir: Path, keys: KeyStore, podman_bin: str = "podman"
+                 ) -> ManifestVerifier:
+    """Trust the vault's release key (created on first use, like the runtime key)."""
+    key = ReleaseKey(keys).private_or_create()
+    return ManifestVerifier(manifest_store(data_dir), [key.public_key()], podman_bin)
+
+
+@dataclass
+class SignedBuilds:
+    builder: ImageBuilder
+    keys: KeyStore
+    store: ManifestStore
+
+    @property
+    def gate(self) -> ScanGate:
+        for hook in self.builder.hooks:
+            if isinstance(hook, ScanGate):
+                return hook
+        # Signing promises the scan ran: a builder without the gate cannot sign.
+        raise BuildError("the image builder has no leak-scan gate")
+
+    def build(self, progress: Progress | None = None, wheel: Path | None = None,
+              reuse: bool = False) -> tuple[BuiltImage, Manifest]:
+        gate = self.gate
+        gate.last = None
+        key = ReleaseKey(self.keys).private_or_create()
+        verifier = ManifestVerifier(self.store, [key.public_key()], self.builder.podman_bin)
+        built = self.builder.build(progress, wheel=wheel, reuse=reuse)
+        if gate.last is None:  # reused: only if we signed it before
+            found = self.store.read(built.image_id)
+            if found is not None and verifier.status(built.image_id) == "signed":
+                return built, found[0]
+            built = self.builder.build(progress, wheel=wheel, reuse=False)
+        report = gate.last
+        if report is None or report.exit_code != 0:
+            raise BuildError("leak scan did not pass; nothing signed")
+        manifest = sign(self.store, key, image_id=built.image_id, tag=built.tag,
+                        osp_version=built.osp_version,
+                        governance_version=built.governance_version,
+                        report=report.as_dict(), report_hash=report.digest())
+        if progress is not None:
+            progress(f"signed manifest ({manifest.key_id[:20]}…)")
+        return built, manifest
