@@ -233,3 +233,16 @@ def test_a_data_dir_without_installation_is_named_not_created(tmp_path: Path) ->
                        timeout=60)
     _assert_clean_error(r, str(empty))
     assert "osp up" in r.stderr and not empty.exists()
+
+
+def test_piped_tables_are_not_cut_at_80_columns(
+        osp: Callable[..., subprocess.CompletedProcess[str]], platform: Platform) -> None:
+    name = _name()
+    email = "a-rather-long-mailbox-name-for-a-wide-table@" + "example.com"
+    assert osp("tenant", "create", name).returncode == 0
+    assert osp("user", "create", name, email, stdin="long enough password").returncode == 0
+    listing = osp("audit", "list", name)
+    user_id = str(platform.identity.list_users(platform.tenants.get(name).id)[0].id)
+    line = next(ln for ln in listing.stdout.splitlines() if "user.created" in ln)
+    assert email in line and user_id in line and '"role": "member"' in line, listing.stdout
+    assert "\r" not in listing.stderr and "⠋" not in listing.stdout + listing.stderr

@@ -318,9 +318,10 @@ def audit_list(tenant: Annotated[str | None, typer.Argument()] = None,
             print(json.dumps(r))
         return
     grid = table("seq", "at", "actor", "kind", "details")
+    width = 80 if sys.stdout.isatty() else None  # piped: whole details, for grep
     for r in rows:
         grid.add_row(str(r["seq"]), str(r["at"])[:19], str(r["actor"]), str(r["kind"]),
-                      json.dumps(r["details"])[:80])
+                     json.dumps(r["details"])[:width])
     out.print(grid)
 
 
