@@ -193,7 +193,8 @@ def test_an_upgrade_killed_mid_wave_is_recovered_on_the_next_up(
 
         recovered = world.fleet().recover()  # what `osp up` runs first
         assert recovered is not None and recovered.status == "halted"
-        images = [world.image_of(n) for n in world.names]
+        # The plan orders tenants by name (not by creation), so the canary is the first name.
+        images = [world.image_of(n) for n in sorted(world.names)]
         assert images == [good, world.base.image_id, world.base.image_id]
         for name in world.names:
             assert world.parts.service.status(name).state == "running"
