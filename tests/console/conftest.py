@@ -32,10 +32,11 @@ from osp.oauth.service import OAuthBroker
 from osp.platform import Platform
 from osp.runtime.service import RuntimeService
 from osp.tenancy.service import TenantInfo
-
-# The agent tests' real stack (container engine, agent image, scripted model), reused as is.
 from tests.agent.conftest import governed_image, host_model, live_tenant, stack  # noqa: F401
 from tests.apps import admin_app
+
+# The agent tests' real stack (container engine, agent image, scripted model), reused as is.
+from tests.prereqs import unavailable
 from tests.slots import free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -108,9 +109,7 @@ def site(platform: Platform, quiet_agent: AgentParts) -> Iterator[Served]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} missing: scripts/setup.sh installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} missing (apt-get install chromium)")
+        unavailable(f"{CHROMIUM} missing: scripts/setup.sh installs Debian's chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -16,6 +16,7 @@ from osp.governance.detectors.encoder import ENCODER_DIR, Encoder, EncoderError,
 from osp.governance.interfaces import RailDeps
 from osp.governance.policy import PRESETS
 from tests.governance.conftest import STORE
+from tests.prereqs import unavailable
 
 _ENCODERS = EncoderStore()  # one load for the module
 
@@ -60,7 +61,7 @@ def test_loads_from_the_installed_package_without_network(monkeypatch: pytest.Mo
 
 def test_loads_in_a_process_without_any_network_interface() -> None:
     if shutil.which("unshare") is None:
-        pytest.skip("unshare not available")
+        unavailable("unshare not available (util-linux)")
     code = (
         "from osp.governance.detectors.encoder import Encoder; print(Encoder().embed('hi').shape)"
     )
@@ -71,7 +72,7 @@ def test_loads_in_a_process_without_any_network_interface() -> None:
         timeout=120,
     )
     if proc.returncode != 0 and "unshare failed" in proc.stderr:
-        pytest.skip(f"cannot create a network namespace here: {proc.stderr.strip()}")
+        unavailable(f"cannot create a network namespace here: {proc.stderr.strip()}")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "(1, 384)"
 
