@@ -14,6 +14,7 @@ what a tenant's first message costs.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import socket
@@ -25,6 +26,8 @@ from pathlib import Path
 import httpx
 
 from osp.localmodel.server import ServerOptions, running
+
+print = functools.partial(print, flush=True)  # progress shows when piped
 
 QUESTION = "Tell me a short story about a lighthouse keeper."
 TOOLS = [{"type": "function", "function": {
@@ -76,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--max-tokens", type=int, default=64)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -85,22 +88,26 @@ def main() -> None:
             ready = time.perf_counter() - t0
             url = f"http://127.0.0.1:{server.model.port}/v1/chat/completions"
             key = server.model.api_key
-            print(f"model {server.model.name}, threads {args.threads or os.cpu_count()}, "
+            threads = args.threads or max(1, (os.cpu_count() or 2) // 2)
+            print(f"model {server.model.name}, threads {threads}, "
                   f"load average {os.getloadavg()[0]:.2f}")
             print(f"server start to ready: {ready:.2f} s")
+            # Each request starts differently: llama.cpp reuses the cached prefix of the
+            # previous prompt, which would hide the prompt's cost.
             cases = {
-                "one-line question": {"messages": [{"role": "user", "content": QUESTION}]},
-                "agent-sized prompt (system + 8 tools)": {
-                    "messages": [{"role": "system", "content": SYSTEM},
-                                 {"role": "user", "content": QUESTION}], "tools": TOOLS},
+                "one-line question": lambda i: {"messages": [
+                    {"role": "user", "content": f"({i}) {QUESTION}"}]},
+                "agent-sized prompt (system + 8 tools)": lambda i: {"messages": [
+                    {"role": "system", "content": f"Conversation {i}. {SYSTEM}"},
+                    {"role": "user", "content": QUESTION}], "tools": TOOLS},
             }
-            for label, body in cases.items():
-                body = {**body, "model": server.model.name, "max_tokens": args.max_tokens,
-                        "temperature": 0.7}
-                stream(url, key, body)  # warm-up
+            common = {"model": server.model.name, "max_tokens": args.max_tokens,
+                      "temperature": 0.7}
+            for label, make in cases.items():
+                stream(url, key, {**make(-1), **common})  # warm-up
                 ttft, rates, tokens = [], [], []
-                for _ in range(args.runs):
-                    first, rate, n = stream(url, key, body)
+                for i in range(args.runs):
+                    first, rate, n = stream(url, key, {**make(i), **common})
                     ttft.append(first)
                     rates.append(rate)
                     tokens.append(n)

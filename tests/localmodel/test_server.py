@@ -58,7 +58,7 @@ def _chat(port: int, key: str | None) -> httpx.Response:
     return httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", headers=headers,
                       json={"model": "smollm2-135m-instruct", "max_tokens": 24,
                             "messages": [{"role": "user", "content": "Say hello."}]},
-                      timeout=120)
+                      timeout=300)  # a busy 2-core machine: prompt eval can take long
 
 
 def test_osp_model_serve_answers_a_chat_request_only_with_its_key(tmp_path: Path) -> None:
@@ -104,3 +104,35 @@ def test_osp_model_serve_answers_a_chat_request_only_with_its_key(tmp_path: Path
         time.sleep(0.2)
     else:
         raise AssertionError("the model server outlived `osp model serve`")
+
+
+def test_osp_up_local_model_serves_it_and_stops_it_on_ctrl_c(tmp_path: Path) -> None:
+    _installed()
+    port, model_port = free_port(), free_port()
+    env = {**os.environ, "OSP_DATA_DIR": str(tmp_path / "osp"), "OSP_PORT": str(port),
+           "OSP_INTERNAL_PORT": str(free_port()), "OSP_MODEL_PORT": str(model_port),
+           "OSP_RUNTIME_PREFIX": "osptestlm", "OSP_RUNTIME_POOL": "10.221.0.0/16"}
+    env.pop("OSP_DATABASE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "osp", "up", "--local-model"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        seen = ""
+        deadline = time.monotonic() + 180
+        while "osp tenant limits NAME --host-port" not in seen:
+            line = proc.stdout.readline()
+            assert line and time.monotonic() < deadline, (seen, proc.stderr)
+            seen += line
+        assert f"--base-url http://osp-host:{model_port}/v1" in seen
+        key = (tmp_path / "osp" / KEY_FILE).read_text()
+        assert _chat(model_port, key).status_code == 200
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{model_port}/v1/models", timeout=2)

@@ -44,7 +44,7 @@ def register(app: typer.Typer, settings: Callable[..., Settings]) -> None:
               port: Annotated[int | None, typer.Option(
                   help="Port (default OSP_MODEL_PORT, 8402).", min=1, max=65535)] = None,
               threads: Annotated[int | None, typer.Option(
-                  help="CPU threads (default: all cores).", min=1)] = None,
+                  help="CPU threads (default: half the cores).", min=1)] = None,
               name: Annotated[str | None, typer.Option(
                   help="The model name clients ask for (default: from the file).")] = None,
               ) -> None:

@@ -106,7 +106,9 @@ class ServerOptions:
     threads: int | None = None
 
     def command(self, model: Path) -> list[str]:
-        threads = self.threads or os.cpu_count() or 1
+        # Half the cores by default (llama.cpp's own default): its worker threads spin while
+        # they wait, so as many threads as cores is slower as soon as anything else runs.
+        threads = self.threads or max(1, (os.cpu_count() or 2) // 2)
         return [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
                 "--host", self.host, "--port", str(self.port),
                 "--model_alias", self.name or self._default_name(model),
@@ -156,7 +158,7 @@ class ModelServer:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=5)  # a generation in flight can hold it
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -179,6 +181,17 @@ def _wait_ready(server: ModelServer, url: str, timeout_s: float) -> None:
                       f"(log: {server.log})")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel ends the server when the command that started
+    it dies, even by SIGKILL, so no model server outlives its `osp` (Linux only)."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def running(options: ServerOptions,
             ready_timeout_s: float = READY_TIMEOUT_S) -> Iterator[ModelServer]:
@@ -198,7 +211,8 @@ def running(options: ServerOptions,
            "HOME": os.environ.get("HOME", "/"), "LANG": "C.UTF-8"}
     with open(log, "ab") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=env)
+                                   stdin=subprocess.DEVNULL, env=env,
+                                   preexec_fn=_die_with_parent)
     server = ModelServer(process, LocalModel(command[command.index("--model_alias") + 1],
                                              options.port, key, options.data_dir / KEY_FILE),
                          log)
