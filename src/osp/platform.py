@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from osp.audit.service import AuditTrail
 from osp.audit.unproven import UnprovenTrail
+from osp.audit.verified import VerifiedChains
 from osp.config import Settings
 from osp.db.embedded import EmbeddedPostgres
 from osp.db.rls import APP_ROLE
@@ -31,6 +32,7 @@ class Platform:
     identity: IdentityService
     admin_url: str
     unproven: UnprovenTrail  # refusals of requests that proved no tenant
+    chains: VerifiedChains  # chain verification that remembers a verified prefix (pages)
 
 
 def make_kek(settings: Settings) -> KekProvider:
@@ -88,7 +90,7 @@ def open_platform(settings: Settings, *, run_migrations: bool | None = None) -> 
         identity = IdentityService(db, tenants, vault, audit)
         try:
             yield Platform(settings, db, audit, vault, tenants, identity, admin_url,
-                           UnprovenTrail(db, audit))
+                           UnprovenTrail(db, audit), VerifiedChains(audit))
         finally:
             db.dispose()
     except DatabaseSetupError as exc:
