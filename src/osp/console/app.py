@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from osp.console.auth import SignInNeeded
 from osp.console.manage import build_manage_router
+from osp.console.operator import build_operator_router
 from osp.console.pages import build_pages_router
 from osp.console.policy import build_policy_router
 from osp.console.render import STATIC, page, redirect, secure
@@ -86,5 +87,6 @@ def build_console(services: ConsoleServices) -> FastAPI:
     app.include_router(build_pages_router(services))
     app.include_router(build_manage_router(services))
     app.include_router(build_policy_router(services))
+    app.include_router(build_operator_router(services))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

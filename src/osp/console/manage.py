@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Request, Response
 from osp.console.auth import Viewer, viewer
 from osp.console.render import page, redirect
 from osp.console.services import ConsoleServices
-from osp.errors import NotFound, OspError
+from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, OspError
 from osp.identity.scopes import ALL_SCOPES
 from osp.identity.service import check_assignable
 from osp.tenancy.service import TenantInfo
@@ -128,6 +128,42 @@ def build_manage_router(services: ConsoleServices) -> APIRouter:
             platform.identity.create_user(info.name, email, password, role, v.actor)
         except OspError as exc:
             return users_page(request, v, http_status(exc), error=exc.message)
+        return redirect(f"/t/{info.name}/users")
+
+    def owner_only(v: Viewer) -> None:
+        # Role changes and 2FA resets are an owner's (the CLI's operator can too): an admin
+        # could otherwise strip an owner's second factor or promote themselves.
+        v.principal.require("users:write")
+        if v.principal.role != "owner":
+            raise Forbidden("only an owner can change roles or reset two-factor")
+
+    def email_of(info: TenantInfo, user_id: str) -> str:
+        for u in platform.identity.list_users(info.id):
+            if str(u.id) == user_id:
+                return u.email
+        raise NotFound("no such user")
+
+    @router.post("/users/{user_id}/role")
+    def user_role(tenant: str, user_id: str, request: Request, csrf: Csrf = "",
+                  role: Short = "") -> Response:
+        v = viewer(platform, request, tenant, None, csrf=csrf)
+        owner_only(v)
+        info = info_of(v)
+        try:
+            platform.user_admin.set_role(info.name, email_of(info, user_id), role, v.actor)
+        except (InvalidInput, Conflict) as exc:
+            return users_page(request, v, http_status(exc), error=exc.message)
+        return redirect(f"/t/{info.name}/users")
+
+    @router.post("/users/{user_id}/reset-2fa")
+    def user_reset_2fa(tenant: str, user_id: str, request: Request,
+                       csrf: Csrf = "") -> Response:
+        v = viewer(platform, request, tenant, None, csrf=csrf)
+        owner_only(v)
+        info = info_of(v)
+        # Ends that person's sessions too (the service does): whoever held the old
+        # factor must not stay signed in with it.
+        platform.user_admin.reset_2fa(info.name, email_of(info, user_id), v.actor)
         return redirect(f"/t/{info.name}/users")
 
     # -- connected apps ---------------------------------------------------------------------
