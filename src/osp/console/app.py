@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from osp.console.auth import SignInNeeded
+from osp.console.connect import build_connect_router
 from osp.console.manage import build_manage_router
 from osp.console.operator import build_operator_router
 from osp.console.pages import build_pages_router
@@ -88,5 +89,6 @@ def build_console(services: ConsoleServices) -> FastAPI:
     app.include_router(build_manage_router(services))
     app.include_router(build_policy_router(services))
     app.include_router(build_operator_router(services))
+    app.include_router(build_connect_router(services))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

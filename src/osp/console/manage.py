@@ -170,8 +170,11 @@ def build_manage_router(services: ConsoleServices) -> APIRouter:
     @router.get("/connections")
     def connections(tenant: str, request: Request) -> Response:
         v = viewer(platform, request, tenant, "secrets:read")
-        rows = services.broker.list_connections(info_of(v).id) if services.broker else []
-        return page(request, "connections.html", viewer=v, tenant=info_of(v), connections=rows)
+        broker = services.broker
+        rows = broker.list_connections(info_of(v).id) if broker else []
+        providers = broker.list_providers(info_of(v).id) if broker else []
+        return page(request, "connections.html", viewer=v, tenant=info_of(v), connections=rows,
+                    providers=providers)
 
     @router.post("/connections/{provider}/revoke")
     def connection_revoke(tenant: str, provider: str, request: Request,
