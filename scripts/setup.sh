@@ -30,8 +30,9 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(podman runc debootstrap iproute2 iptables nftables uidmap fuse-overlayfs
-              python3 python3-venv python3-dev gcc nodejs npm
-              chromium chromium-driver)  # chromium: the console's browser tests
+              python3 python3-venv python3-dev gcc g++ cmake nodejs npm curl jq
+              chromium chromium-driver)  # chromium: the console's browser tests; cmake, g++: llama.cpp;
+              # curl, jq: the API examples of docs/auth.md, run by a test
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
