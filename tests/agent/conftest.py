@@ -21,7 +21,13 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from osp.app.agent import AgentParts, agent_routers, build_agent, connected_app_router
+from osp.app.agent import (
+    AgentParts,
+    agent_routers,
+    build_agent,
+    connected_app_router,
+    scoring_router,
+)
 from osp.errors import NotFound
 from osp.gateway.service import GatewayOptions
 from osp.identity.scopes import ROLE_SCOPES
@@ -127,7 +133,8 @@ def stack(platform: Platform, governed_image: BuiltImage,
     broker = OAuthBroker(platform.db, platform.vault, platform.audit,
                          # the test provider is on loopback: the development switch
                          allow_loopback=True)
-    internal = internal_app(runtime, [connected_app_router(platform, runtime, agent, broker)])
+    internal = internal_app(runtime, [connected_app_router(platform, runtime, agent, broker),
+                                      scoring_router(platform, runtime, agent)])
     server = uvicorn.Server(uvicorn.Config(internal, host="0.0.0.0", port=port,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -17,7 +17,13 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 
-from osp.app.agent import AgentParts, agent_routers, build_agent, connected_app_router
+from osp.app.agent import (
+    AgentParts,
+    agent_routers,
+    build_agent,
+    connected_app_router,
+    scoring_router,
+)
 from osp.app.jobs import Job, JobRunner, lifespan
 from osp.audit.anchor import AnchorFile, anchor_all
 from osp.audit.api import router as audit_router
@@ -178,9 +184,11 @@ class App:
         return app
 
     def internal_app(self) -> FastAPI:
-        return internal_app(self.runtime, [connected_app_router(
-            self.platform, self.runtime, self.agent, self.broker,
-            cache_s=self._agent_auth_cache_s)])
+        return internal_app(self.runtime, [
+            connected_app_router(self.platform, self.runtime, self.agent, self.broker,
+                                 cache_s=self._agent_auth_cache_s),
+            scoring_router(self.platform, self.runtime, self.agent,
+                           cache_s=self._agent_auth_cache_s)])
 
     def close(self) -> None:
         if "broker" in self.__dict__:
