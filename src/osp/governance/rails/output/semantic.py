@@ -6,8 +6,9 @@ agent's own output rails, so a compromised agent container cannot skip it.
 
 from __future__ import annotations
 
-from osp.governance.decisions import Allow, Decision, Reason, Reject, Stage
+from osp.governance.decisions import Decision, Reject, Stage
 from osp.governance.interfaces import RailContext
+from osp.governance.rails.input.classifiers import harm_decision
 from osp.governance.rails.input.semantic import SemanticRail
 
 
@@ -21,6 +22,7 @@ class OutputSemanticRail(SemanticRail):
         if isinstance(got, Reject):
             return got
         scores = {"semantic.harmful": round(got["harmful"], 4)}
-        if got["harmful"] >= self.policy.thresholds.semantic_harmful:
-            return self.reject(Reason.UNSAFE_CONTENT, scores)
-        return Allow(scores)
+        # The tenant's moderation policy (categories allowed, per-category thresholds) applies
+        # to replies as it does to requests.
+        return harm_decision(self, text, got["harmful"], self.policy.thresholds.semantic_harmful,
+                             scores)
