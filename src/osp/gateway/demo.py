@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 
 from osp.agent.providers.factory import MODEL_KEY_SECRET
 from osp.errors import Conflict, OspError
@@ -13,6 +12,7 @@ from osp.identity.service import Principal
 from osp.localmodel.server import LocalModel
 from osp.platform import Platform
 from osp.runtime.wiring import RuntimeParts
+from osp.tenancy.service import TenantInfo
 
 DEMO_TENANT = "demo"
 DEMO_EMAIL = "owner@demo.example.com"
@@ -64,7 +64,7 @@ def create_demo(platform: Platform, runtime: RuntimeParts | None = None,
     _id, token = platform.identity.create_token(owner, DEMO_TOKEN_NAME, ["chat", "tenant:read"],
                                                 30)
     if local_model is not None:
-        _use_local_model(platform, runtime, tenant.id, local_model, actor)
+        _use_local_model(platform, runtime, tenant, local_model, actor)
     started = ""
     if runtime is not None:
         try:
@@ -98,16 +98,15 @@ def create_demo(platform: Platform, runtime: RuntimeParts | None = None,
 
 
 def _use_local_model(platform: Platform, runtime: RuntimeParts | None,
-                     tenant_id: uuid.UUID, model: LocalModel, actor: str) -> None:
+                     tenant: TenantInfo, model: LocalModel, actor: str) -> None:
     """Everything a tenant needs to use the local model, in place before its agent starts:
     the model setting, the key as its MODEL_API_KEY secret (delivered at boot like a hosted
     provider's key), and the model's port among the host ports its firewall lets through."""
     AgentSettings(platform.db, platform.audit).set_model(
-        tenant_id, "openai", model.tenant_base_url, model.name, actor)
-    with platform.db.tenant(tenant_id) as s:
-        platform.vault.put(s, tenant_id, MODEL_KEY_SECRET, model.api_key.encode(), actor)
+        tenant.id, "openai", model.tenant_base_url, model.name, actor)
+    with platform.db.tenant(tenant.id) as s:
+        platform.vault.put(s, tenant.id, MODEL_KEY_SECRET, model.api_key.encode(), actor)
     if runtime is not None:
-        ports = runtime.service.repo.get(tenant_id).host_ports
+        ports = runtime.service.repo.get(tenant.id).host_ports
         if model.port not in ports:
-            runtime.service.set_limits(DEMO_TENANT, actor,
-                                       host_ports=(*ports, model.port))
+            runtime.service.set_limits(tenant, actor, host_ports=(*ports, model.port))
