@@ -56,4 +56,4 @@ def test_the_local_model_demo_answers_a_chat_message_through_the_rails(
             with contextlib.suppress(Exception):
                 stack.backend.remove(DEMO_TENANT, purge_data=True)
             with contextlib.suppress(Exception):
-                p.tenants.delete(DEMO_TENANT, "test")
+                p.tenants.delete(p.tenants.get(DEMO_TENANT), "test")
