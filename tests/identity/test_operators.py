@@ -102,7 +102,7 @@ def test_a_tenant_session_token_is_no_operator_token(platform: Platform,
                                                      make_tenant: Callable[..., TenantInfo]
                                                      ) -> None:
     t = make_tenant()
-    platform.identity.create_user(t.name, "o@example.com", PASSWORD, "owner", "test")
+    platform.identity.create_user(t, "o@example.com", PASSWORD, "owner", "test")
     login = platform.identity.login(t.name, "o@example.com", PASSWORD, ADDRESS)
     with pytest.raises(Unauthorized):
         platform.operators.authenticate(login.token)
