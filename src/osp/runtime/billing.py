@@ -27,7 +27,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
@@ -160,8 +160,7 @@ def billing_states(db: Database) -> dict[uuid.UUID, str]:
     operator pages: one query in the platform scope, which may read billing events
     (migration 0008) but no other tenant data."""
     with db.platform() as s:
-        rows = s.execute(select(BillingEventRow.tenant_id, BillingEventRow.kind)
-                         .distinct(BillingEventRow.tenant_id)
-                         .order_by(BillingEventRow.tenant_id,
-                                   BillingEventRow.received_at.desc())).all()
-    return {r.tenant_id: r.kind.removeprefix("subscription.") for r in rows}
+        rows = s.execute(text(
+            "SELECT DISTINCT ON (tenant_id) tenant_id, kind FROM billing_events "
+            "ORDER BY tenant_id, received_at DESC")).all()
+    return {r.tenant_id: str(r.kind).removeprefix("subscription.") for r in rows}
