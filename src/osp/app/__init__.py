@@ -10,10 +10,11 @@ touches one, and each part is built once per process (one OAuth broker, one runt
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -36,6 +37,7 @@ from osp.platform import Platform, open_platform
 from osp.release.build import ImageBuilder, Progress, ReleaseHook
 from osp.release.fleet_cli import ReleaseRuntime
 from osp.release.gate import ReleaseFiles
+from osp.release.smoke import SMOKE_PATH, GovernedSmoke, smoke_model_router
 from osp.runtime.interfaces import RuntimeBackend
 from osp.runtime.service import ImageSource
 from osp.runtime.store import PlatformSecrets
@@ -59,6 +61,7 @@ APPROVAL_EXPIRY_INTERVAL_S = 60.0
 AUDIT_ANCHOR_INTERVAL_S = 60.0
 OAUTH_REFRESH_INTERVAL_S = 60.0
 MESSAGE_RETENTION_INTERVAL_S = 3600.0
+SMOKE_USER = "osp-release-smoke"  # the channel user of fleet upgrades' smoke messages
 
 
 def core_routers() -> list[APIRouter]:
@@ -117,7 +120,22 @@ class App:
                               lambda: _require_control_plane(runtime.internal_port))
         if parts is None:
             raise OspError("snapshots and fleet upgrades need the podman backend")
+        parts.smoke = self.smoke_check
         return parts
+
+    def smoke_check(self, mode: str) -> Callable[[str], str | None]:
+        """The fleet health gate's governed smoke message, sent through this gateway."""
+        gateway = self.agent.gateway
+
+        def send(tenant: str, text: str, model: dict[str, Any] | None
+                 ) -> tuple[str, str | None]:
+            info = self.platform.tenants.get(tenant)
+            gateway.locator.forget(tenant)  # a new instance: never a cached address
+            result = gateway.send(info, "api", SMOKE_USER, text, model=model)
+            return result.status, result.reply
+
+        return GovernedSmoke(send, mode, f"http://osp-host:{self.settings.internal_port}"
+                                         f"{SMOKE_PATH}/v1")
 
     def model_endpoint_problems(self, tenant: str) -> list[str]:
         """Why the tenant's agent could not reach its model, each with its fix (the model
@@ -180,7 +198,7 @@ class App:
     def internal_app(self) -> FastAPI:
         return internal_app(self.runtime, [connected_app_router(
             self.platform, self.runtime, self.agent, self.broker,
-            cache_s=self._agent_auth_cache_s)])
+            cache_s=self._agent_auth_cache_s), smoke_model_router()])
 
     def close(self) -> None:
         if "broker" in self.__dict__:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,6 +28,11 @@ out = Console()
 ACTOR = "cli:operator"
 
 
+class SmokeModel(StrEnum):
+    scripted = "scripted"
+    tenant = "tenant"
+
+
 @dataclass
 class ReleaseRuntime:
     runtime: Runtime
@@ -36,6 +42,9 @@ class ReleaseRuntime:
     tenants: Callable[[], list[str]]
     data_dir: Path
     require_control_plane: Callable[[], None] = lambda: None
+    # --smoke-model MODE -> the health gate's governed smoke message (osp.release.smoke);
+    # None where no gateway is wired (``osp up``'s recovery only rolls back).
+    smoke: Callable[[str], Callable[[str], str | None]] | None = None
 
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
@@ -49,10 +58,16 @@ def snapshots_of(rt: ReleaseRuntime, keep: int = 5) -> SnapshotStore:
 
 
 def fleet_of(rt: ReleaseRuntime, progress: Callable[[str], None] | None = None,
-             wait_rollback: bool = True) -> Fleet:
+             wait_rollback: bool = True, smoke_model: str | None = None) -> Fleet:
+    smoke = None
+    if smoke_model is not None:
+        if rt.smoke is None:
+            raise OspError("the smoke message needs the gateway (open the installation)")
+        smoke = rt.smoke(smoke_model)
     return Fleet(rt.runtime, snapshots_of(rt), rt.verifier,
-                 Journal(rt.data_dir / "release" / "fleet.json"), AgentHealthGate(rt.runtime),
-                 rt.audit, rt.tenants, progress, wait_rollback=wait_rollback)
+                 Journal(rt.data_dir / "release" / "fleet.json"),
+                 AgentHealthGate(rt.runtime, smoke), rt.audit, rt.tenants, progress,
+                 wait_rollback=wait_rollback)
 
 
 @contextmanager
@@ -138,10 +153,14 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
                 canary: Annotated[int, typer.Option(min=0)] = 1,
                 wave_size: Annotated[int, typer.Option(min=1)] = 5,
                 max_failures: Annotated[int, typer.Option(min=1)] = 1,
+                smoke_model: Annotated[SmokeModel, typer.Option(
+                    help="The health gate's governed smoke message goes to a scripted model "
+                         "(served by the control plane) or to the tenant's own model."
+                )] = SmokeModel.scripted,
                 dry_run: Annotated[bool, typer.Option("--dry-run")] = False) -> None:
         """Move every tenant to IMAGE in waves (canaries first); roll back failures."""
         with open_release() as rt:
-            fleet = fleet_of(rt)
+            fleet = fleet_of(rt, smoke_model=smoke_model.value)
             plan = fleet.plan(image, canary=canary, wave_size=wave_size,
                               max_failures=max_failures)
             table = Table("wave", "tenant", "from", "running", "suspended")
