@@ -30,32 +30,10 @@ from osp.release.snapshot import CorruptSnapshot, SnapshotStore
 from osp.runtime.podman import PodmanBackend
 from osp.runtime.wiring import RuntimeParts
 from osp.tenancy.service import TenantInfo
+from tests.images import derived_image
 from tests.release.test_signing import MemoryKeys
 
 pytestmark = pytest.mark.podman
-
-
-def podman(*args: str) -> str:
-    return subprocess.run(["podman", *args], capture_output=True, text=True,
-                          check=True).stdout.strip()
-
-
-def derived_image(base: str, *changes: str) -> str:
-    """A new image from ``base`` (labels kept): one file added, optional --change lines."""
-    container = podman("create", "--runtime", "runc", "--entrypoint", "/bin/true", base)
-    try:
-        argv = ["commit", "-q"]
-        # The container was created with another entrypoint; commit would keep that one.
-        for change in ('ENTRYPOINT ["/opt/osp/venv/bin/osp-agent"]', *changes):
-            argv += ["--change", change]
-        marker = Path(f"/tmp/osp-marker-{uuid.uuid4().hex}")
-        marker.write_text(uuid.uuid4().hex)
-        podman("cp", str(marker), f"{container}:/opt/osp/marker")
-        marker.unlink()
-        image_id = podman(*argv, container)
-    finally:
-        podman("rm", "-f", container)
-    return image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
 
 
 @dataclass

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -37,7 +36,7 @@ from osp.platform import Platform, open_platform
 from osp.release.build import ImageBuilder, Progress, ReleaseHook
 from osp.release.fleet_cli import ReleaseRuntime
 from osp.release.gate import ReleaseFiles
-from osp.release.smoke import SMOKE_PATH, GovernedSmoke, smoke_model_router
+from osp.release.smoke import SMOKE_PATH, GovernedSmoke, gateway_sender, smoke_model_router
 from osp.runtime.interfaces import RuntimeBackend
 from osp.runtime.service import ImageSource
 from osp.runtime.store import PlatformSecrets
@@ -61,7 +60,6 @@ APPROVAL_EXPIRY_INTERVAL_S = 60.0
 AUDIT_ANCHOR_INTERVAL_S = 60.0
 OAUTH_REFRESH_INTERVAL_S = 60.0
 MESSAGE_RETENTION_INTERVAL_S = 3600.0
-SMOKE_USER = "osp-release-smoke"  # the channel user of fleet upgrades' smoke messages
 
 
 def core_routers() -> list[APIRouter]:
@@ -125,15 +123,7 @@ class App:
 
     def smoke_check(self, mode: str) -> Callable[[str], str | None]:
         """The fleet health gate's governed smoke message, sent through this gateway."""
-        gateway = self.agent.gateway
-
-        def send(tenant: str, text: str, model: dict[str, Any] | None
-                 ) -> tuple[str, str | None]:
-            info = self.platform.tenants.get(tenant)
-            gateway.locator.forget(tenant)  # a new instance: never a cached address
-            result = gateway.send(info, "api", SMOKE_USER, text, model=model)
-            return result.status, result.reply
-
+        send = gateway_sender(self.agent.gateway, self.platform.tenants.get)
         return GovernedSmoke(send, mode, f"http://osp-host:{self.settings.internal_port}"
                                          f"{SMOKE_PATH}/v1")
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Request
 
@@ -34,6 +34,33 @@ _NONCE = re.compile(r"\bcheck ([a-z]{4}-[a-z]{4})\b")
 # (tenant, text, model section override or None) -> (status, reply); raises OspError when
 # the message could not be delivered (its reason is the gate's reason).
 Send = Callable[[str, str, dict[str, Any] | None], tuple[str, str | None]]
+
+
+SMOKE_USER = "osp-release-smoke"  # the channel user the smoke messages come from
+
+
+class Gateway(Protocol):
+    """What the smoke message needs of the control plane's gateway
+    (:class:`osp.gateway.service.GatewayService`)."""
+
+    @property
+    def locator(self) -> Any: ...
+
+    def send(self, tenant: Any, channel: str, user: str, text: str, *,
+             model: dict[str, Any] | None = ...) -> Any: ...
+
+
+def gateway_sender(gateway: Gateway, lookup: Callable[[str], Any]) -> Send:
+    """Send through the gateway, as every message goes: persisted, governed by the tenant's
+    policy, its decisions in the tenant's trail. ``lookup`` resolves the tenant's name."""
+
+    def send(tenant: str, text: str, model: dict[str, Any] | None) -> tuple[str, str | None]:
+        info = lookup(tenant)
+        gateway.locator.forget(tenant)  # a new instance: never a cached address
+        result = gateway.send(info, "api", SMOKE_USER, text, model=model)
+        return str(result.status), result.reply
+
+    return send
 
 
 def _nonce() -> str:
