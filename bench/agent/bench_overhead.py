@@ -150,9 +150,9 @@ def installation(tenants: int) -> Iterator[tuple[str, list[tuple[str, str]]]]:
                                       b"fake-" + os.urandom(8).hex().encode(), "b")
                 agent.settings.set_model(t.id, "openai", f"http://osp-host:{model_port}/v1",
                                          "instant", "bench")
-                runtime.service.set_limits(t.name, "bench", host_ports=(model_port,))
-                runtime.service.start(t.name, "bench")
-                user = platform.identity.create_user(t.name, "bench@example.com",
+                runtime.service.set_limits(t, "bench", host_ports=(model_port,))
+                runtime.service.start(t, "bench")
+                user = platform.identity.create_user(t, "bench@example.com",
                                                      "correct horse battery 9", "owner", "b")
                 owner = Principal(t.id, user, "owner", "session", scopes=ROLE_SCOPES["owner"])
                 made.append((t.name, platform.identity.create_token(owner, "b", ["chat"],

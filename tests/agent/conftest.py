@@ -85,7 +85,7 @@ class Stack:
 
     def token(self, tenant: TenantInfo, scopes: list[str] | None = None) -> str:
         user_id = self.platform.identity.create_user(
-            tenant.name, f"owner-{uuid.uuid4().hex[:6]}@example.com", "correct horse battery 9",
+            tenant, f"owner-{uuid.uuid4().hex[:6]}@example.com", "correct horse battery 9",
             "owner", "test")
         owner = Principal(tenant.id, user_id, "owner", "session",
                           scopes=ROLE_SCOPES["owner"])
@@ -165,9 +165,9 @@ def live_tenant(stack: Stack) -> Iterator[Callable[..., TenantInfo]]:
         stack.agent.settings.set_model(tenant.id, "openai",
                                        f"http://osp-host:{stack.model.port}/v1", "scripted",
                                        "test")
-        stack.runtime.service.set_limits(tenant.name, "test",
+        stack.runtime.service.set_limits(tenant, "test",
                                          host_ports=(stack.model.port, *host_ports))
-        stack.runtime.service.start(tenant.name, "test")
+        stack.runtime.service.start(tenant, "test")
         return tenant
 
     yield make
@@ -175,4 +175,4 @@ def live_tenant(stack: Stack) -> Iterator[Callable[..., TenantInfo]]:
         with contextlib.suppress(Exception):
             stack.backend.remove(tenant.name, purge_data=True)
         with contextlib.suppress(NotFound):
-            stack.platform.tenants.delete(tenant.name, "test")
+            stack.platform.tenants.delete(tenant, "test")

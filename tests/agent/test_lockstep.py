@@ -36,7 +36,7 @@ def images() -> Iterator[list[str]]:
 
 
 def move_to(stack: Stack, tenant: TenantInfo, image: str, base: BuiltImage) -> None:
-    stack.runtime.service.start_image(tenant.name, "test", image, base.governance_version)
+    stack.runtime.service.start_image(tenant, "test", image, base.governance_version)
     stack.agent.gateway.locator.forget(tenant.name)
 
 

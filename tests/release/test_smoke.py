@@ -50,7 +50,8 @@ class Release:
         verifier = ManifestVerifier(self.store, [ReleaseKey(self.keys).private().public_key()])
         return Fleet(rt.service, SnapshotStore(self.tmp / "snapshots", self.stack.backend),
                      verifier, Journal(self.tmp / "fleet.json"),
-                     AgentHealthGate(rt.service, smoke), rt.audit, lambda: list(self.names))
+                     AgentHealthGate(rt.service, smoke), rt.audit,
+                     lambda: [self.stack.platform.tenants.get(n) for n in self.names])
 
     def smoke_turns(self, tenant: TenantInfo) -> list[dict[str, object]]:
         return [d for kind, d in self.stack.audit(tenant) if kind == "governance.turn"]
@@ -76,7 +77,7 @@ def test_an_upgrade_passes_the_gate_with_one_governed_message(
     fleet = release.fleet("scripted")
     result = fleet.run(fleet.plan(good))
     assert result.status == "done", [(s.tenant, s.error) for s in result.steps]
-    assert stack.runtime.service.status(tenant.name).image_digest == good
+    assert stack.runtime.service.status(tenant).image_digest == good
     assert stack.model.seen == []
     turns = release.smoke_turns(tenant)
     assert len(turns) == 1 and turns[0]["outcome"] == "answered"
@@ -113,7 +114,7 @@ def test_an_agent_healthy_but_unable_to_govern_is_rolled_back(
     step, = result.steps
     assert step.phase == "rolled_back", step
     assert step.error.startswith("smoke message refused"), step.error
-    status = stack.runtime.service.status(tenant.name)
+    status = stack.runtime.service.status(tenant)
     assert status.image_digest == release.base.image_id and status.state == "running"
     kinds = [kind for kind, _ in stack.audit(tenant)]
     assert "release.upgrade_rolled_back" in kinds

@@ -47,7 +47,7 @@ def _tenant_with_tokens(platform: Platform) -> tuple[TenantInfo, dict[str, str]]
     tenant = platform.tenants.create(name, "test")
     tokens: dict[str, str] = {}
     for role in ROLES:
-        user = platform.identity.create_user(name, f"{role}@fuzz.example",
+        user = platform.identity.create_user(tenant, f"{role}@fuzz.example",
                                              "correct horse battery staple", role, "test")
         principal = Principal(tenant.id, user, role, "session", scopes=ROLE_SCOPES[role])
         _id, tokens[role] = platform.identity.create_token(

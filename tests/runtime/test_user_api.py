@@ -58,7 +58,7 @@ def test_users_of_a_suspended_tenant_cannot_start_it(platform: Platform,
                                                      make_tenant: Callable[..., TenantInfo]
                                                      ) -> None:
     t = make_tenant()
-    fake_parts.service.suspend(t.name, "billing:evt", "subscription.canceled")
+    fake_parts.service.suspend(t, "billing:evt", "subscription.canceled")
     client = client_as(platform, fake_parts, t, "owner")
     for action in ("start", "restart"):
         r = client.post(f"/api/v1/tenants/{t.name}/runtime/{action}")

@@ -50,6 +50,7 @@ from osp.runtime.wiring import (
     tenant_router,
 )
 from osp.tenancy.api import router as tenancy_router
+from osp.tenancy.service import TenantInfo
 from osp.vault.api import router as vault_router
 from osp.vault.rotation import Rewrapper, RotationReport, rotate_kek
 from osp.web.app import create_app
@@ -60,6 +61,18 @@ APPROVAL_EXPIRY_INTERVAL_S = 60.0
 AUDIT_ANCHOR_INTERVAL_S = 60.0
 OAUTH_REFRESH_INTERVAL_S = 60.0
 MESSAGE_RETENTION_INTERVAL_S = 3600.0
+
+
+def require_control_plane(port: int) -> None:
+    """One line when nothing answers on the control plane's internal port (see
+    :meth:`App.require_control_plane`)."""
+    import httpx
+
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/internal/v1/healthz", timeout=2).raise_for_status()
+    except httpx.HTTPError:
+        raise OspError(f"the control plane is not running (no internal API on port {port}): "
+                       "start `osp up` first") from None
 
 
 def core_routers() -> list[APIRouter]:
@@ -109,13 +122,14 @@ class App:
                       overlay: ReleaseHook | None = None) -> ImageBuilder:
         return agent_image_builder(cache_dir, release=files, overlay=overlay)
 
+    def require_control_plane(self) -> None:
+        """Agents fetch their secrets from the running control plane's internal API at boot:
+        without `osp up` a start could only time out, so say so at once."""
+        require_control_plane(self.runtime.internal_port)
+
     def release(self) -> ReleaseRuntime:
         """What snapshots and fleet upgrades drive: this runtime, with image verification."""
-        from osp.runtime.cli import _require_control_plane
-
-        runtime = self.runtime
-        parts = release_parts(self.platform, runtime,
-                              lambda: _require_control_plane(runtime.internal_port))
+        parts = release_parts(self.platform, self.runtime, self.require_control_plane)
         if parts is None:
             raise OspError("snapshots and fleet upgrades need the podman backend")
         parts.smoke = self.smoke_check
@@ -127,17 +141,16 @@ class App:
         return GovernedSmoke(send, mode, f"http://osp-host:{self.settings.internal_port}"
                                          f"{SMOKE_PATH}/v1")
 
-    def model_endpoint_problems(self, tenant: str) -> list[str]:
+    def model_endpoint_problems(self, info: TenantInfo) -> list[str]:
         """Why the tenant's agent could not reach its model, each with its fix (the model
         URL against the tenant's allowed host ports and what listens there)."""
         from osp.gateway.settings import AgentSettings
         from osp.runtime.reach import model_endpoint_problems
         from osp.runtime.store import RuntimeStateRepo
 
-        info = self.platform.tenants.get(tenant)
         config = AgentSettings(self.platform.db, self.platform.audit).get(info.id)
         ports = RuntimeStateRepo(self.platform.db).get(info.id).host_ports
-        return model_endpoint_problems(tenant, config.model.base_url, ports)
+        return model_endpoint_problems(info.name, config.model.base_url, ports)
 
     def kek_rewrappers(self) -> list[Rewrapper]:
         """Everything sealed under the KEK outside ``secret_versions``, re-sealed on

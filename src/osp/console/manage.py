@@ -194,7 +194,7 @@ def build_manage_router(services: ConsoleServices) -> APIRouter:
         info = info_of(v)
         try:
             check_assignable(v.principal, role)
-            platform.identity.create_user(info.name, email, password, role, v.actor)
+            platform.identity.create_user(info, email, password, role, v.actor)
         except OspError as exc:
             return users_page(request, v, http_status(exc), error=exc.message)
         return redirect(f"/t/{info.name}/users")
