@@ -115,6 +115,9 @@ def test_upgrade_moves_every_tenant_and_keeps_its_data(
             assert world.image_of(name) == good
             assert world.data(name) == before[name]
         assert all(0 < s.seconds < 60 for s in result.steps)
+        # Pinned: a restart keeps the tenant on the image the upgrade moved it to.
+        world.parts.service.restart(world.info(world.names[0]), "test")
+        assert world.image_of(world.names[0]) == good
     finally:
         for name in world.names:
             world.backend.remove(name, purge_data=True)

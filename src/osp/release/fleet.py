@@ -43,6 +43,7 @@ class TenantView(Protocol):
     state: str
     image_digest: str
     governance_version: str
+    image_pinned: str
     secrets: list[str] | None
 
 
@@ -53,6 +54,8 @@ class Runtime(Protocol):
                     governance_version: str, *, kind: str = ..., wait: bool = ...) -> Any: ...
 
     def stop(self, info: TenantInfo, actor: str) -> Any: ...
+
+    def pin(self, info: TenantInfo, actor: str, image_id: str, kind: str = ...) -> None: ...
 
     def status(self, info: TenantInfo) -> TenantView: ...
 
@@ -197,7 +200,9 @@ class Fleet:
         for i, info in enumerate(sorted(self.tenants(), key=lambda t: t.name)):
             st = self.runtime.status(info)
             wave = 0 if i < canary else 1 + (i - canary) // wave_size
-            upgrade.steps.append(Step(info.name, st.image_digest, st.governance_version,
+            # The runtime record is the truth (a stopped tenant's container may be gone).
+            upgrade.steps.append(Step(info.name, st.image_pinned or st.image_digest,
+                                      st.governance_version,
                                       st.state == "running", st.tenant_state == "suspended",
                                       wave))
         return upgrade
@@ -260,7 +265,9 @@ class Fleet:
             step.snapshot = snap.id
             self._phase(upgrade, step, "snapshotted", snapshot=snap.id, sha256=snap.sha256)
             if step.suspended or not step.was_running:
-                # Upgraded without being started: its data is snapshotted, nothing runs.
+                # Upgraded without being started: its data is snapshotted, its record names
+                # the new image, which its next start (resume) runs.
+                self.runtime.pin(info, ACTOR, upgrade.image_id, kind="release.upgrade_pinned")
                 self._phase(upgrade, step, "upgraded", started=False)
                 return
             self.progress(f"wave {step.wave}: {name}: start on {upgrade.image_id[7:19]}")
@@ -292,6 +299,8 @@ class Fleet:
                 self.runtime.start_image(info, ACTOR, step.old_image, step.old_governance,
                                          kind="release.rollback_start",
                                          wait=self.wait_rollback)
+            elif step.old_image:
+                self.runtime.pin(info, ACTOR, step.old_image, kind="release.rollback_pinned")
             step.rollback_seconds = round(time.monotonic() - began, 3)
             self._phase(upgrade, step, "rolled_back", error=step.error,
                         seconds=step.rollback_seconds)
@@ -356,6 +365,7 @@ class Fleet:
             st = self.runtime.status(info)
             step = phases.get(info.name)
             yield {"tenant": info.name, "state": st.state, "tenant_state": st.tenant_state,
-                   "image": st.image_digest, "governance": st.governance_version,
+                   "image": st.image_digest, "pinned": st.image_pinned,
+                   "governance": st.governance_version,
                    "upgrade_phase": step.phase if step else "",
                    "error": step.error if step else ""}

@@ -195,11 +195,12 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
         if as_json:
             print(json.dumps(rows))
             return
-        table = Table("tenant", "state", "image", "governance", "last upgrade", "error")
+        table = Table("tenant", "state", "runs", "pinned", "governance", "last upgrade",
+                      "error")
         for r in rows:
             table.add_row(r["tenant"], f"{r['state']} ({r['tenant_state']})",
-                          str(r["image"])[:19], r["governance"], r["upgrade_phase"],
-                          str(r["error"])[:60])
+                          str(r["image"])[:19] or "-", str(r["pinned"])[:19] or "-",
+                          r["governance"], r["upgrade_phase"], str(r["error"])[:60])
         out.print(table)
 
     @fleet_app.command("rollback")
