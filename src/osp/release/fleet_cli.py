@@ -113,8 +113,9 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
 
     @snapshot_app.command("list")
     def list_(tenant: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-        with open_release() as rt:
-            rows = snapshots_of(rt).snapshots(tenant)
+        with open_app() as a:
+            info = tenant_arg(a.platform, tenant)
+            rows = snapshots_of(a.release()).snapshots(info.name)
         if as_json:
             print(json.dumps([s.as_dict() for s in rows]))
             return
@@ -129,11 +130,11 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
             help="Snapshot id (default: the newest).")] = None) -> None:
         """Verify the checksum, stop the tenant, restore /data; start it again if it ran."""
         with open_app() as a, _progress(f"restore {tenant}"):
+            info = tenant_arg(a.platform, tenant)
             rt = a.release()
             store = snapshots_of(rt)
-            snap = store.get(tenant, snapshot)
+            snap = store.get(info.name, snapshot)
             store.verify(snap)  # a corrupt snapshot is refused before the tenant stops
-            info = tenant_arg(a.platform, tenant)
             st = rt.runtime.status(info)
             was_running = st.state == "running"
             if was_running:
@@ -148,8 +149,10 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
 
     @snapshot_app.command("delete")
     def delete(tenant: str, snapshot: str) -> None:
-        with open_release() as rt:
-            snapshots_of(rt).delete(tenant, snapshot)
+        with open_app() as a:
+            info = tenant_arg(a.platform, tenant)
+            rt = a.release()
+            snapshots_of(rt).delete(info.name, snapshot)
             rt.audit(tenant, "release.snapshot_deleted", {"snapshot": snapshot})
         out.print(f"deleted snapshot {snapshot} of {tenant}")
 

@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from osp.errors import NotFound, OspError
+from osp.checks.names import tenant_name_problem
+from osp.errors import InvalidInput, NotFound, OspError
 
 ARCHIVE = "volume.tar.gz"
 META = "meta.json"
@@ -86,6 +87,9 @@ class SnapshotStore:
         self.level = level
 
     def _dir(self, tenant: str, snapshot_id: str | None = None) -> Path:
+        # The name becomes a path under the data dir: only a valid tenant name may.
+        if (problem := tenant_name_problem(tenant)) is not None:
+            raise InvalidInput(problem)
         base = self.root / tenant
         return base if snapshot_id is None else base / snapshot_id
 
