@@ -115,6 +115,12 @@ def test_upgrade_moves_every_tenant_and_keeps_its_data(
             assert world.image_of(name) == good
             assert world.data(name) == before[name]
         assert all(0 < s.seconds < 60 for s in result.steps)
+        # The snapshots taken inside the downtime (plain tar) were gzipped afterwards.
+        snaps = SnapshotStore(world.tmp / "snapshots", world.backend)
+        for step in result.steps:
+            snap = snaps.get(step.tenant, step.snapshot)
+            assert snap.archive == "volume.tar.gz" and snaps.verify(snap)
+        assert all(0 < s.seconds <= s.gate_seconds for s in result.steps)
         # Pinned: a restart keeps the tenant on the image the upgrade moved it to.
         world.parts.service.restart(world.info(world.names[0]), "test")
         assert world.image_of(world.names[0]) == good
@@ -208,6 +214,21 @@ def test_a_corrupt_snapshot_is_refused_before_restore(
         world.parts.service.stop(world.info(name), "test")
         with pytest.raises(CorruptSnapshot, match="corrupt"):
             store.restore(snap)
+        # A plain (uncompressed) snapshot is checked the same way, and compress() keeps
+        # it verifiable: new sha256 recorded, the plain archive gone.
+        plain = store.create(name, compress=False)
+        tar = world.tmp / "snapshots" / name / plain.id / "volume.tar"
+        assert plain.archive == "volume.tar" and tar.is_file()
+        tar.write_bytes(tar.read_bytes()[:-512])
+        with pytest.raises(CorruptSnapshot, match="corrupt"):
+            store.restore(plain)
+        with pytest.raises(CorruptSnapshot, match="corrupt"):
+            store.compress(plain)  # never gzips (and so blesses) a damaged copy
+        plain = store.create(name, compress=False)
+        done = store.compress(plain)
+        assert done.archive == "volume.tar.gz" and done.sha256 != plain.sha256
+        assert store.get(name, plain.id) == done and store.verify(done)
+        assert not (world.tmp / "snapshots" / name / plain.id / "volume.tar").exists()
         world.parts.service.start_image(world.info(name), "test", world.base.image_id,
                                         world.base.governance_version)
         assert world.data(name) == before  # untouched
