@@ -74,8 +74,10 @@ def fleet_of(rt: ReleaseRuntime, progress: Callable[[str], None] | None = None,
 
 @contextmanager
 def _progress(title: str) -> Iterator[Callable[[str], None]]:
+    # Transient: the bar is gone when the command ends, so an error is the only line left
+    # (the log lines above it are the progress record).
     bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                   console=Console(stderr=True))
+                   console=Console(stderr=True), transient=True)
     task = bar.add_task(title, total=None)
     with bar:
         def report(message: str) -> None:
