@@ -239,7 +239,8 @@ def test_a_corrupt_snapshot_is_refused_before_restore(
 def test_unsigned_and_lockstep_breaking_images_are_refused_in_the_plan(
         world: World, make_tenant: Callable[..., TenantInfo]) -> None:
     fleet = world.fleet()
-    unsigned = derived_image(world.base.image_id)
+    other = "sha256:" + "1" * 64
+    unsigned = derived_image(world.base.image_id, f"LABEL osp.policy.schema={other}")
     try:
         with pytest.raises(ImageRefused, match="unsigned"):
             fleet.plan(unsigned)
@@ -253,6 +254,11 @@ def test_unsigned_and_lockstep_breaking_images_are_refused_in_the_plan(
         world.store.write(manifest, key.sign(manifest.payload()), {})
         with pytest.raises(Conflict, match="lockstep"):
             fleet.plan(unsigned)
+        # The image's label must say what its signed manifest says.
+        world.sign(unsigned)  # a manifest naming this control plane's schema
+        with pytest.raises(ImageRefused, match="carries policy schema sha256:1111"):
+            fleet.plan(unsigned)
+        world.store.write(manifest, key.sign(manifest.payload()), {})
         # A tampered copy (schema hash edited to match) does not verify.
         path = world.store.path(unsigned)
         body = json.loads(path.read_text())
