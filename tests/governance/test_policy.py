@@ -25,9 +25,10 @@ def test_presets() -> None:
     lean = Policy.preset_policy("lean")
     full = Policy.preset_policy("full")
     assert lean.stages.input[0].key == "input.unicode"
-    assert "output.self_check" not in [r.key for r in lean.stages.output]
-    self_check = [r for r in full.stages.output if r.key == "output.self_check"]
-    assert self_check and self_check[0].advisory
+    assert "output.judge" not in [r.key for r in lean.stages.output]
+    judge = [r for r in full.stages.output if r.key == "output.judge"]
+    # The judge fails closed: a reply it could not judge is blocked, not passed.
+    assert judge and not judge[0].advisory
     assert Policy.model_validate({}) == lean
 
 

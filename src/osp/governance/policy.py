@@ -226,14 +226,16 @@ _LEAN: dict[str, list[dict[str, Any]]] = {
     "execution": _rails("execution.tools"),
     "output": _rails("output.unicode", "output.pii", "output.moderation"),
 }
-# `full` adds the semantic tier (encoder loaded on first use) and the sampled self-check.
+# `full` adds the semantic tier (one shared encoder, see docs/architecture.md) and the LLM judge
+# on replies (the tenant's own model; fail closed). `output.self_check` stays available for
+# explicit stage lists.
 _FULL: dict[str, list[dict[str, Any]]] = {
     **_LEAN,
     "input": [*_LEAN["input"], {"key": "input.semantic", "timeout_ms": 5_000}],
     "retrieval": [*_LEAN["retrieval"], {"key": "retrieval.semantic", "timeout_ms": 5_000}],
     "output": [
         *_LEAN["output"],
-        {"key": "output.self_check", "advisory": True, "timeout_ms": 30_000},
+        {"key": "output.judge", "timeout_ms": 30_000},
     ],
 }
 PRESETS: dict[str, dict[str, list[dict[str, Any]]]] = {"lean": _LEAN, "full": _FULL}
