@@ -59,6 +59,16 @@ def test_explicit_stages_replace_the_preset() -> None:
         ({"stages": {"input": [{"key": "output.pii"}]}}, "is listed under stage 'input'"),
         ({"stages": {"input": [{"key": "input.a", "timeout_ms": 0}]}}, "timeout_ms"),
         ({"unknown_field": 1}, "unknown_field: Extra inputs are not permitted"),
+        (
+            {"moderation": {"allowed_categories": ["sexual_minors"]}},
+            "categories that can never be allowed: ['sexual_minors']",
+        ),
+        ({"moderation": {"allowed_categories": ["astrology"]}}, "moderation.allowed_categories"),
+        (
+            {"moderation": {"category_thresholds": {"weapons": 2}}},
+            "moderation.category_thresholds.weapons: Input should be less than or equal to 1",
+        ),
+        ({"moderation": {"category_thresholds": {"knitting": 0.5}}}, "category_thresholds"),
     ],
 )
 def test_validation_errors_name_the_field(data: dict[str, object], expected: str) -> None:
@@ -86,3 +96,11 @@ def test_policy_is_immutable() -> None:
     p = Policy.preset_policy()
     with pytest.raises(Exception, match="frozen"):
         p.version = "2"  # type: ignore[misc]
+
+
+def test_moderation_policy_defaults_change_nothing() -> None:
+    policy = parse_policy({})
+    assert policy.moderation.allowed_categories == []
+    assert policy.moderation.category_thresholds == {}
+    allowed = parse_policy({"moderation": {"allowed_categories": ["cybercrime"]}})
+    assert allowed.moderation.allowed_categories == ["cybercrime"]

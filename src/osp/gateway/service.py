@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -108,6 +109,16 @@ def audit_details(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
                for stage, actions in stages.items()}
     return {"request_ids": request_ids, "policy_version": policy, "stages": summary,
             "decisions": decisions}
+
+
+@dataclass(frozen=True)
+class PastMessage:
+    id: uuid.UUID
+    at: datetime
+    status: str
+    text: str
+    reply: str | None
+    error: str | None
 
 
 class GatewayService:
@@ -327,6 +338,20 @@ class GatewayService:
             return MessageResult(row.id, row.status,
                                  self._open(s, tenant, row.id, "reply", row.reply), None,
                                  self._open(s, tenant, row.id, "error", row.error))
+
+    def history(self, tenant: TenantInfo, sender: tuple[str, str],
+                limit: int = 30) -> list[PastMessage]:
+        """One person's own past messages (channel, user), newest first, opened from their
+        sealed form. Nobody's history includes another person's messages."""
+        with self.db.tenant(tenant.id) as s:
+            rows = s.execute(select(AgentMessage).where(
+                AgentMessage.channel == sender[0], AgentMessage.channel_user == sender[1])
+                .order_by(AgentMessage.created_at.desc()).limit(max(1, min(limit, 200)))
+            ).scalars()
+            return [PastMessage(r.id, r.created_at, r.status,
+                                self._open(s, tenant, r.id, "text", r.text) or "",
+                                self._open(s, tenant, r.id, "reply", r.reply),
+                                self._open(s, tenant, r.id, "error", r.error)) for r in rows]
 
     def recover(self, tenant: TenantInfo) -> list[uuid.UUID]:
         """Messages left queued or mid-delivery (e.g. by a control-plane crash): deliver

@@ -43,10 +43,7 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
     out = console()
 
     def admin(a: App) -> UserAdmin:
-        from osp.identity.admin import UserAdmin
-
-        p = a.platform
-        return UserAdmin(p.db, p.tenants, p.audit)
+        return a.platform.user_admin
 
     @user_app.command("create")
     def user_create(tenant: str, email: Annotated[str | None, typer.Argument()] = None,
@@ -63,6 +60,9 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
             raise OspError("usage: osp user create TENANT EMAIL [--role ROLE]")
         password = read_secret_stdin("Password: ").decode()
         with open_app() as a:
+            from osp.identity.service import check_new_user
+
+            check_new_user(email, password, role)  # bad input first, as it always was
             user_id = a.platform.identity.create_user(tenant_arg(a.platform, tenant), email,
                                                       password, role, CLI_ACTOR)
         out.print(f"created user {email.lower()} ({user_id}) in {tenant} as {role}")

@@ -100,6 +100,15 @@ def validate_password(password: str) -> None:
         raise InvalidInput("password is longer than 1024 characters")
 
 
+def check_new_user(email: str, password: str, role: str) -> str:
+    """A new user's role, email and password, checked; returns the normalised email."""
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    email = normalise_email(email)
+    validate_password(password)
+    return email
+
+
 class IdentityService:
     def __init__(self, db: Database, tenants: TenantService, vault: Vault,
                  audit: AuditTrail) -> None:
@@ -108,10 +117,7 @@ class IdentityService:
     # -- users ---------------------------------------------------------------------------
     def create_user(self, tenant: TenantInfo, email: str, password: str, role: str,
                     actor: str) -> uuid.UUID:
-        if role not in ROLES:
-            raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
-        email = normalise_email(email)
-        validate_password(password)
+        email = check_new_user(email, password, role)
         user = User(id=uuid.uuid4(), tenant_id=tenant.id, email=email,
                     password_hash=_hasher.hash(password), role=role)
         try:
