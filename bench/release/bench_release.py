@@ -92,7 +92,7 @@ def main() -> None:
         runtime.internal_port = internal_port
         gateway = build_agent(platform, runtime).gateway
         smoke = None if args.smoke_model == "none" else GovernedSmoke(
-            gateway_sender(gateway, platform.tenants.get), args.smoke_model,
+            gateway_sender(gateway), args.smoke_model,
             f"http://osp-host:{internal_port}{SMOKE_PATH}/v1")
         app = internal_app(runtime, [smoke_model_router()])
         server = uvicorn.Server(uvicorn.Config(app, host="0.0.0.0",

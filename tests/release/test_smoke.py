@@ -45,7 +45,7 @@ class Release:
     def fleet(self, mode: str) -> Fleet:
         rt = self.stack.runtime
         smoke = GovernedSmoke(
-            gateway_sender(self.stack.agent.gateway, self.stack.platform.tenants.get), mode,
+            gateway_sender(self.stack.agent.gateway), mode,
             f"http://osp-host:{rt.internal_port}{SMOKE_PATH}/v1")
         verifier = ManifestVerifier(self.store, [ReleaseKey(self.keys).private().public_key()])
         return Fleet(rt.service, SnapshotStore(self.tmp / "snapshots", self.stack.backend),

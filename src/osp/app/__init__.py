@@ -135,9 +135,9 @@ class App:
         parts.smoke = self.smoke_check
         return parts
 
-    def smoke_check(self, mode: str) -> Callable[[str], str | None]:
+    def smoke_check(self, mode: str) -> Callable[[TenantInfo], str | None]:
         """The fleet health gate's governed smoke message, sent through this gateway."""
-        send = gateway_sender(self.agent.gateway, self.platform.tenants.get)
+        send = gateway_sender(self.agent.gateway)
         return GovernedSmoke(send, mode, f"http://osp-host:{self.settings.internal_port}"
                                          f"{SMOKE_PATH}/v1")
 

@@ -75,9 +75,10 @@ class AgentHealthGate:
     """Healthy = running on the expected image, ``/healthz`` answered (the start waits for
     it), and the agent's authenticated ``/status`` answers, which it only does after the
     bootstrap exchange delivered its secrets. ``smoke`` adds one governed message end to
-    end when the operator wires one (``--smoke``)."""
+    end when the operator wires one (``--smoke-model``, :mod:`osp.release.smoke`)."""
 
-    def __init__(self, runtime: Runtime, smoke: Callable[[str], str | None] | None = None,
+    def __init__(self, runtime: Runtime,
+                 smoke: Callable[[TenantInfo], str | None] | None = None,
                  timeout_s: float = 20.0) -> None:
         self.runtime = runtime
         self.smoke = smoke
@@ -96,7 +97,7 @@ class AgentHealthGate:
                 return f"runs {st.image_digest[:19]}, expected {image_id[:19]}"
             if st.secrets is not None:
                 self.ready_at = time.monotonic()  # serving again: the downtime ends here
-                return self.smoke(tenant.name) if self.smoke is not None else None
+                return self.smoke(tenant) if self.smoke is not None else None
             reason = "agent status not answering (bootstrap exchange not completed)"
             time.sleep(0.05)
         return reason

@@ -45,7 +45,7 @@ class ReleaseRuntime:
     require_control_plane: Callable[[], None] = lambda: None
     # --smoke-model MODE -> the health gate's governed smoke message (osp.release.smoke);
     # None where no gateway is wired (``osp up``'s recovery only rolls back).
-    smoke: Callable[[str], Callable[[str], str | None]] | None = None
+    smoke: Callable[[str], Callable[[TenantInfo], str | None]] | None = None
 
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it

@@ -26,6 +26,8 @@ from typing import Any, Protocol
 
 from fastapi import APIRouter, Request
 
+from osp.tenancy.service import TenantInfo
+
 SMOKE_PATH = "/internal/v1/smoke"  # + /v1/chat/completions (OpenAI-compatible)
 SMOKE_MODEL = "osp-smoke"
 MODES = ("scripted", "tenant")
@@ -33,7 +35,7 @@ _NONCE = re.compile(r"\bcheck ([a-z]{4}-[a-z]{4})\b")
 
 # (tenant, text, model section override or None) -> (status, reply); raises OspError when
 # the message could not be delivered (its reason is the gate's reason).
-Send = Callable[[str, str, dict[str, Any] | None], tuple[str, str | None]]
+Send = Callable[[TenantInfo, str, dict[str, Any] | None], tuple[str, str | None]]
 
 
 SMOKE_USER = "osp-release-smoke"  # the channel user the smoke messages come from
@@ -46,18 +48,18 @@ class Gateway(Protocol):
     @property
     def locator(self) -> Any: ...
 
-    def send(self, tenant: Any, channel: str, user: str, text: str, *,
+    def send(self, tenant: TenantInfo, channel: str, user: str, text: str, *,
              model: dict[str, Any] | None = ...) -> Any: ...
 
 
-def gateway_sender(gateway: Gateway, lookup: Callable[[str], Any]) -> Send:
+def gateway_sender(gateway: Gateway) -> Send:
     """Send through the gateway, as every message goes: persisted, governed by the tenant's
-    policy, its decisions in the tenant's trail. ``lookup`` resolves the tenant's name."""
+    policy, its decisions in the tenant's trail."""
 
-    def send(tenant: str, text: str, model: dict[str, Any] | None) -> tuple[str, str | None]:
-        info = lookup(tenant)
-        gateway.locator.forget(tenant)  # a new instance: never a cached address
-        result = gateway.send(info, "api", SMOKE_USER, text, model=model)
+    def send(tenant: TenantInfo, text: str, model: dict[str, Any] | None
+             ) -> tuple[str, str | None]:
+        gateway.locator.forget(tenant.name)  # a new instance: never a cached address
+        result = gateway.send(tenant, "api", SMOKE_USER, text, model=model)
         return str(result.status), result.reply
 
     return send
@@ -78,7 +80,7 @@ class GovernedSmoke:
         self.mode = mode
         self.scripted_base_url = scripted_base_url
 
-    def __call__(self, tenant: str) -> str | None:
+    def __call__(self, tenant: TenantInfo) -> str | None:
         """None when the message was answered through the rails, else the reason."""
         nonce = _nonce()
         text = f"Release health check {nonce}: please reply with a short greeting."
