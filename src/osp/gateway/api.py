@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import Field
 
 from osp.gateway.service import GatewayService
@@ -52,6 +52,14 @@ def build_gateway_router(gateway: GatewayService) -> APIRouter:
 
         # Off the shared worker pool, capped per tenant (see osp.gateway.limits).
         return await gateway.limits.run(principal.tenant_id, turn)
+
+    @router.get("/messages")
+    def recent(tenant: str, platform: PlatformDep, principal: PrincipalDep,
+               limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[dict[str, Any]]:
+        principal.require("chat")
+        info = tenant_of(platform, principal, tenant)
+        sender = None if principal.sees_all_users else ("api", principal.chat_user)
+        return gateway.recent(info, sender, limit)
 
     @router.get("/messages/{message_id}")
     def show(tenant: str, message_id: uuid.UUID, platform: PlatformDep,

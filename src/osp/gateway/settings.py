@@ -75,7 +75,14 @@ class AgentSettings:
     def set_document(self, tenant_id: uuid.UUID, document: dict[str, Any],
                      actor: str) -> AgentConfig:
         """Replaces policy, flows, tools and prompt; the model is set with ``set_model``."""
+        # Of the model, only how long to wait and how often to retry live in the document;
+        # provider, model and base_url (which receives the model key) only via set_model.
+        timing = {k: v for k, v in (document.get("model") or {}).items()
+                  if k in ("timeout_s", "retries")} \
+            if isinstance(document.get("model"), dict) else {}
         document = {k: v for k, v in document.items() if k != "model"}
+        if timing:
+            document["model"] = timing
         try:
             config = parse_config(document)
         except ConfigError as exc:
