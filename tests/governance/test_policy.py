@@ -25,9 +25,10 @@ def test_presets() -> None:
     lean = Policy.preset_policy("lean")
     full = Policy.preset_policy("full")
     assert lean.stages.input[0].key == "input.unicode"
-    assert "output.self_check" not in [r.key for r in lean.stages.output]
-    self_check = [r for r in full.stages.output if r.key == "output.self_check"]
-    assert self_check and self_check[0].advisory
+    assert "output.judge" not in [r.key for r in lean.stages.output]
+    judge = [r for r in full.stages.output if r.key == "output.judge"]
+    # The judge fails closed: a reply it could not judge is blocked, not passed.
+    assert judge and not judge[0].advisory
     assert Policy.model_validate({}) == lean
 
 
@@ -58,6 +59,16 @@ def test_explicit_stages_replace_the_preset() -> None:
         ({"stages": {"input": [{"key": "output.pii"}]}}, "is listed under stage 'input'"),
         ({"stages": {"input": [{"key": "input.a", "timeout_ms": 0}]}}, "timeout_ms"),
         ({"unknown_field": 1}, "unknown_field: Extra inputs are not permitted"),
+        (
+            {"moderation": {"allowed_categories": ["sexual_minors"]}},
+            "categories that can never be allowed: ['sexual_minors']",
+        ),
+        ({"moderation": {"allowed_categories": ["astrology"]}}, "moderation.allowed_categories"),
+        (
+            {"moderation": {"category_thresholds": {"weapons": 2}}},
+            "moderation.category_thresholds.weapons: Input should be less than or equal to 1",
+        ),
+        ({"moderation": {"category_thresholds": {"knitting": 0.5}}}, "category_thresholds"),
     ],
 )
 def test_validation_errors_name_the_field(data: dict[str, object], expected: str) -> None:
@@ -85,3 +96,11 @@ def test_policy_is_immutable() -> None:
     p = Policy.preset_policy()
     with pytest.raises(Exception, match="frozen"):
         p.version = "2"  # type: ignore[misc]
+
+
+def test_moderation_policy_defaults_change_nothing() -> None:
+    policy = parse_policy({})
+    assert policy.moderation.allowed_categories == []
+    assert policy.moderation.category_thresholds == {}
+    allowed = parse_policy({"moderation": {"allowed_categories": ["cybercrime"]}})
+    assert allowed.moderation.allowed_categories == ["cybercrime"]

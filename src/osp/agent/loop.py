@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +26,7 @@ from osp.agent.approvals import PendingCall, PendingStore
 from osp.agent.config import AgentConfig
 from osp.agent.flows import FlowState
 from osp.agent.internal import InternalApi
+from osp.agent.judge import ProviderFactory, ProviderJudge
 from osp.agent.knowledge import Knowledge
 from osp.agent.memory import Memory
 from osp.agent.outbox import Outbox
@@ -51,9 +52,6 @@ MODEL_FAILED = "Sorry, I can't answer right now: the model could not answer."
 WITHHELD = "[tool result withheld: it contained instructions aimed at the assistant]"
 DENIED = "The action {tool} was not approved, so I did not do it."
 EXPIRED = "The request to run {tool} expired without a decision, so I did not do it."
-
-ProviderFactory = Callable[[AgentConfig, Mapping[str, str]], Provider]
-
 
 def default_provider(config: AgentConfig, secrets: Mapping[str, str]) -> Provider:
     m = config.model
@@ -130,10 +128,11 @@ class _Turn:
     request_id: str
     model_ms: float = 0.0
 
-    def check(self, stage: Stage, text: str, tool_call: ToolCall | None = None) -> StageResult:
+    def check(self, stage: Stage, text: str, tool_call: ToolCall | None = None,
+              prompt: str | None = None) -> StageResult:
         try:
             return self.pipeline.check(stage, text, request_id=self.request_id,
-                                       tool_call=tool_call)
+                                       tool_call=tool_call, prompt=prompt)
         except Exception as exc:  # the engine itself failed: block, never pass
             raise GovernanceFailure(f"{stage} rails failed: {type(exc).__name__}") from None
 
@@ -168,13 +167,16 @@ class Agent:
 
     # -- set-up ------------------------------------------------------------------------
     def pipeline(self, config: AgentConfig) -> Pipeline:
-        key = json.dumps(config.policy, sort_keys=True)
+        # The judge rail asks the configured model, so a model change builds a new pipeline.
+        key = json.dumps([config.policy, config.model.model_dump()], sort_keys=True)
         with self._lock:
             pipe = self._pipelines.get(key)
             if pipe is None:
+                deps = replace(self._deps, judge=ProviderJudge(
+                    self._resolved(config), self.secrets, self.provider_factory))
                 try:
                     pipe = Pipeline(config.governance_policy(), builtin_registry(), self._sink,
-                                    tenant_id=self.tenant, deps=self._deps)
+                                    tenant_id=self.tenant, deps=deps)
                 except Exception as exc:
                     raise GovernanceFailure(f"policy cannot be enforced: {exc}") from None
                 self._pipelines = {key: pipe}  # one policy at a time; the old one is dropped
@@ -423,12 +425,12 @@ class Agent:
         """A provider's error text is model output too: it can echo the request (a key, a
         card number) and it reaches the person, so it passes the output rails like a
         reply. If they refuse it, only a fixed message is left."""
-        out = turn.check(Stage.OUTPUT, text)
+        out = turn.check(Stage.OUTPUT, text, prompt=turn.request.text)
         shown = out.text if out.allowed else MODEL_FAILED
         return Outcome("model_error", shown, error=shown)
 
     def _reply(self, turn: _Turn, user_text: str, text: str) -> Outcome:
-        out = turn.check(Stage.OUTPUT, text)
+        out = turn.check(Stage.OUTPUT, text, prompt=user_text)
         if not out.allowed:
             return Outcome("refused", out.text)
         req = turn.request

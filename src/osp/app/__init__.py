@@ -145,7 +145,7 @@ class App:
     def rotate_kek(self, actor: str) -> RotationReport:
         p = self.platform
         return rotate_kek(p.db, p.vault, p.tenants, p.audit, actor, self.kek_rewrappers(),
-                          [PlatformSecrets(p.db, p.vault).rewrap_all])
+                          [PlatformSecrets(p.db, p.vault).rewrap_all, p.operators.rewrap_all])
 
     def anchor_trails(self) -> None:
         anchor_all(self.platform.db, AnchorFile(self.settings.anchor_path),

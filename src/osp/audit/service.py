@@ -104,12 +104,17 @@ class AuditTrail:
         q = q.order_by(AuditEvent.seq.desc()).limit(max(1, min(limit, 1000)))
         return list(session.execute(q).scalars())
 
-    def verify(self, session: Session, tenant_id: uuid.UUID) -> VerifyResult:
+    def verify(self, session: Session, tenant_id: uuid.UUID, *,
+               after: tuple[int, str] | None = None, upto: int | None = None) -> VerifyResult:
+        """Every event from the first (or from just after ``after``: a (seq, hash) already
+        verified, see :mod:`osp.audit.verified`) to the newest (or to ``upto``)."""
         result = VerifyResult()
-        expected_seq, prev = 1, GENESIS
-        rows = session.execute(
-            select(AuditEvent).where(AuditEvent.tenant_id == tenant_id).order_by(AuditEvent.seq)
-        ).scalars()
+        expected_seq, prev = (after[0] + 1, after[1]) if after else (1, GENESIS)
+        q = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id,
+                                     AuditEvent.seq >= expected_seq)
+        if upto is not None:
+            q = q.where(AuditEvent.seq <= upto)
+        rows = session.execute(q.order_by(AuditEvent.seq)).scalars()
         for ev in rows:
             result.checked += 1
             if ev.seq != expected_seq:

@@ -113,6 +113,16 @@ def audit_details(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
             "decisions": decisions}
 
 
+@dataclass(frozen=True)
+class PastMessage:
+    id: uuid.UUID
+    at: datetime
+    status: str
+    text: str
+    reply: str | None
+    error: str | None
+
+
 class GatewayService:
     def __init__(self, db: Database, audit: AuditTrail, settings: AgentSettings,
                  locator: AgentLocator, transport: AgentTransport,
@@ -340,6 +350,20 @@ class GatewayService:
             return MessageResult(row.id, row.status,
                                  self._open(s, tenant, row.id, "reply", row.reply), None,
                                  self._open(s, tenant, row.id, "error", row.error))
+
+    def history(self, tenant: TenantInfo, sender: tuple[str, str],
+                limit: int = 30) -> list[PastMessage]:
+        """One person's own past messages (channel, user), newest first, opened from their
+        sealed form. Nobody's history includes another person's messages."""
+        with self.db.tenant(tenant.id) as s:
+            rows = s.execute(select(AgentMessage).where(
+                AgentMessage.channel == sender[0], AgentMessage.channel_user == sender[1])
+                .order_by(AgentMessage.created_at.desc()).limit(max(1, min(limit, 200)))
+            ).scalars()
+            return [PastMessage(r.id, r.created_at, r.status,
+                                self._open(s, tenant, r.id, "text", r.text) or "",
+                                self._open(s, tenant, r.id, "reply", r.reply),
+                                self._open(s, tenant, r.id, "error", r.error)) for r in rows]
 
     def recent(self, tenant: TenantInfo, sender: tuple[str, str] | None = None,
                limit: int = 50) -> list[dict[str, Any]]:

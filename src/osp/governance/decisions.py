@@ -77,6 +77,8 @@ class Reject:
     refusal: str = DEFAULT_REFUSAL
     scores: Mapping[str, float] = field(default_factory=dict)
     action: Literal["reject"] = "reject"
+    # For content-safety rejects: which kind of harm (detectors.harm_categories), else None.
+    category: str | None = None
 
 
 Decision = Allow | Alter | Reject
@@ -126,6 +128,7 @@ class StageResult:
     scores: Mapping[str, float]
     outcomes: tuple[RailOutcome, ...]
     latency_ms: float
+    category: str | None = None  # the rejecting rail's harm category, when it gave one
 
     @property
     def allowed(self) -> bool:

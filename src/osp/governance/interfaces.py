@@ -49,11 +49,21 @@ class Sampler(Protocol):
     def sample(self, prompt: str, n: int) -> Sequence[str]: ...
 
 
+class JudgeModel(Protocol):
+    """Asks the tenant's own model one judging question (used by ``output.judge``).
+
+    Returns the model's raw answer text; raises on any error, and on no answer within
+    ``timeout_s`` seconds."""
+
+    def judge(self, system: str, prompt: str, timeout_s: float) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RailDeps:
     """Services injected into rail factories. Shared by the rails of one pipeline."""
 
     sampler: Sampler | None = None
+    judge: JudgeModel | None = None  # the tenant's model, for the LLM judge rail
     models: ModelStore = field(default_factory=ModelStore)
     # The semantic tier's encoder; loaded on the first message a semantic rail checks.
     encoders: EncoderStore = field(default_factory=EncoderStore)

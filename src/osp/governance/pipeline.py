@@ -212,6 +212,7 @@ class Pipeline:
                     scores=scores,
                     outcomes=tuple(outcomes),
                     latency_ms=(time.perf_counter() - started) * 1000,
+                    category=decision.category,
                 )
             if isinstance(decision, Alter):
                 current = decision.text

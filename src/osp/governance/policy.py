@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from osp.governance.decisions import DEFAULT_REFUSAL, Stage
+from osp.governance.detectors.harm_categories import NEVER_ALLOWED, HarmCategory
 
 SCHEMA_VERSION: Literal[1] = 1
 SCHEMA_PATH = Path(__file__).with_name("policy.schema.json")
@@ -196,6 +197,30 @@ class Thresholds(_Strict):
     max_input_chars: int = Field(default=200_000, ge=1)
 
 
+class ModerationPolicy(_Strict):
+    """Per-category treatment of content-safety decisions (categories: detectors.harm_categories).
+    Empty by default: every category is blocked at the rail's own threshold."""
+
+    allowed_categories: list[HarmCategory] = Field(
+        default_factory=list,
+        description="Harm categories this tenant lets through (e.g. cybercrime for a security "
+        "course); the decision is still audited with its category",
+    )
+    category_thresholds: dict[HarmCategory, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict,
+        description="Per-category threshold replacing the moderation rails' own threshold",
+    )
+
+    @field_validator("allowed_categories")
+    @classmethod
+    def _allowable(cls, v: list[str]) -> list[str]:
+        never = sorted(set(v) & NEVER_ALLOWED)
+        if never:
+            # No tenant purpose makes sexual content involving minors acceptable.
+            raise ValueError(f"categories that can never be allowed: {never}")
+        return v
+
+
 class RetrievalPolicy(_Strict):
     on_injection: Literal["drop", "neutralise"] = "drop"
 
@@ -226,14 +251,16 @@ _LEAN: dict[str, list[dict[str, Any]]] = {
     "execution": _rails("execution.tools"),
     "output": _rails("output.unicode", "output.pii", "output.moderation"),
 }
-# `full` adds the semantic tier (encoder loaded on first use) and the sampled self-check.
+# `full` adds the semantic tier (one shared encoder, see docs/architecture.md) and the LLM judge
+# on replies (the tenant's own model; fail closed). `output.self_check` stays available for
+# explicit stage lists.
 _FULL: dict[str, list[dict[str, Any]]] = {
     **_LEAN,
     "input": [*_LEAN["input"], {"key": "input.semantic", "timeout_ms": 5_000}],
     "retrieval": [*_LEAN["retrieval"], {"key": "retrieval.semantic", "timeout_ms": 5_000}],
     "output": [
         *_LEAN["output"],
-        {"key": "output.self_check", "advisory": True, "timeout_ms": 30_000},
+        {"key": "output.judge", "timeout_ms": 30_000},
     ],
 }
 PRESETS: dict[str, dict[str, list[dict[str, Any]]]] = {"lean": _LEAN, "full": _FULL}
@@ -251,6 +278,7 @@ class Policy(_Strict):
     tools: ToolPolicy = Field(default_factory=ToolPolicy)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     retrieval: RetrievalPolicy = Field(default_factory=RetrievalPolicy)
+    moderation: ModerationPolicy = Field(default_factory=ModerationPolicy)
     refusals: Refusals = Field(default_factory=Refusals)
 
     @model_validator(mode="before")

@@ -43,10 +43,7 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
     out = console()
 
     def admin(a: App) -> UserAdmin:
-        from osp.identity.admin import UserAdmin
-
-        p = a.platform
-        return UserAdmin(p.db, p.tenants, p.audit)
+        return a.platform.user_admin
 
     @user_app.command("create")
     def user_create(tenant: str, email: Annotated[str | None, typer.Argument()] = None,

@@ -240,16 +240,20 @@ class _Sampler:
         return self.answers[:n]
 
 
+_SELF_CHECK = Policy.model_validate({"stages": {"output": [
+    {"key": "output.self_check", "advisory": True, "timeout_ms": 30_000}]}})
+
+
 def test_self_check_needs_a_sampler() -> None:
     with pytest.raises(PipelineConfigError, match="sampler"):
-        build(Policy.preset_policy("full"))
+        build(_SELF_CHECK)
 
 
 def test_self_check_flags_disagreement() -> None:
     agree = _Sampler(["Paris is the capital of France."] * 3)
     disagree = _Sampler(["Lyon, obviously.", "It is Marseille.", "Nice is the capital."])
     for sampler, action in ((agree, "allow"), (disagree, "reject")):
-        pipe = build(Policy.preset_policy("full"), deps=RailDeps(sampler=sampler, models=_STORE))
+        pipe = build(_SELF_CHECK, deps=RailDeps(sampler=sampler, models=_STORE))
         result = pipe.check(
             "output", "The capital of France is Paris.", prompt="Capital of France?"
         )
@@ -261,7 +265,7 @@ def test_self_check_error_fails_open_only_because_advisory(sink: MemorySink) -> 
         def sample(self, prompt: str, n: int) -> list[str]:
             raise TimeoutError("model down")
 
-    pipe = build(Policy.preset_policy("full"), sink, deps=RailDeps(sampler=Broken(), models=_STORE))
+    pipe = build(_SELF_CHECK, sink, deps=RailDeps(sampler=Broken(), models=_STORE))
     result = pipe.check("output", "An answer.", prompt="A question?")
     assert result.action == "allow"
     assert [r.failed_open for r in sink.records if r.rail == "output.self_check"] == [True]

@@ -70,6 +70,19 @@ def _verified(directory: Path, manifest: dict[str, Any], name: str) -> Path:
     return path
 
 
+def split_windows(ids: list[int], cls: int, sep: int) -> list[list[int]]:
+    """Overlapping windows of word-piece ids, each [CLS] ... [SEP] (training uses the same cut)."""
+    inner = WINDOW_TOKENS - 2
+    if len(ids) <= inner:
+        return [[cls, *ids, sep]]
+    starts = list(range(0, len(ids) - inner + STRIDE_TOKENS, STRIDE_TOKENS))
+    if len(starts) > MAX_WINDOWS:
+        # Keep both ends: instructions are planted at the start or the end most often.
+        half = MAX_WINDOWS // 2
+        starts = starts[:half] + starts[-half:]
+    return [[cls, *ids[s : s + inner], sep] for s in starts]
+
+
 class Encoder:
     """Tokenizer + ONNX session + heads, verified against the manifest when built."""
 
@@ -116,16 +129,9 @@ class Encoder:
 
     def windows(self, text: str) -> list[list[int]]:
         """Token ids of each window, [CLS] ... [SEP]."""
-        ids = self._tok.encode(text, add_special_tokens=False).ids
-        inner = WINDOW_TOKENS - 2
-        if len(ids) <= inner:
-            return [[self._cls, *ids, self._sep]]
-        starts = list(range(0, len(ids) - inner + STRIDE_TOKENS, STRIDE_TOKENS))
-        if len(starts) > MAX_WINDOWS:
-            # Keep both ends: instructions are planted at the start or the end most often.
-            half = MAX_WINDOWS // 2
-            starts = starts[:half] + starts[-half:]
-        return [[self._cls, *ids[s : s + inner], self._sep] for s in starts]
+        return split_windows(
+            self._tok.encode(text, add_special_tokens=False).ids, self._cls, self._sep
+        )
 
     def embed(self, text: str, keep: int | None = None) -> FloatArray:
         """One L2-normalised vector per window, shape (windows, 384). With ``keep``, only the

@@ -9,6 +9,7 @@ from osp.governance.rails.input.basic import InputLengthRail, InputPiiRail, Inpu
 from osp.governance.rails.input.classifiers import InjectionRail, InputModerationRail
 from osp.governance.rails.input.semantic import SemanticInputRail
 from osp.governance.rails.input.topics import TopicsRail
+from osp.governance.rails.output.judge import JudgeRail
 from osp.governance.rails.output.redaction import OutputPiiRail, OutputUnicodeRail
 from osp.governance.rails.output.safety import OutputModerationRail, SelfCheckRail
 from osp.governance.rails.retrieval.injection import RetrievalInjectionRail, RetrievalUnicodeRail
@@ -31,6 +32,7 @@ BUILTIN_RAILS = (
     OutputPiiRail,
     OutputModerationRail,
     SelfCheckRail,
+    JudgeRail,
 )
 
 

@@ -19,8 +19,12 @@ class BaseRail(ABC):
         self.policy = policy
         self.deps = deps
 
-    def reject(self, reason: str, scores: dict[str, float] | None = None) -> Reject:
-        return Reject(reason, self.policy.refusals.for_reason(reason), scores or {})
+    def reject(
+        self, reason: str, scores: dict[str, float] | None = None, category: str | None = None
+    ) -> Reject:
+        return Reject(
+            reason, self.policy.refusals.for_reason(reason), scores or {}, "reject", category
+        )
 
     @abstractmethod
     def check(self, text: str, ctx: RailContext) -> Decision:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from osp.governance.decisions import Allow, Decision, Reason, Stage
 from osp.governance.detectors.classify import Classifier
+from osp.governance.detectors.harm_categories import categorise
 from osp.governance.detectors.normalize import decoded_variants
 from osp.governance.detectors.rules import ATTACK_EVIDENCE, HARM_RULES, INJECTION_RULES
 from osp.governance.interfaces import RailContext, RailDeps
@@ -60,7 +61,32 @@ class InputModerationRail(BaseRail):
 
     def check(self, text: str, ctx: RailContext) -> Decision:
         v = self._clf.classify(text)
-        scores = v.scores("harmful")
-        if v.score >= self.threshold():
-            return self.reject(Reason.UNSAFE_CONTENT, scores)
+        return harm_decision(
+            self, v.normalized.text, v.score, self.threshold(), v.scores("harmful"), v.category
+        )
+
+
+def harm_decision(
+    rail: BaseRail,
+    text: str,
+    score: float,
+    threshold: float,
+    scores: dict[str, float],
+    hint: str | None = None,
+) -> Decision:
+    """A content-safety decision under the tenant's moderation policy: the harm category decides
+    the threshold (``moderation.category_thresholds``, else the rail's own) and whether the
+    tenant allows the category at all. The category is in the scores (so it is audited) and on
+    the reject."""
+    mod = rail.policy.moderation
+    lowest = min([threshold, *mod.category_thresholds.values()])
+    if score < lowest:
+        return Allow(scores)  # below every threshold: no need to name a category
+    category = categorise(text, hint)
+    scores = {**scores, f"category.{category}": 1.0}
+    if score < mod.category_thresholds.get(category, threshold):  # type: ignore[call-overload]
         return Allow(scores)
+    if category in mod.allowed_categories:
+        # Allowed by the tenant's policy (e.g. security teaching): passes, audited as such.
+        return Allow({**scores, "category.allowed": 1.0})
+    return rail.reject(Reason.UNSAFE_CONTENT, scores, category)

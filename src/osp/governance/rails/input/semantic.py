@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from osp.governance.decisions import Allow, Decision, Reason, Reject, Stage
+from osp.governance.decisions import Decision, Reason, Reject, Stage
 from osp.governance.detectors.encoder import EncoderError
 from osp.governance.detectors.normalize import normalize
 from osp.governance.interfaces import RailContext
 from osp.governance.rails.base import BaseRail
+from osp.governance.rails.input.classifiers import harm_decision
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,4 @@ class SemanticInputRail(SemanticRail):
         t = self.policy.thresholds
         if got["injection"] >= t.semantic_injection:
             return self.reject(Reason.PROMPT_INJECTION, scores)
-        if got["harmful"] >= t.semantic_harmful:
-            return self.reject(Reason.UNSAFE_CONTENT, scores)
-        return Allow(scores)
+        return harm_decision(self, text, got["harmful"], t.semantic_harmful, scores)
