@@ -218,7 +218,7 @@ def world(governed_image: BuiltImage, tmp_path_factory: pytest.TempPathFactory
     try:
         w.up()
         print(f"faults: osp up healthy after {time.monotonic() - started:.1f}s")
-        r = httpx.post(f"{w.url}/runtime/start", headers=w.headers(), timeout=120)
+        r = httpx.post(f"{w.url}/runtime/start", headers=w.headers(), timeout=300)
         assert r.status_code == 200, r.text
         model.reset(say("ready"))
         r = w.chat("are you there?")  # waits out the agent's boot (redelivery window)

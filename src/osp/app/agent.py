@@ -42,7 +42,8 @@ def build_agent(platform: Platform, runtime: RuntimeParts | None = None, *,
     settings = AgentSettings(platform.db, platform.audit)
     protection = MessageProtection(platform.db, platform.vault, platform.audit)
     gateway = GatewayService(platform.db, platform.audit, settings, locator,
-                             transport or HttpTransport(), PendingApprovals(platform.audit),
+                             transport or HttpTransport(),
+                             PendingApprovals(platform.audit, protection),
                              options, protection=protection)
     approvals = ApprovalService(platform.db, platform.tenants, platform.audit, gateway)
     channels = ChannelService(platform.db, platform.tenants, platform.vault, gateway,
