@@ -373,8 +373,8 @@ def test_metrics_after_real_traffic_show_every_family(world: World) -> None:
     for family in ('osp_messages_total{outcome="answered"}',
                    'osp_messages_total{outcome="failed"}',
                    'osp_messages_total{outcome="refused"}',
-                   'osp_rail_decisions_total{rail="input.injection",action="allow"}',
-                   'osp_rail_decisions_total{rail="output.pii",action="reject"}',
+                   'osp_rail_decisions_total{action="allow",rail="input.injection"}',
+                   'osp_rail_decisions_total{action="reject",rail="output.pii"}',
                    "osp_rail_latency_seconds_count", "osp_audit_append_seconds_count",
                    'osp_throttle_hits_total{kind="LoginThrottled"}',
                    "osp_http_requests_total", 'osp_tenants{state="active"}'):
