@@ -152,10 +152,10 @@ def installation(tenants: int, stopped: int = 0
                                       b"fake-" + os.urandom(8).hex().encode(), "b")
                 agent.settings.set_model(t.id, "openai", f"http://osp-host:{model_port}/v1",
                                          "instant", "bench")
-                runtime.service.set_limits(t.name, "bench", host_ports=(model_port,))
+                runtime.service.set_limits(t, "bench", host_ports=(model_port,))
                 if i < tenants:
-                    runtime.service.start(t.name, "bench")
-                user = platform.identity.create_user(t.name, "bench@example.com",
+                    runtime.service.start(t, "bench")
+                user = platform.identity.create_user(t, "bench@example.com",
                                                      "correct horse battery 9", "owner", "b")
                 owner = Principal(t.id, user, "owner", "session", scopes=ROLE_SCOPES["owner"])
                 made.append((t.name, platform.identity.create_token(owner, "b", ["chat"],

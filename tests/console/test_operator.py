@@ -128,7 +128,7 @@ def test_an_operator_manages_tenants(page: Any, site: Served, platform: Platform
             platform.tenants.get(name)
     finally:
         with contextlib.suppress(NotFound):
-            platform.tenants.delete(name, "test")
+            platform.tenants.delete(platform.tenants.get(name), "test")
     kinds_now = _platform_kinds(platform)
     assert {"operator.tenant_created", "operator.tenant_resume",
             "operator.tenant_delete"} <= set(kinds_now)

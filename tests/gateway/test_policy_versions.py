@@ -85,6 +85,6 @@ def test_versions_go_with_their_tenant(platform: Platform, agent_settings: Agent
                                        superuser_sql: Callable[..., list]) -> None:
     t = make_tenant()
     agent_settings.set_document(t.id, {"system_prompt": "a"}, "user:1")
-    platform.tenants.delete(t.name, "test")
+    platform.tenants.delete(t, "test")
     assert superuser_sql(f"SELECT count(*) FROM policy_versions WHERE tenant_id = '{t.id}'"
                          ) == [(0,)]

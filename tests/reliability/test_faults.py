@@ -179,7 +179,7 @@ def _prepare(data_dir: Path, image: BuiltImage, model: ScriptedModel) -> tuple[s
     with open_platform(Settings(data_dir=data_dir)) as platform:
         app = App(platform)
         tenant = platform.tenants.create(f"fault-{uuid.uuid4().hex[:6]}", "test")
-        user_id = platform.identity.create_user(tenant.name, "owner@example.com",
+        user_id = platform.identity.create_user(tenant, "owner@example.com",
                                                 "correct horse battery 9", "owner", "test")
         owner = Principal(tenant.id, user_id, "owner", "session", scopes=ROLE_SCOPES["owner"])
         _id, token = platform.identity.create_token(owner, "faults",
@@ -188,7 +188,7 @@ def _prepare(data_dir: Path, image: BuiltImage, model: ScriptedModel) -> tuple[s
             platform.vault.put(s, tenant.id, "MODEL_API_KEY", fakes.model_key().encode(), "test")
         app.agent.settings.set_model(tenant.id, "openai", f"http://osp-host:{model.port}/v1",
                                      "scripted", "test")
-        app.runtime.service.set_limits(tenant.name, "test", host_ports=(model.port,))
+        app.runtime.service.set_limits(tenant, "test", host_ports=(model.port,))
         key = ReleaseKey(PlatformSecrets(platform.db, platform.vault)).private_or_create()
         sign(manifest_store(data_dir), key, image_id=image.image_id, tag=image.tag,
              osp_version=image.osp_version, governance_version=image.governance_version,

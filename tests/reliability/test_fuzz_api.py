@@ -53,7 +53,7 @@ def _tenant_with_tokens(platform: Platform) -> tuple[TenantInfo, dict[str, str]]
     tenant = platform.tenants.create(name, "test")
     tokens: dict[str, str] = {}
     for role in ROLES:
-        user = platform.identity.create_user(name, f"{role}@fuzz.example",
+        user = platform.identity.create_user(tenant, f"{role}@fuzz.example",
                                              "correct horse battery staple", role, "test")
         principal = Principal(tenant.id, user, role, "session", scopes=ROLE_SCOPES[role])
         _id, tokens[role] = platform.identity.create_token(
@@ -151,7 +151,7 @@ def _objects_of(platform: Platform, app: FastAPI, tenant: TenantInfo) -> dict[st
         gateway.approvals.add(s, tenant, uuid.UUID(message_id), {
             "id": approval_id.hex, "tool": "http_get", "arguments": {"url": "https://a.example"},
             "expires_at": time.time() + 3600})
-    user = platform.identity.create_user(tenant.name, "victim@fuzz.example",
+    user = platform.identity.create_user(tenant, "victim@fuzz.example",
                                          "correct horse battery staple", "owner", "test")
     owner = Principal(tenant.id, user, "owner", "session", scopes=ROLE_SCOPES["owner"])
     token_id, _token = platform.identity.create_token(owner, "victim", ["chat"], None)

@@ -125,7 +125,7 @@ def build_manage_router(services: ConsoleServices) -> APIRouter:
         info = info_of(v)
         try:
             check_assignable(v.principal, role)
-            platform.identity.create_user(info.name, email, password, role, v.actor)
+            platform.identity.create_user(info, email, password, role, v.actor)
         except OspError as exc:
             return users_page(request, v, http_status(exc), error=exc.message)
         return redirect(f"/t/{info.name}/users")
@@ -150,7 +150,7 @@ def build_manage_router(services: ConsoleServices) -> APIRouter:
         owner_only(v)
         info = info_of(v)
         try:
-            platform.user_admin.set_role(info.name, email_of(info, user_id), role, v.actor)
+            platform.user_admin.set_role(info, email_of(info, user_id), role, v.actor)
         except (InvalidInput, Conflict) as exc:
             return users_page(request, v, http_status(exc), error=exc.message)
         return redirect(f"/t/{info.name}/users")
@@ -163,7 +163,7 @@ def build_manage_router(services: ConsoleServices) -> APIRouter:
         info = info_of(v)
         # Ends that person's sessions too (the service does): whoever held the old
         # factor must not stay signed in with it.
-        platform.user_admin.reset_2fa(info.name, email_of(info, user_id), v.actor)
+        platform.user_admin.reset_2fa(info, email_of(info, user_id), v.actor)
         return redirect(f"/t/{info.name}/users")
 
     # -- connected apps ---------------------------------------------------------------------

@@ -151,9 +151,9 @@ def build_operator_router(services: ConsoleServices) -> APIRouter:
 
     def create_owner(info: TenantInfo, email: str, password: str, actor: str) -> None:
         try:
-            platform.identity.create_user(info.name, email, password, "owner", actor)
+            platform.identity.create_user(info, email, password, "owner", actor)
         except OspError:
-            platform.tenants.delete(info.name, actor)  # no half-made tenant is left
+            platform.tenants.delete(info, actor)  # no half-made tenant is left
             raise
 
     def tenant_named(name: str) -> TenantInfo:
@@ -174,12 +174,12 @@ def build_operator_router(services: ConsoleServices) -> APIRouter:
                     raise InvalidInput(f"type the tenant's name ({info.name}) to delete it")
                 if runtime is not None:
                     runtime.backend.remove(info.name, purge_data=True)
-                platform.tenants.delete(info.name, v.actor)
+                platform.tenants.delete(info, v.actor)
             elif runtime is not None:
                 if action == "suspend":
-                    runtime.suspend(info.name, v.actor, "operator console")
+                    runtime.suspend(info, v.actor, "operator console")
                 else:
-                    runtime.resume(info.name, v.actor, "operator console", wait=False)
+                    runtime.resume(info, v.actor, "operator console", wait=False)
             else:  # no engine here: the registry's word is all there is to change
                 platform.tenants.set_state(info.id, "suspended" if action == "suspend"
                                            else "active", v.actor, "operator console")

@@ -65,7 +65,7 @@ def build_pages_router(services: ConsoleServices) -> APIRouter:
             status_error = "no container engine is configured for this control plane"
         else:
             try:
-                status = services.runtime.status(info.name).as_dict()
+                status = services.runtime.status(info).as_dict()
             except OspError as exc:
                 status_error = exc.message
         secret_names: list[str] | None = None
@@ -86,11 +86,11 @@ def build_pages_router(services: ConsoleServices) -> APIRouter:
         if runtime is None:
             raise NotFound("no container engine is configured for this control plane")
         if action == "start":
-            runtime.start(info.name, v.actor, operator=False, wait=False)
+            runtime.start(info, v.actor, operator=False, wait=False)
         elif action == "restart":
-            runtime.restart(info.name, v.actor, operator=False, wait=False)
+            runtime.restart(info, v.actor, operator=False, wait=False)
         elif action == "stop":
-            runtime.stop(info.name, v.actor)
+            runtime.stop(info, v.actor)
         else:
             raise NotFound(f"unknown action {action[:20]!r}")
         return redirect(f"/t/{info.name}/overview")

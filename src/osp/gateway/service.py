@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from osp import telemetry
+from osp.agent.config import parse_config_cached
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
 from osp.errors import InvalidInput, NotFound, OspError, Unavailable, UpstreamFailed
@@ -41,7 +42,9 @@ from osp.gateway.interfaces import (
 from osp.gateway.limits import Busy, TurnLimits
 from osp.gateway.models import AgentConfigRow, AgentMessage
 from osp.gateway.protect import MAX_ERROR_BYTES, MessageProtection, clip_utf8
+from osp.gateway.rails import WHERE, GatewayRails, agent_policy
 from osp.gateway.settings import AgentSettings, config_from_row, document_of
+from osp.governance import Policy, Stage
 from osp.inputs import bad_text
 from osp.logs import get_logger
 from osp.tenancy.service import TenantInfo
@@ -128,7 +131,7 @@ class GatewayService:
                  locator: AgentLocator, transport: AgentTransport,
                  approvals: ApprovalRecorder, options: GatewayOptions | None = None,
                  sleep: Callable[[float], None] = time.sleep, *,
-                 protection: MessageProtection) -> None:
+                 protection: MessageProtection, rails: GatewayRails | None = None) -> None:
         self.db = db
         self.audit = audit
         self.settings = settings
@@ -138,6 +141,8 @@ class GatewayService:
         self.options = options or GatewayOptions()
         self.sleep = sleep
         self.protection = protection
+        # The semantic tier runs here, once per control plane (see osp.gateway.rails).
+        self.rails = rails if rails is not None else GatewayRails()
         self.limits = TurnLimits(self.options.max_turns_per_tenant,
                                  self.options.max_turns_total)
         # Messages a turn of this process is delivering (the recovery job leaves them be).
@@ -230,6 +235,12 @@ class GatewayService:
             # message fails now instead of holding a worker for a minute.
             raise self._fail(tenant, message_id, "the agent is not running "
                                                  f"(`osp tenant start {tenant.name}`)")
+        if isinstance(body.get("config"), dict):
+            # The rails the gateway runs are taken out of the agent's copy of the policy.
+            document = body["config"]
+            policy = parse_config_cached(document).governance_policy()
+            body = {**body, "config": {**document, "policy": agent_policy(
+                policy, dict(document.get("policy") or {}))}}
         deadline = time.monotonic() + self.options.redeliver_window_s
         last = "the agent is not running"
         first = True
@@ -267,25 +278,56 @@ class GatewayService:
 
     def _deliver(self, tenant: TenantInfo, message_id: uuid.UUID, channel: str, user: str,
                  text: str, document: dict[str, Any], skill: str | None) -> MessageResult:
-        body: dict[str, Any] = {"message_id": str(message_id), "channel": channel,
-                                "user": user, "text": text,
-                                "config": document}
-        if skill:
-            body["skill"] = skill
         with self._active_lock:
             if message_id in self._active:
                 raise Busy("this message is already being delivered")
             self._active.add(message_id)
         try:
-            outcome = self.call_agent(tenant, message_id, "/v1/messages", body)
-            return self.apply_outcome(tenant, message_id, outcome)
+            return self._turn(tenant, message_id, channel, user, text, document, skill)
         finally:
             with self._active_lock:
                 self._active.discard(message_id)
 
+    def _turn(self, tenant: TenantInfo, message_id: uuid.UUID, channel: str, user: str,
+              text: str, document: dict[str, Any], skill: str | None) -> MessageResult:
+        policy = parse_config_cached(document).governance_policy()
+        before: list[dict[str, Any]] = []
+        if self.rails.runs(policy, Stage.INPUT):
+            checked = self._gateway_check(policy, Stage.INPUT, text, message_id)
+            before = checked[1]
+            if checked[0] is not None:
+                # Refused before delivery: the agent (and the model) never see the message.
+                return self.apply_outcome(tenant, message_id, {
+                    "status": "refused", "reply": checked[0], "audit": before},
+                    policy=policy)
+            text = checked[2]
+        body: dict[str, Any] = {"message_id": str(message_id), "channel": channel,
+                                "user": user, "text": text,
+                                "config": document}
+        if skill:
+            body["skill"] = skill
+        outcome = self.call_agent(tenant, message_id, "/v1/messages", body)
+        return self.apply_outcome(tenant, message_id, outcome, policy=policy, before=before)
+
+    def _gateway_check(self, policy: Policy, stage: Stage, text: str, message_id: uuid.UUID,
+                       ) -> tuple[str | None, list[dict[str, Any]], str]:
+        """(refusal or None, audit records, text to carry on with) of the gateway's rails."""
+        try:
+            checked = self.rails.check(policy, stage, text, str(message_id))
+        except Exception as exc:  # the engine itself failed: block, never pass
+            log.error("gateway_rails_failed", stage=str(stage), error=type(exc).__name__)
+            return (policy.refusals.for_reason("governance_failure"),
+                    [{"stage": str(stage), "rail": "engine", "action": "reject",
+                      "reason": "governance_failure", "detail": WHERE,
+                      "policy_version": policy.version}], text)
+        refusal = None if checked.allowed else checked.result.text
+        return refusal, checked.records, checked.result.text
+
     def apply_outcome(self, tenant: TenantInfo, message_id: uuid.UUID,
                       outcome: dict[str, Any],
-                      on_session: Callable[[Session], None] | None = None) -> MessageResult:
+                      on_session: Callable[[Session], None] | None = None, *,
+                      policy: Policy | None = None,
+                      before: list[dict[str, Any]] | None = None) -> MessageResult:
         status = str(outcome.get("status", ""))
         reply = outcome.get("reply")
         if status not in ("answered", "refused", "awaiting_approval", "model_error") or \
@@ -296,6 +338,18 @@ class GatewayService:
             # Every turn passes at least the input rails; an answer without decisions was not
             # governed (a broken or tampered agent) and is not delivered.
             raise self._fail(tenant, message_id, "the agent sent no governance decisions")
+        records = [*(before or []), *records]
+        if status == "answered":
+            # The gateway's output rails, after the agent's: a reply the container let through
+            # is still checked here before it is stored or shown.
+            if policy is None:
+                policy = self.settings.get(tenant.id).governance_policy()
+            if self.rails.runs(policy, Stage.OUTPUT):
+                refusal, after, reply = self._gateway_check(policy, Stage.OUTPUT, reply,
+                                                            message_id)
+                records += after
+                if refusal is not None:
+                    status, reply = "refused", refusal
         approval = outcome.get("approval") if status == "awaiting_approval" else None
         try:
             with self.db.tenant(tenant.id) as s:

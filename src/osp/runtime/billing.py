@@ -138,9 +138,9 @@ def build_billing_router(runtime: RuntimeService, secrets: PlatformSecrets, audi
         # Act first, record after: if the engine fails the provider retries the same id,
         # and both actions are idempotent.
         if action == "suspend":
-            runtime.suspend(tenant, actor, reason=kind)
+            runtime.suspend(info, actor, reason=kind)
         elif action == "resume":
-            runtime.resume(tenant, actor, reason=kind, wait=False)
+            runtime.resume(info, actor, reason=kind, wait=False)
         try:
             with runtime.db.tenant(info.id) as s:
                 s.add(BillingEventRow(tenant_id=info.id, event_id=event_id, kind=kind))
