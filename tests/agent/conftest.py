@@ -21,7 +21,13 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from osp.app.agent import AgentParts, agent_routers, build_agent, connected_app_router
+from osp.app.agent import (
+    AgentParts,
+    agent_routers,
+    build_agent,
+    connected_app_router,
+    scoring_router,
+)
 from osp.errors import NotFound
 from osp.gateway.service import GatewayOptions
 from osp.identity.scopes import ROLE_SCOPES
@@ -130,6 +136,7 @@ def stack(platform: Platform, governed_image: BuiltImage,
                          # the test provider is on loopback: the development switch
                          allow_loopback=True)
     internal = internal_app(runtime, [connected_app_router(platform, runtime, agent, broker),
+                                      scoring_router(platform, runtime, agent),
                                       smoke_model_router()])
     server = uvicorn.Server(uvicorn.Config(internal, host="0.0.0.0", port=port,
                                            log_level="warning", lifespan="off"))

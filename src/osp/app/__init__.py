@@ -17,7 +17,13 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 
-from osp.app.agent import AgentParts, agent_routers, build_agent, connected_app_router
+from osp.app.agent import (
+    AgentParts,
+    agent_routers,
+    build_agent,
+    connected_app_router,
+    scoring_router,
+)
 from osp.app.jobs import Job, JobRunner, lifespan
 from osp.audit.anchor import AnchorFile, anchor_all
 from osp.audit.api import router as audit_router
@@ -61,6 +67,10 @@ APPROVAL_EXPIRY_INTERVAL_S = 60.0
 AUDIT_ANCHOR_INTERVAL_S = 60.0
 OAUTH_REFRESH_INTERVAL_S = 60.0
 MESSAGE_RETENTION_INTERVAL_S = 3600.0
+MESSAGE_RECOVERY_INTERVAL_S = 10.0
+# A message untouched this long in "queued"/"delivering", and no turn of this process on it,
+# was orphaned (e.g. its outcome arrived while the database was down).
+MESSAGE_STALE_S = 20.0
 
 
 def require_control_plane(port: int) -> None:
@@ -176,6 +186,12 @@ class App:
         protection = self.agent.gateway.protection
         return sum(protection.expire(t.id) for t in self.platform.tenants.list())
 
+    def recover_messages(self) -> None:
+        """Every tenant's orphaned messages delivered again (see GatewayService.recover)."""
+        gateway = self.agent.gateway
+        for tenant in self.platform.tenants.list():
+            gateway.recover(tenant, stale_s=MESSAGE_STALE_S)
+
     def jobs(self) -> list[Job]:
         """The background jobs of ``osp up``, in a fixed order."""
         return [
@@ -184,6 +200,7 @@ class App:
             # What happened since the last round is anchored at shutdown too.
             Job("audit_anchor", AUDIT_ANCHOR_INTERVAL_S, self.anchor_trails, at_stop=True),
             Job("message_retention", MESSAGE_RETENTION_INTERVAL_S, self.expire_messages),
+            Job("message_recovery", MESSAGE_RECOVERY_INTERVAL_S, self.recover_messages),
         ]
 
     def admin_app(self, *, with_jobs: bool = True) -> FastAPI:
@@ -199,9 +216,12 @@ class App:
         return app
 
     def internal_app(self) -> FastAPI:
-        return internal_app(self.runtime, [connected_app_router(
-            self.platform, self.runtime, self.agent, self.broker,
-            cache_s=self._agent_auth_cache_s), smoke_model_router()])
+        return internal_app(self.runtime, [
+            connected_app_router(self.platform, self.runtime, self.agent, self.broker,
+                                 cache_s=self._agent_auth_cache_s),
+            scoring_router(self.platform, self.runtime, self.agent,
+                           cache_s=self._agent_auth_cache_s),
+            smoke_model_router()])
 
     def close(self) -> None:
         if "broker" in self.__dict__:
