@@ -50,7 +50,7 @@ def make_tenant(platform: Platform) -> Iterator[Callable[..., TenantInfo]]:
     yield make
     for t in made:
         with contextlib.suppress(NotFound):
-            platform.tenants.delete(t.name, "test")
+            platform.tenants.delete(t, "test")
 
 
 @pytest.fixture

@@ -53,16 +53,16 @@ class OidcServer:
 
 
 @contextmanager
-def running_oidc(log_dir: Path) -> Iterator[OidcServer]:
+def running_oidc(log_dir: Path, redirect_uri: str = REDIRECT_URI) -> Iterator[OidcServer]:
     node = shutil.which("node")
     if node is None or not (SERVERS / "node_modules" / "oidc-provider").is_dir():
         pytest.fail("the test OpenID provider needs node and `npm install` in tests/servers "
                     "(scripts/setup.sh does both)")
     port = free_port()
     server = OidcServer(f"http://127.0.0.1:{port}", "osp-test", secrets.token_urlsafe(24),
-                        REDIRECT_URI)
+                        redirect_uri)
     env = {**os.environ, "OIDC_CLIENT_ID": server.client_id,
-           "OIDC_CLIENT_SECRET": server.client_secret, "OIDC_REDIRECT_URIS": REDIRECT_URI}
+           "OIDC_CLIENT_SECRET": server.client_secret, "OIDC_REDIRECT_URIS": redirect_uri}
     log = (log_dir / "server.log").open("w")
     proc = subprocess.Popen([node, "oidc_server.mjs", str(port), "0.0.0.0"], cwd=SERVERS,
                             env=env,

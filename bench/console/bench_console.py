@@ -62,8 +62,8 @@ class NoAgent:
 def populate(platform: Platform, name: str) -> tuple[TenantInfo, dict[str, str]]:
     tenant = platform.tenants.create(name, "bench")
     owner = f"owner@{name}.example.com"
-    user_id = platform.identity.create_user(name, owner, PASSWORD, "owner", "bench")
-    platform.identity.create_user(name, f"member@{name}.example.com", PASSWORD, "member",
+    user_id = platform.identity.create_user(tenant, owner, PASSWORD, "owner", "bench")
+    platform.identity.create_user(tenant, f"member@{name}.example.com", PASSWORD, "member",
                                   "bench")
     with platform.db.tenant(tenant.id) as s:
         for secret in ("MODEL_API_KEY", "SLACK_BOT_TOKEN", "MODEL_API_KEY", "CRM_KEY"):

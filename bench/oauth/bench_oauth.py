@@ -113,8 +113,8 @@ def main() -> None:
         threading.Thread(target=server.run, daemon=True).start()
         try:
             oidc_port = int(urlsplit(oidc.issuer).port or 0)
-            runtime.service.set_limits(tenant.name, "bench", host_ports=(oidc_port,))
-            runtime.service.start(tenant.name, "bench")
+            runtime.service.set_limits(tenant, "bench", host_ports=(oidc_port,))
+            runtime.service.start(tenant, "bench")
             running = backend.status(tenant.name)
             api_base = {"https://www.googleapis.com":
                         f"http://{running.gateway}:{oidc_port}/fake/googleapis"}

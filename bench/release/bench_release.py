@@ -36,6 +36,7 @@ from osp.runtime.podman import PodmanBackend, PodmanSettings  # noqa: E402
 from osp.runtime.service import FixedImage  # noqa: E402
 from osp.runtime.store import PlatformSecrets  # noqa: E402
 from osp.runtime.wiring import agent_image_builder, build_runtime, internal_app  # noqa: E402
+from osp.tenancy.service import TenantInfo  # noqa: E402
 
 CACHE = Path(os.environ.get("OSP_TEST_CACHE", "/var/tmp/osp-test-cache"))
 
@@ -91,11 +92,14 @@ def main() -> None:
             sign(store, key, image_id=img, tag="bench", osp_version=image.osp_version,
                  governance_version=image.governance_version, report={}, report_hash="-")
         names: list[str] = []
+        infos: dict[str, TenantInfo] = {}
         try:
             backend.prepare()
             for _ in range(args.tenants):
-                name = platform.tenants.create(f"bench-rl-{uuid.uuid4().hex[:6]}", "bench").name
-                runtime.service.start_image(name, "bench", image.image_id,
+                info = platform.tenants.create(f"bench-rl-{uuid.uuid4().hex[:6]}", "bench")
+                name = info.name
+                infos[name] = info
+                runtime.service.start_image(info, "bench", image.image_id,
                                             image.governance_version)
                 names.append(name)
             # snapshot/restore of args.mb MB (half random, half zeros) in the first tenant
@@ -107,11 +111,11 @@ def main() -> None:
             t0 = time.perf_counter()
             snap = snaps.create(first)
             t_snap = time.perf_counter() - t0
-            runtime.service.stop(first, "bench")
+            runtime.service.stop(infos[first], "bench")
             t0 = time.perf_counter()
             snaps.restore(snap)
             t_restore = time.perf_counter() - t0
-            runtime.service.start_image(first, "bench", image.image_id,
+            runtime.service.start_image(infos[first], "bench", image.image_id,
                                         image.governance_version)
             print(f"snapshot {args.mb} MB: {t_snap:.2f}s (archive {snap.size / 1e6:.1f} MB); "
                   f"restore (checksum + import): {t_restore:.2f}s")
@@ -123,7 +127,7 @@ def main() -> None:
                 return Fleet(runtime.service, snaps, verifier,
                              Journal(Path(tmp) / "fleet.json"),
                              AgentHealthGate(runtime.service), runtime.audit,
-                             lambda: list(names))
+                             lambda: [infos[n] for n in names])
 
             f = fleet()
             t0 = time.perf_counter()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from osp.errors import OspError
-from osp.terminal import CLI_ACTOR, console, read_secret_stdin, table
+from osp.terminal import CLI_ACTOR, console, read_secret_stdin, table, tenant_arg
 
 if TYPE_CHECKING:
     from osp.app import App
@@ -157,7 +157,7 @@ def tenant_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 @tenant_app.command("show")
 def tenant_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     with platform() as p:
-        t = p.tenants.get(name)
+        t = tenant_arg(p, name)
         with p.db.tenant(t.id) as s:
             n_secrets = len(p.vault.list(s, t.id))
         n_users = len(p.identity.list_users(t.id))
@@ -175,7 +175,7 @@ def tenant_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="Do
                   = False) -> None:
     with opened() as a:
         p = a.platform
-        p.tenants.get(name)
+        info = tenant_arg(p, name)
         if not yes and not typer.confirm(f"Delete tenant {name} and all its data?"):
             fail("aborted; nothing was deleted")
         try:
@@ -183,7 +183,7 @@ def tenant_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="Do
             a.runtime.backend.remove(name, purge_data=True)
         except OspError as exc:
             out.print(f"warning: could not remove the container: {exc.message}")
-        p.tenants.delete(name, CLI_ACTOR)
+        p.tenants.delete(info, CLI_ACTOR)
         if not p.tenants.list():
             # The last tenant gone: the firewall table and anything left under this
             # installation's prefix have nothing left to serve (the next start recreates them).
@@ -245,7 +245,7 @@ def secret_set(tenant: str, name: str) -> None:
     """Write a new version of a secret; the value is read from stdin, never from argv."""
     value = read_secret_stdin(f"Value for {name}: ")
     with platform() as p:
-        t = p.tenants.get(tenant)
+        t = tenant_arg(p, tenant)
         with p.db.tenant(t.id) as s:
             version = p.vault.put(s, t.id, name, value, CLI_ACTOR)
     out.print(f"stored {name} version {version} for {tenant}")
@@ -254,7 +254,7 @@ def secret_set(tenant: str, name: str) -> None:
 @secret_app.command("list")
 def secret_list(tenant: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     with platform() as p:
-        t = p.tenants.get(tenant)
+        t = tenant_arg(p, tenant)
         with p.db.tenant(t.id) as s:
             rows = p.vault.list(s, t.id)
     if as_json:
@@ -271,7 +271,7 @@ def secret_list(tenant: str, as_json: Annotated[bool, typer.Option("--json")] = 
 @secret_app.command("delete")
 def secret_delete(tenant: str, name: str) -> None:
     with platform() as p:
-        t = p.tenants.get(tenant)
+        t = tenant_arg(p, tenant)
         with p.db.tenant(t.id) as s:
             n = p.vault.delete(s, t.id, name, CLI_ACTOR)
     out.print(f"deleted {name} ({n} version(s)) from {tenant}")
@@ -299,7 +299,7 @@ def _trail(p: Platform, tenant: str | None, platform_trail: bool) -> tuple[uuid.
         raise OspError("name a tenant or pass --platform (not both)")
     if tenant is None:
         return PLATFORM_TRAIL, "the platform"
-    return p.tenants.get(tenant).id, tenant
+    return tenant_arg(p, tenant).id, tenant
 
 
 @audit_app.command("list")
@@ -368,12 +368,14 @@ def _register_features() -> None:
     from osp.gateway import cli as agent_cli
     from osp.governance import cli as governance_cli
     from osp.identity import cli as identity_cli
+    from osp.identity import operator_cli
     from osp.oauth import cli as oauth_cli
     from osp.release import cli as release_cli
     from osp.runtime import cli as runtime_cli
 
     runtime_cli.register(tenant_app, image_app, opened, billing_app)
     identity_cli.register(app, opened)
+    operator_cli.register(app, opened)
     agent_cli.register(app, tenant_app, opened, settings)
     approvals_cli.register(app, opened)
     governance_cli.register(app)

@@ -8,12 +8,15 @@ from dataclasses import dataclass
 
 from osp.audit.service import AuditTrail
 from osp.audit.unproven import UnprovenTrail
+from osp.audit.verified import VerifiedChains
 from osp.config import Settings
 from osp.db.embedded import EmbeddedPostgres
 from osp.db.rls import APP_ROLE
 from osp.db.roles import DatabaseSetupError, check_app_role, migrate, password_of
 from osp.db.session import Database, to_sqlalchemy_url
 from osp.errors import OspError
+from osp.identity.admin import UserAdmin
+from osp.identity.operators import OperatorService
 from osp.identity.service import IdentityService
 from osp.tenancy.service import TenantService
 from osp.vault.interfaces import KekProvider
@@ -31,6 +34,9 @@ class Platform:
     identity: IdentityService
     admin_url: str
     unproven: UnprovenTrail  # refusals of requests that proved no tenant
+    chains: VerifiedChains  # chain verification that remembers a verified prefix (pages)
+    user_admin: UserAdmin  # role changes, password and 2FA resets (CLI, console owners)
+    operators: OperatorService  # the installation's operators (not in any tenant)
 
 
 def make_kek(settings: Settings) -> KekProvider:
@@ -88,7 +94,8 @@ def open_platform(settings: Settings, *, run_migrations: bool | None = None) -> 
         identity = IdentityService(db, tenants, vault, audit)
         try:
             yield Platform(settings, db, audit, vault, tenants, identity, admin_url,
-                           UnprovenTrail(db, audit))
+                           UnprovenTrail(db, audit), VerifiedChains(audit),
+                           UserAdmin(db, tenants, audit), OperatorService(db, vault, audit))
         finally:
             db.dispose()
     except DatabaseSetupError as exc:

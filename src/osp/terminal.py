@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import getpass
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:  # names only: the CLI must start fast
+    from osp.platform import Platform
+    from osp.tenancy.service import TenantInfo
 
 CLI_ACTOR = "cli:operator"
 
@@ -36,3 +41,9 @@ def console(*, stderr: bool = False) -> Console:
 def table(*columns: str) -> Table:
     """A table that takes its columns' natural width (no padding to the console's width)."""
     return Table(*columns, expand=False)
+
+
+def tenant_arg(platform: Platform, name: str) -> TenantInfo:
+    """A command's TENANT argument, resolved once at the edge: everything below takes the
+    TenantInfo. An unknown or invalid name is one line (``unknown tenant 'x'``), exit 1."""
+    return platform.tenants.get(name)

@@ -21,7 +21,13 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from osp.app.agent import AgentParts, agent_routers, build_agent, connected_app_router
+from osp.app.agent import (
+    AgentParts,
+    agent_routers,
+    build_agent,
+    connected_app_router,
+    scoring_router,
+)
 from osp.errors import NotFound
 from osp.gateway.service import GatewayOptions
 from osp.identity.scopes import ROLE_SCOPES
@@ -84,7 +90,7 @@ class Stack:
 
     def token(self, tenant: TenantInfo, scopes: list[str] | None = None) -> str:
         user_id = self.platform.identity.create_user(
-            tenant.name, f"owner-{uuid.uuid4().hex[:6]}@example.com", "correct horse battery 9",
+            tenant, f"owner-{uuid.uuid4().hex[:6]}@example.com", "correct horse battery 9",
             "owner", "test")
         owner = Principal(tenant.id, user_id, "owner", "session",
                           scopes=ROLE_SCOPES["owner"])
@@ -127,7 +133,8 @@ def stack(platform: Platform, governed_image: BuiltImage,
     broker = OAuthBroker(platform.db, platform.vault, platform.audit,
                          # the test provider is on loopback: the development switch
                          allow_loopback=True)
-    internal = internal_app(runtime, [connected_app_router(platform, runtime, agent, broker)])
+    internal = internal_app(runtime, [connected_app_router(platform, runtime, agent, broker),
+                                      scoring_router(platform, runtime, agent)])
     server = uvicorn.Server(uvicorn.Config(internal, host="0.0.0.0", port=port,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -162,9 +169,9 @@ def live_tenant(stack: Stack) -> Iterator[Callable[..., TenantInfo]]:
         stack.agent.settings.set_model(tenant.id, "openai",
                                        f"http://osp-host:{stack.model.port}/v1", "scripted",
                                        "test")
-        stack.runtime.service.set_limits(tenant.name, "test",
+        stack.runtime.service.set_limits(tenant, "test",
                                          host_ports=(stack.model.port, *host_ports))
-        stack.runtime.service.start(tenant.name, "test")
+        stack.runtime.service.start(tenant, "test")
         return tenant
 
     yield make
@@ -172,4 +179,4 @@ def live_tenant(stack: Stack) -> Iterator[Callable[..., TenantInfo]]:
         with contextlib.suppress(Exception):
             stack.backend.remove(tenant.name, purge_data=True)
         with contextlib.suppress(NotFound):
-            stack.platform.tenants.delete(tenant.name, "test")
+            stack.platform.tenants.delete(tenant, "test")

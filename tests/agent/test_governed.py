@@ -46,7 +46,7 @@ def test_model_key_reaches_the_model_only_through_boot_injection(
     stack.model.reset(say("one"), say("two"))
     assert stack.chat(tenant, token, "what can you do for me?").status_code == 200
     assert stack.model.seen[0].headers["authorization"] == f"Bearer {MODEL_KEY}"
-    stack.runtime.service.restart(tenant.name, "test")
+    stack.runtime.service.restart(tenant, "test")
     stack.agent.gateway.locator.forget(tenant.name)
     r = stack.chat(tenant, token, "one more time please")
     assert r.status_code == 200, r.text

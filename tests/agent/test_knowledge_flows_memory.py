@@ -73,13 +73,13 @@ def test_memory_survives_a_tenant_restart(stack: Stack, live_tenant: LiveTenant)
     token = stack.token(tenant)
     stack.model.reset(say("Nice to meet you, Ada."))
     assert stack.chat(tenant, token, "Hello, my name is Ada Lovelace.").status_code == 200
-    before = stack.runtime.service.status(tenant.name).instance_id
+    before = stack.runtime.service.status(tenant).instance_id
 
-    stack.runtime.service.restart(tenant.name, "test")
+    stack.runtime.service.restart(tenant, "test")
     stack.model.reset(say("You are Ada Lovelace."))
     r = stack.chat(tenant, token, "What is my name?")
 
-    assert stack.runtime.service.status(tenant.name).instance_id != before
+    assert stack.runtime.service.status(tenant).instance_id != before
     assert r.status_code == 200, (r.text, stack.backend.logs(tenant.name, 30))
     history = stack.model.seen[0].body["messages"]
     assert {"role": "user", "content": "Hello, my name is Ada Lovelace."} in history
@@ -121,7 +121,7 @@ def test_killing_the_container_mid_message_retries_it(stack: Stack,
     result = _kill_mid_message(stack, tenant, token)
     stack.model.hold = None
     result["hold"].set()
-    stack.runtime.service.restart(tenant.name, "test")
+    stack.runtime.service.restart(tenant, "test")
 
     result["worker"].join(60)
 

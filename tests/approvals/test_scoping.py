@@ -21,7 +21,7 @@ from tests.gateway.test_gateway import auth
 
 
 def _person(platform: Platform, tenant: TenantInfo, role: str) -> tuple[uuid.UUID, str]:
-    user_id = platform.identity.create_user(tenant.name, f"{role}-{uuid.uuid4().hex[:6]}@x.org",
+    user_id = platform.identity.create_user(tenant, f"{role}-{uuid.uuid4().hex[:6]}@x.org",
                                             "correct horse battery 9", role, "test")
     principal = Principal(tenant.id, user_id, role, "session", scopes=ROLE_SCOPES[role])
     return user_id, platform.identity.create_token(principal, "t", sorted(ROLE_SCOPES[role]),

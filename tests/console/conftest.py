@@ -148,7 +148,7 @@ def person(platform: Platform, make_tenant: Callable[..., TenantInfo]
     def make(role: str = "owner", tenant: TenantInfo | None = None) -> Person:
         tenant = tenant or make_tenant("con")
         email = f"{role}-{uuid.uuid4().hex[:6]}@example.com"
-        platform.identity.create_user(tenant.name, email, PASSWORD, role, "test")
+        platform.identity.create_user(tenant, email, PASSWORD, role, "test")
         return Person(tenant, email, role)
 
     return make

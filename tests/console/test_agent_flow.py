@@ -43,7 +43,7 @@ def test_owner_gates_a_tool_chats_and_approves_in_the_browser(
         live_tenant: Callable[..., TenantInfo]) -> None:
     tenant = live_tenant()
     email = f"owner-{uuid.uuid4().hex[:6]}@example.com"
-    stack.platform.identity.create_user(tenant.name, email, PASSWORD, "owner", "test")
+    stack.platform.identity.create_user(tenant, email, PASSWORD, "owner", "test")
     owner = Person(tenant, email, "owner")
     sign_in(page, live_site, owner)
     assert page.locator("#agent-state").inner_text() == "running"

@@ -21,7 +21,8 @@ from tests.console.conftest import Person, Served, http_session, shot, sign_in
 
 XSS = '<script>window.__xss = 1</script><img src="x" onerror="window.__xss = 2">'
 FILL = {"action": "start", "approval_id": str(uuid.uuid4()), "decision": "approve",
-        "name": "SOME_SECRET", "token_id": str(uuid.uuid4()), "provider": "someapp"}
+        "name": "SOME_SECRET", "token_id": str(uuid.uuid4()), "provider": "someapp",
+        "version": "1", "user_id": str(uuid.uuid4())}
 
 
 def _api_routes(routes: list[Any]) -> list[APIRoute]:
@@ -97,6 +98,9 @@ def test_a_member_cannot_use_owner_pages(page: Any, site: Served,
              "users": {"email": "new@example.com", "password": "p" * 14, "role": "owner"},
              "secrets": {"name": "X", "value": "v"}, "secrets/MODEL_API_KEY/delete": {},
              "policy": {"document": "{}"}, "policy/preview": {"document": "{}"},
+             "policy/form": {"preset": "lean"}, "policy/versions/1/restore": {},
+             f"users/{uuid.uuid4()}/role": {"role": "owner"},
+             f"users/{uuid.uuid4()}/reset-2fa": {},
              "runtime/start": {}, f"approvals/{uuid.uuid4()}/approve": {},
              "connections/someapp/revoke": {}, f"tokens/{uuid.uuid4()}/revoke": {}}
     for path, data in posts.items():

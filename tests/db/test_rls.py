@@ -19,7 +19,7 @@ def two_tenants(platform: Platform, make_tenant: Callable[..., TenantInfo]
     for t in (a, b):
         with platform.db.tenant(t.id) as s:
             platform.vault.put(s, t.id, "MODEL_API_KEY", f"key-of-{t.name}".encode(), "test")
-        platform.identity.create_user(t.name, f"owner@{t.name}.example", "correct horse battery",
+        platform.identity.create_user(t, f"owner@{t.name}.example", "correct horse battery",
                                       "owner", "test")
     return a, b
 

@@ -14,4 +14,4 @@ def test_a_second_demo_start_says_the_previous_token_is_revoked(platform: Platfo
         assert "previous" in second and "revoked" in second
         assert first.split("OSP_TOKEN=")[1].split()[0] not in second
     finally:
-        platform.tenants.delete("demo", "test")
+        platform.tenants.delete(platform.tenants.get("demo"), "test")

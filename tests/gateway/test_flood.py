@@ -50,7 +50,7 @@ class Locator:
 
 
 def _token(platform: Platform, tenant: TenantInfo, role: str) -> str:
-    user_id = platform.identity.create_user(tenant.name, f"{role}-{uuid.uuid4().hex[:6]}@x.org",
+    user_id = platform.identity.create_user(tenant, f"{role}-{uuid.uuid4().hex[:6]}@x.org",
                                             "correct horse battery 9", role, "test")
     principal = Principal(tenant.id, user_id, role, "session", scopes=ROLE_SCOPES[role])
     return platform.identity.create_token(principal, "t", sorted(ROLE_SCOPES[role]), None)[1]

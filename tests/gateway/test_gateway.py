@@ -22,7 +22,7 @@ from osp.tenancy.service import TenantInfo
 
 def token_for(platform: Platform, tenant: TenantInfo, scopes: list[str],
               role: str = "owner") -> str:
-    user_id = platform.identity.create_user(tenant.name, f"u-{uuid.uuid4().hex[:6]}@example.com",
+    user_id = platform.identity.create_user(tenant, f"u-{uuid.uuid4().hex[:6]}@example.com",
                                             "correct horse battery 9", role, "test")
     owner = Principal(tenant.id, user_id, role, "session", scopes=ROLE_SCOPES[role])
     return platform.identity.create_token(owner, "t", scopes, None)[1]
@@ -143,7 +143,7 @@ def test_the_demo_tenant_is_created_once_and_prints_how_to_chat(
             platform.identity.authenticate_token(first.split("OSP_TOKEN=")[1].split()[0])
         assert parts.settings.get(tenant.id).flows[0].name == "human"
     finally:
-        platform.tenants.delete("demo", "test")
+        platform.tenants.delete(platform.tenants.get("demo"), "test")
 
 
 class _UngovernedAgent:

@@ -27,7 +27,7 @@ BURST = 40
 def test_a_burst_of_wrong_passwords_verifies_at_most_the_limit(
         platform: Platform, make_tenant: Callable[..., TenantInfo]) -> None:
     tenant = make_tenant()
-    platform.identity.create_user(tenant.name, "ada@example.com", PASSWORD, "owner", "test")
+    platform.identity.create_user(tenant, "ada@example.com", PASSWORD, "owner", "test")
     body = {"tenant": tenant.name, "email": "ada@example.com"}
 
     with serving(admin_app(platform)) as base:
@@ -57,7 +57,7 @@ def test_a_burst_of_wrong_passwords_verifies_at_most_the_limit(
 def test_the_right_password_within_the_limit_still_works(
         platform: Platform, make_tenant: Callable[..., TenantInfo]) -> None:
     tenant = make_tenant()
-    platform.identity.create_user(tenant.name, "ada@example.com", PASSWORD, "owner", "test")
+    platform.identity.create_user(tenant, "ada@example.com", PASSWORD, "owner", "test")
     for i in range(throttle.MAX_PER_ACCOUNT - 1):
         with pytest.raises(Unauthorized):
             platform.identity.login(tenant.name, "ada@example.com", f"wrong password {i}",

@@ -92,7 +92,7 @@ def tenant(env: Env, make_tenant: Callable[..., TenantInfo]) -> Callable[..., Te
             "tools": {"connected": {"api_base": {
                 "https://www.googleapis.com": f"{stand_in}/googleapis",
                 "https://gmail.googleapis.com": f"{stand_in}/gmail"}}}}, "test")
-        env.parts.service.start(info.name, "test", wait=False)
+        env.parts.service.start(info, "test", wait=False)
         env.backend.ips[info.name] = "testclient"
         instance = env.backend.running[info.name].instance_id
         headers = {"Authorization": f"Bearer {env.parts.bootstrap.agent_key(info.name, instance)}",

@@ -26,8 +26,8 @@ def client(platform: Platform) -> Iterator[TestClient]:
 @pytest.fixture
 def tenant(platform: Platform, make_tenant: Callable[..., TenantInfo]) -> TenantInfo:
     t = make_tenant("api")
-    platform.identity.create_user(t.name, "owner@example.com", PASSWORD, "owner", "test")
-    platform.identity.create_user(t.name, "member@example.com", PASSWORD, "member", "test")
+    platform.identity.create_user(t, "owner@example.com", PASSWORD, "owner", "test")
+    platform.identity.create_user(t, "member@example.com", PASSWORD, "member", "test")
     return t
 
 

@@ -125,7 +125,7 @@ def test_the_dev_switch_still_allows_loopback_but_not_private_addresses() -> Non
 def test_the_api_answers_4xx_for_every_spelling(
         platform: Platform, make_tenant: Callable[..., TenantInfo]) -> None:
     tenant = make_tenant("ssrfapi")
-    platform.identity.create_user(tenant.name, "owner@example.com", PASSWORD, "owner", "t")
+    platform.identity.create_user(tenant, "owner@example.com", PASSWORD, "owner", "t")
     app = admin_app(platform)
     strict = app.state.oauth_broker = OAuthBroker(platform.db, platform.vault, platform.audit)
     try:

@@ -79,7 +79,10 @@ class World:
         return Fleet(self.parts.service, SnapshotStore(self.tmp / "snapshots", self.backend),
                      verifier, Journal(self.tmp / "fleet.json"),
                      health or AgentHealthGate(self.parts.service), self.parts.audit,
-                     lambda: list(self.names))
+                     lambda: [self.info(n) for n in self.names])
+
+    def info(self, name: str) -> TenantInfo:
+        return self.parts.service.tenants.get(name)
 
     def write_data(self, tenant: str) -> None:
         payload = uuid.uuid4().hex * 50
@@ -96,7 +99,7 @@ class World:
         return r.stdout
 
     def image_of(self, tenant: str) -> str:
-        return self.parts.service.status(tenant).image_digest
+        return self.parts.service.status(self.info(tenant)).image_digest
 
 
 @pytest.fixture
@@ -112,9 +115,10 @@ def world(platform: Platform, podman_parts: RuntimeParts, backend: PodmanBackend
 
 def start_tenants(w: World, make_tenant: Callable[..., TenantInfo], n: int) -> None:
     for _ in range(n):
-        name = make_tenant("fl").name
+        info = make_tenant("fl")
+        name = info.name
         w.names.append(name)
-        w.parts.service.start_image(name, "test", w.base.image_id, w.base.governance_version)
+        w.parts.service.start_image(info, "test", w.base.image_id, w.base.governance_version)
         w.write_data(name)
 
 
@@ -157,7 +161,7 @@ def test_a_failing_canary_is_rolled_back_byte_for_byte_and_the_upgrade_halts(
         assert [s.phase for s in rest] == ["pending"] * len(rest)
         for name in world.names:
             assert world.image_of(name) == world.base.image_id
-            assert world.parts.service.status(name).state == "running"
+            assert world.parts.service.status(world.info(name)).state == "running"
             assert world.data(name) == before[name], name  # restored byte for byte
     finally:
         for name in world.names:
@@ -178,8 +182,8 @@ def test_an_upgrade_killed_mid_wave_is_recovered_on_the_next_up(
         checked: list[str] = []
 
         class DiesOnSecond(AgentHealthGate):
-            def check(self, tenant: str, image_id: str) -> str | None:
-                checked.append(tenant)
+            def check(self, tenant: TenantInfo, image_id: str) -> str | None:
+                checked.append(tenant.name)
                 if len(checked) == 2:
                     raise Killed  # after the 2nd tenant started on the new image
                 return super().check(tenant, image_id)
@@ -197,9 +201,9 @@ def test_an_upgrade_killed_mid_wave_is_recovered_on_the_next_up(
         images = [world.image_of(n) for n in sorted(world.names)]
         assert images == [good, world.base.image_id, world.base.image_id]
         for name in world.names:
-            assert world.parts.service.status(name).state == "running"
+            assert world.parts.service.status(world.info(name)).state == "running"
             assert AgentHealthGate(world.parts.service).check(
-                name, world.image_of(name)) is None
+                world.info(name), world.image_of(name)) is None
         assert world.fleet().recover() is None  # nothing left to do
     finally:
         for name in world.names:
@@ -220,10 +224,10 @@ def test_a_corrupt_snapshot_is_refused_before_restore(
         data[len(data) // 2] ^= 0xFF
         archive.write_bytes(bytes(data))
         before = world.data(name)
-        world.parts.service.stop(name, "test")
+        world.parts.service.stop(world.info(name), "test")
         with pytest.raises(CorruptSnapshot, match="corrupt"):
             store.restore(snap)
-        world.parts.service.start_image(name, "test", world.base.image_id,
+        world.parts.service.start_image(world.info(name), "test", world.base.image_id,
                                         world.base.governance_version)
         assert world.data(name) == before  # untouched
     finally:

@@ -149,7 +149,7 @@ def test_tenant_start_refuses_an_unsigned_image_and_audits_it(
                           images=FixedImage(changed_image, built_image.governance_version),
                           verifier=verifier)
     with pytest.raises(ImageRefused, match="unsigned"):
-        parts.service.start(tenant.name, "test")
+        parts.service.start(tenant, "test")
     assert backend.status(tenant.name).state.value != "running"
     with platform.db.tenant(tenant.id) as s:
         events = [e for e in platform.audit.list(s, tenant.id, 20)
@@ -160,7 +160,7 @@ def test_tenant_start_refuses_an_unsigned_image_and_audits_it(
                           images=FixedImage(built_image.image_id,
                                             built_image.governance_version),
                           verifier=verifier)
-    status = parts.service.start(tenant.name, "test", wait=False)
+    status = parts.service.start(tenant, "test", wait=False)
     assert status.image_digest == built_image.image_id
 
 

@@ -39,7 +39,7 @@ def client(platform: Platform, fake_parts: RuntimeParts) -> Iterator[TestClient]
 
 def start(parts: RuntimeParts, backend: FakeBackend, tenant: TenantInfo,
           ip: str = PEER) -> str:
-    parts.service.start(tenant.name, "test", wait=False)  # nothing to wait for: no container
+    parts.service.start(tenant, "test", wait=False)  # nothing to wait for: no container
     backend.ips[tenant.name] = ip
     return backend.running[tenant.name].instance_id
 
@@ -112,7 +112,7 @@ def test_a_replaced_instance_and_a_foreign_address_are_refused_and_audited(
     fake_backend.ips[tenant.name] = "10.99.0.2"  # the right key, sent from elsewhere
     assert client.get(CONNECTIONS, headers=headers(fake_parts, tenant.name, new)) \
         .status_code == 401
-    fake_parts.service.stop(tenant.name, "test")
+    fake_parts.service.stop(tenant, "test")
     assert client.get(CONNECTIONS, headers=headers(fake_parts, tenant.name, new)) \
         .status_code == 401
     assert refusals(platform, tenant) == ["stale_instance", "wrong_peer", "stale_instance"]

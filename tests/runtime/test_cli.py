@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from osp.app import App
+from osp.app import App, require_control_plane
 from osp.errors import OspError
 from osp.platform import Platform
 from osp.runtime import cli as runtime_cli
@@ -21,7 +21,7 @@ from osp.tenancy.service import TenantInfo
 from tests.runtime.conftest import FAKE_IMAGE, FakeBackend
 from tests.slots import free_port
 
-REAL_CHECK = runtime_cli._require_control_plane
+REAL_CHECK = require_control_plane
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def cli(platform: Platform, fake_backend: FakeBackend,
     def same_app(**_kw: Any) -> Iterator[App]:
         yield App(platform, backend=fake_backend, images=FAKE_IMAGE)
 
-    monkeypatch.setattr(runtime_cli, "_require_control_plane", lambda port: None)
+    monkeypatch.setattr(App, "require_control_plane", lambda self: None)
     app, tenant_app, image_app, billing_app = (typer.Typer() for _ in range(4))
     app.add_typer(tenant_app, name="tenant")
     app.add_typer(image_app, name="image")
@@ -89,8 +89,8 @@ def test_start_without_a_running_control_plane_says_so(
         cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
         make_tenant: Callable[..., TenantInfo], fake_backend: FakeBackend) -> None:
     # the real check, against a port nothing listens on
-    monkeypatch.setattr(runtime_cli, "_require_control_plane",
-                        lambda _port: REAL_CHECK(free_port()))
+    monkeypatch.setattr(App, "require_control_plane",
+                        lambda self: REAL_CHECK(free_port()))
     t = make_tenant()
     result = cli("tenant", "start", t.name)
     one_line_error(result, "start `osp up` first")

@@ -56,7 +56,7 @@ def test_canary_secret_reaches_only_the_agents_memory(
     t = make_tenant("can")
     put_secret(platform, t, "MODEL_API_KEY", CANARY)
     put_secret(platform, t, "SLACK_TOKEN", fakes.slack_bot_token())
-    status = podman_parts.service.start(t.name, ACTOR)
+    status = podman_parts.service.start(t, ACTOR)
     assert status.secrets == ["MODEL_API_KEY", "SLACK_TOKEN"]
     assert status.state == "running" and status.image_digest.startswith("sha256:")
     assert status.governance_version and status.uptime_s is not None
@@ -97,10 +97,10 @@ def test_rotation_is_a_vault_write_plus_restart(
         make_tenant: Callable[..., TenantInfo]) -> None:
     t = make_tenant("rot")
     put_secret(platform, t, "MODEL_API_KEY", "first-value-aaaaaaaa")
-    first = podman_parts.service.start(t.name, ACTOR)
+    first = podman_parts.service.start(t, ACTOR)
     put_secret(platform, t, "MODEL_API_KEY", "second-value-bbbbbbb")
     put_secret(platform, t, "EXTRA", "added-after-boot")
-    second = podman_parts.service.restart(t.name, ACTOR)
+    second = podman_parts.service.restart(t, ACTOR)
     assert second.instance_id != first.instance_id
     assert second.container_id != first.container_id
     assert second.secrets == ["EXTRA", "MODEL_API_KEY"]
@@ -146,7 +146,7 @@ def test_a_live_agents_token_cannot_be_replayed(podman_parts: RuntimeParts,
                                                 backend: PodmanBackend, platform: Platform,
                                                 make_tenant: Callable[..., TenantInfo]) -> None:
     t = make_tenant("rep")
-    podman_parts.service.start(t.name, ACTOR)
+    podman_parts.service.start(t, ACTOR)
     # Re-running the agent's boot inside the container finds the token wiped.
     again = backend.exec(t.name, ["/opt/osp/venv/bin/osp-agent"])
     assert again.returncode == 78
@@ -158,23 +158,23 @@ def test_suspend_a_leaves_b_serving_and_resume_keeps_data(
         podman_parts: RuntimeParts, backend: PodmanBackend, platform: Platform,
         make_tenant: Callable[..., TenantInfo]) -> None:
     a, b = make_tenant("sua"), make_tenant("sub")
-    podman_parts.service.start(a.name, ACTOR)
-    b_status = podman_parts.service.start(b.name, ACTOR)
+    podman_parts.service.start(a, ACTOR)
+    b_status = podman_parts.service.start(b, ACTOR)
     wrote = backend.exec(a.name, ["sh", "-c", "echo remember-me > /data/memory.txt"])
     assert wrote.returncode == 0, wrote.stderr
     b_url = backend.status(b.name).agent_url
     b_started = backend.status(b.name).started_at
 
-    podman_parts.service.suspend(a.name, ACTOR, "subscription.canceled")
+    podman_parts.service.suspend(a, ACTOR, "subscription.canceled")
     assert backend.status(a.name).state.value == "absent"
     assert httpx.get(b_url + "/healthz", timeout=2).status_code == 200
     assert backend.status(b.name).started_at == b_started  # b was never touched
-    assert podman_parts.service.status(b.name).secrets == b_status.secrets
+    assert podman_parts.service.status(b).secrets == b_status.secrets
 
-    podman_parts.service.resume(a.name, ACTOR, "operator")
+    podman_parts.service.resume(a, ACTOR, "operator")
     kept = backend.exec(a.name, ["cat", "/data/memory.txt"])
     assert kept.stdout.strip() == "remember-me"
-    assert podman_parts.service.status(a.name).state == "running"
+    assert podman_parts.service.status(a).state == "running"
 
 
 def test_podman_missing_or_broken_is_a_clear_error_and_changes_nothing(
@@ -196,7 +196,7 @@ def test_podman_missing_or_broken_is_a_clear_error_and_changes_nothing(
         podman_parts.service.backend = PodmanBackend(replace(real.settings, podman_bin=binary))
         try:
             with pytest.raises(EngineError, match=message):
-                podman_parts.service.start(t.name, ACTOR)
+                podman_parts.service.start(t, ACTOR)
         finally:
             podman_parts.service.backend = real
     assert platform.tenants.get(t.name).state == "active"
@@ -209,10 +209,10 @@ def test_cli_status_json_shows_names_not_values(podman_parts: RuntimeParts,
                                                 make_tenant: Callable[..., TenantInfo]) -> None:
     t = make_tenant("cli")
     put_secret(platform, t, "MODEL_API_KEY", CANARY)
-    podman_parts.service.start(t.name, ACTOR)
+    podman_parts.service.start(t, ACTOR)
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        _print_status(podman_parts.service.status(t.name), as_json=True)
+        _print_status(podman_parts.service.status(t), as_json=True)
     data = json.loads(buf.getvalue())
     assert data["secrets"] == ["MODEL_API_KEY"] and CANARY not in buf.getvalue()
     assert {"state", "container_id", "image_digest", "governance_version", "uptime_s"} <= set(data)
@@ -224,7 +224,7 @@ def test_agent_restart_after_crash_needs_a_new_instance(podman_parts: RuntimePar
                                                        ) -> None:
     """A plain engine restart of an old container cannot re-use its spent token."""
     t = make_tenant("crs")
-    podman_parts.service.start(t.name, ACTOR)
+    podman_parts.service.start(t, ACTOR)
     name = backend.container_name(t.name)
     engine_restart = backend._podman("restart", "--time", "1", name, check=False)
     if engine_restart.returncode == 0:  # it came up: the agent must refuse to run
@@ -235,7 +235,7 @@ def test_agent_restart_after_crash_needs_a_new_instance(podman_parts: RuntimePar
     else:  # the token file it would mount is gone: the engine cannot even start it
         assert "bootstrap" in engine_restart.stderr
     assert backend.status(t.name).state.value != "running"
-    assert podman_parts.service.restart(t.name, ACTOR).state == "running"
+    assert podman_parts.service.restart(t, ACTOR).state == "running"
 
 
 def test_configured_model_endpoint_on_the_host_is_reachable_only_once_allowed(
@@ -247,12 +247,12 @@ def test_configured_model_endpoint_on_the_host_is_reachable_only_once_allowed(
     t = make_tenant("mdl")
     port = free_port()
     with host_listener(port):
-        podman_parts.service.start(t.name, ACTOR)
+        podman_parts.service.start(t, ACTOR)
         gateway = backend.status(t.name).gateway
         assert connect_from(backend, t.name, [f"{gateway}:{port}"])[f"{gateway}:{port}"] \
             != "open"
-        podman_parts.service.set_limits(t.name, ACTOR, host_ports=(port,))
-        podman_parts.service.restart(t.name, ACTOR)
+        podman_parts.service.set_limits(t, ACTOR, host_ports=(port,))
+        podman_parts.service.restart(t, ACTOR)
         gateway = backend.status(t.name).gateway
         assert connect_from(backend, t.name, [f"{gateway}:{port}"])[f"{gateway}:{port}"] \
             == "open"

@@ -17,6 +17,7 @@ from osp.runtime.billing import KEY_NAME, sign
 from osp.runtime.service import EngineError
 from osp.runtime.wiring import RuntimeParts, billing_router
 from osp.tenancy.service import TenantInfo
+from osp.terminal import tenant_arg
 from osp.web.app import install_error_handlers
 from tests.runtime.conftest import FakeBackend
 
@@ -32,20 +33,22 @@ def test_start_records_desired_state_and_audits(fake_parts: RuntimeParts,
                                                 make_tenant: Callable[..., TenantInfo],
                                                 platform: Platform) -> None:
     t = make_tenant()
-    status = fake_parts.service.start(t.name, ACTOR, wait=False)
+    status = fake_parts.service.start(t, ACTOR, wait=False)
     assert status.state == "running" and status.desired == "running"
     assert status.image_digest.startswith("sha256:")
     assert ("runtime.started" in [k for k, _ in audit_kinds(platform, t)])
-    fake_parts.service.stop(t.name, ACTOR)
-    assert fake_parts.service.status(t.name).desired == "stopped"
+    fake_parts.service.stop(t, ACTOR)
+    assert fake_parts.service.status(t).desired == "stopped"
 
 
-def test_unknown_and_invalid_tenant_names_are_clear_errors(fake_parts: RuntimeParts) -> None:
+def test_unknown_and_invalid_tenant_names_are_clear_errors(platform: Platform) -> None:
+    # The edge (CLI argument, API dependency) resolves the name once; the service gets a
+    # TenantInfo and never sees a name.
     with pytest.raises(NotFound, match="unknown tenant"):
-        fake_parts.service.start("no-such-tenant", ACTOR)
+        tenant_arg(platform, "no-such-tenant")
     for bad in ("Bad_Name", "-x", "a" * 41, "x", "a b", "../etc"):
         with pytest.raises(InvalidInput, match="invalid tenant name"):
-            fake_parts.service.start(bad, ACTOR)
+            tenant_arg(platform, bad)
 
 
 def test_engine_down_is_a_clear_error_and_changes_nothing(
@@ -54,9 +57,9 @@ def test_engine_down_is_a_clear_error_and_changes_nothing(
     t = make_tenant()
     fake_backend.down = True
     before = audit_kinds(platform, t)
-    for op in (lambda: fake_parts.service.start(t.name, ACTOR),
-               lambda: fake_parts.service.suspend(t.name, ACTOR, "x"),
-               lambda: fake_parts.service.stop(t.name, ACTOR)):
+    for op in (lambda: fake_parts.service.start(t, ACTOR),
+               lambda: fake_parts.service.suspend(t, ACTOR, "x"),
+               lambda: fake_parts.service.stop(t, ACTOR)):
         with pytest.raises(EngineError, match="podman is not working"):
             op()
     assert platform.tenants.get(t.name).state == "active"
@@ -68,20 +71,21 @@ def test_suspended_tenant_cannot_be_started_by_its_users(
         fake_parts: RuntimeParts, fake_backend: FakeBackend,
         make_tenant: Callable[..., TenantInfo], platform: Platform) -> None:
     a, b = make_tenant(), make_tenant()
-    fake_parts.service.start(a.name, ACTOR, wait=False)
-    fake_parts.service.start(b.name, ACTOR, wait=False)
-    fake_parts.service.suspend(a.name, ACTOR, "subscription.canceled")
+    fake_parts.service.start(a, ACTOR, wait=False)
+    fake_parts.service.start(b, ACTOR, wait=False)
+    fake_parts.service.suspend(a, ACTOR, "subscription.canceled")
     assert a.name not in fake_backend.running and b.name in fake_backend.running
+    a = platform.tenants.get(a.name)  # what the edge resolves for the next request
     with pytest.raises(Forbidden, match="suspended"):
-        fake_parts.service.start(a.name, "session:user", operator=False)
+        fake_parts.service.start(a, "session:user", operator=False)
     with pytest.raises(Forbidden, match="suspended"):
-        fake_parts.service.restart(a.name, "session:user", operator=False)
+        fake_parts.service.restart(a, "session:user", operator=False)
     with pytest.raises(Conflict, match="osp tenant resume"):
-        fake_parts.service.start(a.name, ACTOR)
+        fake_parts.service.start(a, ACTOR)
     assert a.name not in fake_backend.running
     kinds = [k for k, _ in audit_kinds(platform, a)]
     assert "runtime.start_refused" in kinds and "tenant.suspended" in kinds
-    fake_parts.service.resume(a.name, ACTOR, "operator", wait=False)
+    fake_parts.service.resume(a, ACTOR, "operator", wait=False)
     assert a.name in fake_backend.running
     assert platform.tenants.get(a.name).state == "active"
 
@@ -90,9 +94,9 @@ def test_reconcile_starts_what_should_run_and_reports_orphans(
         fake_parts: RuntimeParts, fake_backend: FakeBackend,
         make_tenant: Callable[..., TenantInfo]) -> None:
     run, stay = make_tenant(), make_tenant()
-    fake_parts.service.start(run.name, ACTOR, wait=False)
-    fake_parts.service.start(stay.name, ACTOR, wait=False)
-    fake_parts.service.stop(stay.name, ACTOR)
+    fake_parts.service.start(run, ACTOR, wait=False)
+    fake_parts.service.start(stay, ACTOR, wait=False)
+    fake_parts.service.stop(stay, ACTOR)
     fake_backend.running.clear()  # the host rebooted
     fake_backend.stopped.clear()
     fake_backend.start(fake_backend_spec("ghost-tenant"))
@@ -135,8 +139,8 @@ def test_billing_cancel_suspends_exactly_that_tenant_and_reactivate_resumes(
         platform: Platform) -> None:
     client, key = billing
     a, b = make_tenant(), make_tenant()
-    fake_parts.service.start(a.name, ACTOR, wait=False)
-    fake_parts.service.start(b.name, ACTOR, wait=False)
+    fake_parts.service.start(a, ACTOR, wait=False)
+    fake_parts.service.start(b, ACTOR, wait=False)
     r = post_event(client, key, {"id": "evt_1", "type": "subscription.canceled",
                                  "tenant": a.name})
     assert r.status_code == 200, r.text

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 
 from osp.identity.scopes import ROLE_SCOPES
@@ -58,9 +60,34 @@ def test_users_of_a_suspended_tenant_cannot_start_it(platform: Platform,
                                                      make_tenant: Callable[..., TenantInfo]
                                                      ) -> None:
     t = make_tenant()
-    fake_parts.service.suspend(t.name, "billing:evt", "subscription.canceled")
+    fake_parts.service.suspend(t, "billing:evt", "subscription.canceled")
     client = client_as(platform, fake_parts, t, "owner")
     for action in ("start", "restart"):
         r = client.post(f"/api/v1/tenants/{t.name}/runtime/{action}")
         assert r.status_code == 403 and "suspended" in r.json()["error"]
     assert t.name not in fake_backend.running
+
+
+def test_the_tenant_is_looked_up_once_per_request(platform: Platform, fake_parts: RuntimeParts,
+                                                  make_tenant: Callable[..., TenantInfo],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # The edge resolves the path's tenant once; the service below takes the TenantInfo
+    # (before, a stop looked the name up three times: route, stop, and the status it returns).
+    t = make_tenant()
+    client = client_as(platform, fake_parts, t, "owner")
+    lookups: list[str] = []
+    real_get = platform.tenants.get
+
+    def counted(name: str) -> TenantInfo:
+        # The bootstrap token store (osp/runtime/store.py) is keyed by the name an agent
+        # claims over the internal API; it is a named edge and not counted here.
+        if not sys._getframe(1).f_code.co_filename.endswith("osp/runtime/store.py"):
+            lookups.append(name)
+        return real_get(name)
+
+    monkeypatch.setattr(platform.tenants, "get", counted)
+    for method, path in (("post", "start"), ("get", ""), ("post", "restart"), ("post", "stop")):
+        lookups.clear()
+        url = f"/api/v1/tenants/{t.name}/runtime" + (f"/{path}" if path else "")
+        assert getattr(client, method)(url).status_code == 200
+        assert lookups == [t.name], (path, lookups)

@@ -26,7 +26,7 @@ def client(platform: Platform) -> Iterator[TestClient]:
 @pytest.fixture
 def tenant(platform: Platform, make_tenant: Callable[..., TenantInfo]) -> TenantInfo:
     t = make_tenant()
-    platform.identity.create_user(t.name, "owner@example.com", PASSWORD, "owner", "test")
+    platform.identity.create_user(t, "owner@example.com", PASSWORD, "owner", "test")
     return t
 
 
@@ -130,7 +130,7 @@ def test_wrong_password_is_401_and_throttle_is_429(client: TestClient,
 
 def test_member_cannot_manage_secrets(client: TestClient, platform: Platform,
                                       tenant: TenantInfo) -> None:
-    platform.identity.create_user(tenant.name, "m@example.com", PASSWORD, "member", "test")
+    platform.identity.create_user(tenant, "m@example.com", PASSWORD, "member", "test")
     csrf = _login(client, tenant, "m@example.com")
     r = client.put(f"/api/v1/tenants/{tenant.name}/secrets/X", json={"value": "v"},
                    headers={"x-csrf-token": csrf})

@@ -35,7 +35,7 @@ def api(platform: Platform) -> Iterator[TestClient]:
 @pytest.fixture
 def owner(platform: Platform, make_tenant: Callable[..., TenantInfo]) -> tuple[TenantInfo, str]:
     tenant = make_tenant()
-    user_id = platform.identity.create_user(tenant.name, "owner@example.com",
+    user_id = platform.identity.create_user(tenant, "owner@example.com",
                                             "correct horse battery 9", "owner", "test")
     principal = Principal(tenant.id, user_id, "owner", "session", scopes=ROLE_SCOPES["owner"])
     return tenant, platform.identity.create_token(principal, "t", sorted(ROLE_SCOPES["owner"]),

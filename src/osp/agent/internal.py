@@ -86,3 +86,8 @@ class InternalApi:
         answer = self._call("POST", f"/internal/v1/oauth/tools/{tool}/run", {
             "approval_id": str(uuid.UUID(hex=approval_id)), "arguments": arguments})
         return answer.get("data")
+
+    def score(self, text: str, heads: tuple[str, ...]) -> Any:
+        """The control plane's shared encoder scores ``text`` (osp.gateway.scoring)."""
+        return self._call("POST", "/internal/v1/governance/score",
+                          {"text": text, "heads": list(heads)})

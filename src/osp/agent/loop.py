@@ -33,6 +33,7 @@ from osp.agent.outbox import Outbox
 from osp.agent.providers import Provider, ProviderError, ToolRequest, make_provider
 from osp.agent.providers.base import Message
 from osp.agent.providers.http import RetryPolicy
+from osp.agent.scoring import RemoteScorer
 from osp.agent.skills import Skill, SkillError, Skills
 from osp.agent.tools.builtins import builtin_tools
 from osp.agent.tools.connected import connected_tools
@@ -160,7 +161,10 @@ class Agent:
         self.flows = FlowState(data_dir)
         self.pending = PendingStore(data_dir)
         self.outbox = Outbox(data_dir)
-        self._deps = RailDeps()
+        # With the control plane at hand (a booted container), the semantic tier is its one
+        # shared encoder; without it (in-process use) the local encoder, loaded on first use.
+        self._deps = RailDeps(encoders=RemoteScorer(internal)) if internal is not None \
+            else RailDeps()
         self._sink = _RoutingSink()
         self._pipelines: dict[str, Pipeline] = {}
         self._lock = threading.Lock()

@@ -17,7 +17,13 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 
-from osp.app.agent import AgentParts, agent_routers, build_agent, connected_app_router
+from osp.app.agent import (
+    AgentParts,
+    agent_routers,
+    build_agent,
+    connected_app_router,
+    scoring_router,
+)
 from osp.app.jobs import Job, JobRunner, lifespan
 from osp.audit.anchor import AnchorFile, anchor_all
 from osp.audit.api import router as audit_router
@@ -49,6 +55,7 @@ from osp.runtime.wiring import (
     tenant_router,
 )
 from osp.tenancy.api import router as tenancy_router
+from osp.tenancy.service import TenantInfo
 from osp.vault.api import router as vault_router
 from osp.vault.rotation import Rewrapper, RotationReport, rotate_kek
 from osp.web.app import create_app
@@ -59,6 +66,22 @@ APPROVAL_EXPIRY_INTERVAL_S = 60.0
 AUDIT_ANCHOR_INTERVAL_S = 60.0
 OAUTH_REFRESH_INTERVAL_S = 60.0
 MESSAGE_RETENTION_INTERVAL_S = 3600.0
+MESSAGE_RECOVERY_INTERVAL_S = 10.0
+# A message untouched this long in "queued"/"delivering", and no turn of this process on it,
+# was orphaned (e.g. its outcome arrived while the database was down).
+MESSAGE_STALE_S = 20.0
+
+
+def require_control_plane(port: int) -> None:
+    """One line when nothing answers on the control plane's internal port (see
+    :meth:`App.require_control_plane`)."""
+    import httpx
+
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/internal/v1/healthz", timeout=2).raise_for_status()
+    except httpx.HTTPError:
+        raise OspError(f"the control plane is not running (no internal API on port {port}): "
+                       "start `osp up` first") from None
 
 
 def core_routers() -> list[APIRouter]:
@@ -108,28 +131,28 @@ class App:
                       overlay: ReleaseHook | None = None) -> ImageBuilder:
         return agent_image_builder(cache_dir, release=files, overlay=overlay)
 
+    def require_control_plane(self) -> None:
+        """Agents fetch their secrets from the running control plane's internal API at boot:
+        without `osp up` a start could only time out, so say so at once."""
+        require_control_plane(self.runtime.internal_port)
+
     def release(self) -> ReleaseRuntime:
         """What snapshots and fleet upgrades drive: this runtime, with image verification."""
-        from osp.runtime.cli import _require_control_plane
-
-        runtime = self.runtime
-        parts = release_parts(self.platform, runtime,
-                              lambda: _require_control_plane(runtime.internal_port))
+        parts = release_parts(self.platform, self.runtime, self.require_control_plane)
         if parts is None:
             raise OspError("snapshots and fleet upgrades need the podman backend")
         return parts
 
-    def model_endpoint_problems(self, tenant: str) -> list[str]:
+    def model_endpoint_problems(self, info: TenantInfo) -> list[str]:
         """Why the tenant's agent could not reach its model, each with its fix (the model
         URL against the tenant's allowed host ports and what listens there)."""
         from osp.gateway.settings import AgentSettings
         from osp.runtime.reach import model_endpoint_problems
         from osp.runtime.store import RuntimeStateRepo
 
-        info = self.platform.tenants.get(tenant)
         config = AgentSettings(self.platform.db, self.platform.audit).get(info.id)
         ports = RuntimeStateRepo(self.platform.db).get(info.id).host_ports
-        return model_endpoint_problems(tenant, config.model.base_url, ports)
+        return model_endpoint_problems(info.name, config.model.base_url, ports)
 
     def kek_rewrappers(self) -> list[Rewrapper]:
         """Everything sealed under the KEK outside ``secret_versions``, re-sealed on
@@ -141,7 +164,7 @@ class App:
     def rotate_kek(self, actor: str) -> RotationReport:
         p = self.platform
         return rotate_kek(p.db, p.vault, p.tenants, p.audit, actor, self.kek_rewrappers(),
-                          [PlatformSecrets(p.db, p.vault).rewrap_all])
+                          [PlatformSecrets(p.db, p.vault).rewrap_all, p.operators.rewrap_all])
 
     def anchor_trails(self) -> None:
         anchor_all(self.platform.db, AnchorFile(self.settings.anchor_path),
@@ -155,6 +178,12 @@ class App:
         protection = self.agent.gateway.protection
         return sum(protection.expire(t.id) for t in self.platform.tenants.list())
 
+    def recover_messages(self) -> None:
+        """Every tenant's orphaned messages delivered again (see GatewayService.recover)."""
+        gateway = self.agent.gateway
+        for tenant in self.platform.tenants.list():
+            gateway.recover(tenant, stale_s=MESSAGE_STALE_S)
+
     def jobs(self) -> list[Job]:
         """The background jobs of ``osp up``, in a fixed order."""
         return [
@@ -163,6 +192,7 @@ class App:
             # What happened since the last round is anchored at shutdown too.
             Job("audit_anchor", AUDIT_ANCHOR_INTERVAL_S, self.anchor_trails, at_stop=True),
             Job("message_retention", MESSAGE_RETENTION_INTERVAL_S, self.expire_messages),
+            Job("message_recovery", MESSAGE_RECOVERY_INTERVAL_S, self.recover_messages),
         ]
 
     def admin_app(self, *, with_jobs: bool = True) -> FastAPI:
@@ -178,9 +208,11 @@ class App:
         return app
 
     def internal_app(self) -> FastAPI:
-        return internal_app(self.runtime, [connected_app_router(
-            self.platform, self.runtime, self.agent, self.broker,
-            cache_s=self._agent_auth_cache_s)])
+        return internal_app(self.runtime, [
+            connected_app_router(self.platform, self.runtime, self.agent, self.broker,
+                                 cache_s=self._agent_auth_cache_s),
+            scoring_router(self.platform, self.runtime, self.agent,
+                           cache_s=self._agent_auth_cache_s)])
 
     def close(self) -> None:
         if "broker" in self.__dict__:

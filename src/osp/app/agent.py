@@ -16,6 +16,8 @@ from osp.gateway.api import build_gateway_router
 from osp.gateway.client import HttpTransport, RuntimeLocator
 from osp.gateway.interfaces import AgentLocator, AgentTransport
 from osp.gateway.protect import MessageProtection
+from osp.gateway.rails import GatewayRails
+from osp.gateway.scoring import build_scoring_router
 from osp.gateway.service import GatewayOptions, GatewayService
 from osp.gateway.settings import AgentSettings
 from osp.oauth.agent_api import ConnectedPolicy, build_agent_router
@@ -41,9 +43,12 @@ def build_agent(platform: Platform, runtime: RuntimeParts | None = None, *,
         locator = RuntimeLocator(runtime)
     settings = AgentSettings(platform.db, platform.audit)
     protection = MessageProtection(platform.db, platform.vault, platform.audit)
+    # One scorer (the semantic tier's encoder) for the whole control plane, loaded on the
+    # first message that needs it; the gateway runs the input/output semantic rails with it.
     gateway = GatewayService(platform.db, platform.audit, settings, locator,
-                             transport or HttpTransport(), PendingApprovals(platform.audit),
-                             options, protection=protection)
+                             transport or HttpTransport(),
+                             PendingApprovals(platform.audit, protection),
+                             options, protection=protection, rails=GatewayRails())
     approvals = ApprovalService(platform.db, platform.tenants, platform.audit, gateway)
     channels = ChannelService(platform.db, platform.tenants, platform.vault, gateway,
                               platform.unproven)
@@ -62,6 +67,14 @@ def connected_app_router(platform: Platform, runtime: RuntimeParts, parts: Agent
 
     return build_agent_router(broker, agent_authenticator(platform, runtime, cache_s),
                               policy_of, parts.approvals.claim)
+
+
+def scoring_router(platform: Platform, runtime: RuntimeParts, parts: AgentParts, *,
+                   cache_s: float = 2.0) -> APIRouter:
+    """The internal API's shared-scorer route for the rails that stay inside the agent
+    (retrieval), on the same encoder the gateway uses (see ``osp.gateway.scoring``)."""
+    return build_scoring_router(parts.gateway.rails,
+                                agent_authenticator(platform, runtime, cache_s))
 
 
 def agent_routers(parts: AgentParts) -> list[APIRouter]:

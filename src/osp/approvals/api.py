@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 
 from osp.approvals.service import ApprovalService, parse_id
 from osp.errors import NotFound
-from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
+from osp.web.deps import TenantAccess, tenant_access
 
 # Deciding is a privileged act (it lets the agent spend money, send mail, delete data).
 APPROVE_SCOPE = "approvals:write"
@@ -18,28 +18,27 @@ def build_approvals_router(approvals: ApprovalService) -> APIRouter:
     router = APIRouter(prefix="/api/v1/tenants/{tenant}/approvals", tags=["approvals"])
 
     @router.get("")
-    def list_approvals(tenant: str, platform: PlatformDep, principal: PrincipalDep,
+    def list_approvals(access: Annotated[TenantAccess, tenant_access("tenant:read")],
                        status: str | None = "pending") -> list[dict[str, Any]]:
-        principal.require("tenant:read")
-        info = tenant_of(platform, principal, tenant)
+        info, principal = access.info, access.principal
         wanted = None if status == "all" else status
         sender = None if principal.sees_all_users else ("api", principal.chat_user)
         return [a.as_dict() for a in approvals.list(info, wanted, sender)]
 
     @router.post("/{approval_id}/{decision}")
-    async def decide(tenant: str, approval_id: str, decision: str, platform: PlatformDep,
-                     principal: PrincipalDep) -> dict[str, Any]:
-        principal.require(APPROVE_SCOPE)
+    async def decide(approval_id: str, decision: str,
+                     access: Annotated[TenantAccess, tenant_access(APPROVE_SCOPE)]
+                     ) -> dict[str, Any]:
+        info, principal = access.info, access.principal
         if decision not in ("approve", "deny"):
             raise NotFound(f"unknown decision {decision[:20]!r}: approve or deny")
         wanted = parse_id(approval_id)
 
         def run() -> dict[str, Any]:
-            info = tenant_of(platform, principal, tenant)
             return approvals.decide(info, wanted, decision == "approve",
                                     principal.actor).as_dict()
 
         # The agent resumes the turn: the same per-tenant cap as a chat message.
-        return await approvals.gateway.limits.run(principal.tenant_id, run)
+        return await approvals.gateway.limits.run(info.id, run)
 
     return router

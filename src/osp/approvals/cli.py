@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from osp.terminal import CLI_ACTOR as ACTOR
+from osp.terminal import tenant_arg
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
     from osp.app import App
@@ -45,7 +46,7 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
                   help="pending, approved, denied, expired or all")] = "pending",
               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         with parts() as (platform, approvals):
-            rows = approvals.list(platform.tenants.get(tenant),
+            rows = approvals.list(tenant_arg(platform, tenant),
                                         None if status == "all" else status)
         if as_json:
             print(json.dumps([r.as_dict() for r in rows]))
@@ -58,7 +59,7 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
 
     def _decide(tenant: str, approval_id: str, approve: bool) -> None:
         with parts() as (platform, approvals):
-            result = approvals.decide(platform.tenants.get(tenant),
+            result = approvals.decide(tenant_arg(platform, tenant),
                                             _parse_id(approval_id), approve, ACTOR)
         out.print(f"{'approved' if approve else 'denied'} {approval_id}")
         if result.reply:

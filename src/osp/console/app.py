@@ -12,8 +12,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from osp.console.auth import SignInNeeded
+from osp.console.connect import build_connect_router
 from osp.console.manage import build_manage_router
+from osp.console.operator import build_operator_router
 from osp.console.pages import build_pages_router
+from osp.console.policy import build_policy_router
 from osp.console.render import STATIC, page, redirect, secure
 from osp.console.services import ConsoleServices
 from osp.console.signin import build_signin_router, clear_session_cookies
@@ -84,5 +87,8 @@ def build_console(services: ConsoleServices) -> FastAPI:
     app.include_router(build_signin_router(services.platform))
     app.include_router(build_pages_router(services))
     app.include_router(build_manage_router(services))
+    app.include_router(build_policy_router(services))
+    app.include_router(build_operator_router(services))
+    app.include_router(build_connect_router(services))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -32,6 +32,7 @@ class Viewer:
     principal: Principal
     tenant: TenantInfo | None
     csrf: str  # the session's CSRF token (from its cookie), echoed in every form
+    operator = False  # a tenant's person (templates: tenant navigation)
 
     def can(self, scope: str) -> bool:
         return scope in self.principal.scopes

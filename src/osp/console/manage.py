@@ -1,21 +1,18 @@
-"""Tenant administration pages: the agent's policy document (validated, diffed before it is
-saved, audited by the settings service), secrets (names only; values write-only), API
-tokens (shown once), users and connected apps. Scopes are the API's for the same act."""
+"""Tenant administration pages: secrets (names only; values write-only), API tokens (shown
+once), users and connected apps. Scopes are the API's for the same act. The policy editor
+is :mod:`osp.console.policy`."""
 
 from __future__ import annotations
 
-import difflib
-import json
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response
 
-from osp.agent.config import ConfigError, parse_config
 from osp.console.auth import Viewer, viewer
 from osp.console.render import page, redirect
 from osp.console.services import ConsoleServices
-from osp.errors import InvalidInput, NotFound, OspError
+from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, OspError
 from osp.identity.scopes import ALL_SCOPES
 from osp.identity.service import check_assignable
 from osp.tenancy.service import TenantInfo
@@ -24,81 +21,15 @@ from osp.web.app import http_status
 
 Csrf = Annotated[str, Form(max_length=200)]
 Short = Annotated[str, Form(max_length=254)]
-MAX_DOCUMENT = 256 * 1024
-
-
-def _pretty(document: dict[str, Any]) -> str:
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
-
-
-def _parse_document(raw: str) -> dict[str, Any]:
-    """The submitted JSON, validated exactly as the settings service will validate it."""
-    try:
-        document = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"not valid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise InvalidInput("the document must be a JSON object")
-    document.pop("model", None)  # the model is set separately (it receives the API key)
-    try:
-        parse_config(document)
-    except ConfigError as exc:
-        raise InvalidInput(str(exc).replace("\n", "; ")) from None
-    return document
 
 
 def build_manage_router(services: ConsoleServices) -> APIRouter:
     router = APIRouter(prefix="/t/{tenant}")
-    platform, settings = services.platform, services.gateway.settings
+    platform = services.platform
 
     def info_of(v: Viewer) -> TenantInfo:
         assert v.tenant is not None
         return v.tenant
-
-    # -- policy -----------------------------------------------------------------------------
-    def current_document(info: TenantInfo) -> dict[str, Any]:
-        return {k: v for k, v in settings.document(info.id).items() if k != "model"}
-
-    @router.get("/policy")
-    def policy(tenant: str, request: Request) -> Response:
-        v = viewer(platform, request, tenant, "tenant:read")
-        info = info_of(v)
-        text = _pretty(current_document(info))
-        return page(request, "policy.html", viewer=v, tenant=info, text=text, diff=None,
-                    error=None, digest=settings.get(info.id).digest()[:12])
-
-    def may_edit(v: Viewer) -> None:
-        # As PUT /agent/config: the document names hosts that receive the tenant's bot
-        # tokens, so changing it needs the secrets right as well.
-        v.principal.require("tenant:write")
-        v.principal.require("secrets:write")
-
-    @router.post("/policy/preview")
-    def policy_preview(tenant: str, request: Request, csrf: Csrf = "",
-                       document: Annotated[str, Form(max_length=MAX_DOCUMENT)] = "") -> Response:
-        v = viewer(platform, request, tenant, None, csrf=csrf)
-        may_edit(v)
-        info = info_of(v)
-        digest = settings.get(info.id).digest()[:12]
-        try:
-            proposed = _pretty(_parse_document(document))
-        except InvalidInput as exc:
-            return page(request, "policy.html", 422, viewer=v, tenant=info, text=document,
-                        diff=None, error=exc.message, digest=digest)
-        current = _pretty(current_document(info))
-        diff = list(difflib.unified_diff(current.splitlines(), proposed.splitlines(),
-                                         "current", "proposed", lineterm="", n=3))
-        return page(request, "policy.html", viewer=v, tenant=info, text=proposed, diff=diff,
-                    error=None, digest=digest)
-
-    @router.post("/policy")
-    def policy_save(tenant: str, request: Request, csrf: Csrf = "",
-                    document: Annotated[str, Form(max_length=MAX_DOCUMENT)] = "") -> Response:
-        v = viewer(platform, request, tenant, None, csrf=csrf)
-        may_edit(v)
-        info = info_of(v)
-        settings.set_document(info.id, _parse_document(document), v.actor)  # audited there
-        return redirect(f"/t/{info.name}/policy")
 
     # -- secrets ----------------------------------------------------------------------------
     def secrets_page(request: Request, v: Viewer, status: int = 200, **extra: Any) -> Response:
@@ -194,17 +125,56 @@ def build_manage_router(services: ConsoleServices) -> APIRouter:
         info = info_of(v)
         try:
             check_assignable(v.principal, role)
-            platform.identity.create_user(info.name, email, password, role, v.actor)
+            platform.identity.create_user(info, email, password, role, v.actor)
         except OspError as exc:
             return users_page(request, v, http_status(exc), error=exc.message)
+        return redirect(f"/t/{info.name}/users")
+
+    def owner_only(v: Viewer) -> None:
+        # Role changes and 2FA resets are an owner's (the CLI's operator can too): an admin
+        # could otherwise strip an owner's second factor or promote themselves.
+        v.principal.require("users:write")
+        if v.principal.role != "owner":
+            raise Forbidden("only an owner can change roles or reset two-factor")
+
+    def email_of(info: TenantInfo, user_id: str) -> str:
+        for u in platform.identity.list_users(info.id):
+            if str(u.id) == user_id:
+                return u.email
+        raise NotFound("no such user")
+
+    @router.post("/users/{user_id}/role")
+    def user_role(tenant: str, user_id: str, request: Request, csrf: Csrf = "",
+                  role: Short = "") -> Response:
+        v = viewer(platform, request, tenant, None, csrf=csrf)
+        owner_only(v)
+        info = info_of(v)
+        try:
+            platform.user_admin.set_role(info, email_of(info, user_id), role, v.actor)
+        except (InvalidInput, Conflict) as exc:
+            return users_page(request, v, http_status(exc), error=exc.message)
+        return redirect(f"/t/{info.name}/users")
+
+    @router.post("/users/{user_id}/reset-2fa")
+    def user_reset_2fa(tenant: str, user_id: str, request: Request,
+                       csrf: Csrf = "") -> Response:
+        v = viewer(platform, request, tenant, None, csrf=csrf)
+        owner_only(v)
+        info = info_of(v)
+        # Ends that person's sessions too (the service does): whoever held the old
+        # factor must not stay signed in with it.
+        platform.user_admin.reset_2fa(info, email_of(info, user_id), v.actor)
         return redirect(f"/t/{info.name}/users")
 
     # -- connected apps ---------------------------------------------------------------------
     @router.get("/connections")
     def connections(tenant: str, request: Request) -> Response:
         v = viewer(platform, request, tenant, "secrets:read")
-        rows = services.broker.list_connections(info_of(v).id) if services.broker else []
-        return page(request, "connections.html", viewer=v, tenant=info_of(v), connections=rows)
+        broker = services.broker
+        rows = broker.list_connections(info_of(v).id) if broker else []
+        providers = broker.list_providers(info_of(v).id) if broker else []
+        return page(request, "connections.html", viewer=v, tenant=info_of(v), connections=rows,
+                    providers=providers)
 
     @router.post("/connections/{provider}/revoke")
     def connection_revoke(tenant: str, provider: str, request: Request,

@@ -65,7 +65,7 @@ def build_pages_router(services: ConsoleServices) -> APIRouter:
             status_error = "no container engine is configured for this control plane"
         else:
             try:
-                status = services.runtime.status(info.name).as_dict()
+                status = services.runtime.status(info).as_dict()
             except OspError as exc:
                 status_error = exc.message
         secret_names: list[str] | None = None
@@ -86,11 +86,11 @@ def build_pages_router(services: ConsoleServices) -> APIRouter:
         if runtime is None:
             raise NotFound("no container engine is configured for this control plane")
         if action == "start":
-            runtime.start(info.name, v.actor, operator=False, wait=False)
+            runtime.start(info, v.actor, operator=False, wait=False)
         elif action == "restart":
-            runtime.restart(info.name, v.actor, operator=False, wait=False)
+            runtime.restart(info, v.actor, operator=False, wait=False)
         elif action == "stop":
-            runtime.stop(info.name, v.actor)
+            runtime.stop(info, v.actor)
         else:
             raise NotFound(f"unknown action {action[:20]!r}")
         return redirect(f"/t/{info.name}/overview")
@@ -105,8 +105,11 @@ def build_pages_router(services: ConsoleServices) -> APIRouter:
     @router.get("/chat")
     def chat_page(tenant: str, request: Request) -> Response:
         v = viewer(platform, request, tenant, "chat")
-        return page(request, "chat.html", viewer=v, tenant=tenant_of_viewer(v), turn=None,
-                    max_text=MAX_TEXT)
+        info = tenant_of_viewer(v)
+        # Only this person's own messages, whatever their role (as GET .../messages/{id}).
+        past = gateway.history(info, ("api", v.principal.chat_user))
+        return page(request, "chat.html", viewer=v, tenant=info, turn=None,
+                    max_text=MAX_TEXT, history=past)
 
     @router.post("/chat")
     def chat(tenant: str, request: Request, csrf: Csrf = "",
@@ -127,7 +130,7 @@ def build_pages_router(services: ConsoleServices) -> APIRouter:
                         turn=turn_decisions(info, result.message_id))
         partial = bool(request.headers.get("hx-request"))
         return page(request, "chat_turn.html" if partial else "chat.html", viewer=v,
-                    tenant=info, turn=turn, max_text=MAX_TEXT, oob=partial)
+                    tenant=info, turn=turn, max_text=MAX_TEXT, oob=partial, history=[])
 
     # -- approvals --------------------------------------------------------------------------
     def approvals_page(request: Request, v: Viewer, status: int = 200, **extra: Any) -> Response:
@@ -173,7 +176,8 @@ def build_pages_router(services: ConsoleServices) -> APIRouter:
             events = platform.audit.find(s, info.id, kind=kind[:100] or None,
                                          actor=actor[:200] or None, before_seq=before,
                                          since=_since(since), limit=PAGE_SIZE)
-            verified = platform.audit.verify(s, info.id)
+            # The prefix verified on an earlier view is fingerprinted, not re-hashed.
+            verified = platform.chains.verify(s, info.id)
             anchor_problems = check_anchor(s, info.id, anchor)
         chain = {"checked": verified.checked, "broken_at": verified.broken_at,
                  "problems": verified.problems + anchor_problems,

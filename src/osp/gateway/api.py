@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import Field
 
 from osp.gateway.service import GatewayService
 from osp.inputs import CleanJson, InputModel
-from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
+from osp.web.deps import PlatformDep, TenantAccess, tenant_access
 
 
 class MessageIn(InputModel):
@@ -40,75 +40,77 @@ def build_gateway_router(gateway: GatewayService) -> APIRouter:
     router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["agent"])
 
     @router.post("/messages")
-    async def send(tenant: str, body: MessageIn, platform: PlatformDep,
-                   principal: PrincipalDep) -> dict[str, Any]:
-        principal.require("chat")
+    async def send(body: MessageIn, access: Annotated[TenantAccess, tenant_access("chat")]
+                   ) -> dict[str, Any]:
+        info, principal = access.info, access.principal
         # Each user has their own conversation memory; a token acts as its creator.
         user = principal.chat_user
 
         def turn() -> dict[str, Any]:
-            info = tenant_of(platform, principal, tenant)
             return gateway.send(info, "api", user, body.text, skill=body.skill).as_dict()
 
         # Off the shared worker pool, capped per tenant (see osp.gateway.limits).
-        return await gateway.limits.run(principal.tenant_id, turn)
+        return await gateway.limits.run(info.id, turn)
+
+    @router.get("/messages")
+    def recent(access: Annotated[TenantAccess, tenant_access("chat")],
+               limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[dict[str, Any]]:
+        info, principal = access.info, access.principal
+        sender = None if principal.sees_all_users else ("api", principal.chat_user)
+        return gateway.recent(info, sender, limit)
 
     @router.get("/messages/{message_id}")
-    def show(tenant: str, message_id: uuid.UUID, platform: PlatformDep,
-             principal: PrincipalDep) -> dict[str, Any]:
-        principal.require("chat")
-        info = tenant_of(platform, principal, tenant)
+    def show(message_id: uuid.UUID, access: Annotated[TenantAccess, tenant_access("chat")]
+             ) -> dict[str, Any]:
+        info, principal = access.info, access.principal
         sender = None if principal.sees_all_users else ("api", principal.chat_user)
         return gateway.get(info, message_id, sender).as_dict()
 
     @router.get("/messages-retention")
-    def retention(tenant: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
-        principal.require("tenant:read")
-        info = tenant_of(platform, principal, tenant)
-        return {"days": gateway.protection.retention(info.id)}
+    def retention(access: Annotated[TenantAccess, tenant_access("tenant:read")]
+                  ) -> dict[str, Any]:
+        return {"days": gateway.protection.retention(access.info.id)}
 
     @router.put("/messages-retention")
-    def set_retention(tenant: str, body: RetentionIn, platform: PlatformDep,
-                      principal: PrincipalDep) -> dict[str, Any]:
-        principal.require("tenant:write")
-        info = tenant_of(platform, principal, tenant)
-        gateway.protection.set_retention(info.id, body.days, principal.actor)
+    def set_retention(body: RetentionIn,
+                      access: Annotated[TenantAccess, tenant_access("tenant:write")]
+                      ) -> dict[str, Any]:
+        gateway.protection.set_retention(access.info.id, body.days, access.principal.actor)
         return {"days": body.days}
 
     @router.get("/agent/config")
-    def config(tenant: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
-        principal.require("tenant:read")
-        tenant_of(platform, principal, tenant)
-        return gateway.settings.get(principal.tenant_id).model_dump(mode="json")
+    def config(access: Annotated[TenantAccess, tenant_access("tenant:read")]
+               ) -> dict[str, Any]:
+        return gateway.settings.get(access.info.id).model_dump(mode="json")
 
     @router.put("/agent/config")
-    def set_config(tenant: str, body: Annotated[dict[str, Any], CleanJson],
-                   platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
-        principal.require("tenant:write")
-        # The document names the hosts that receive the tenant's bot tokens: changing it is
-        # as sensitive as reading those secrets, so it needs the secrets scope as well.
-        principal.require("secrets:write")
-        tenant_of(platform, principal, tenant)
-        return gateway.settings.set_document(principal.tenant_id, body, principal.actor) \
+    def set_config(body: Annotated[dict[str, Any], CleanJson],
+                   # The document names the hosts that receive the tenant's bot tokens:
+                   # changing it is as sensitive as reading those secrets, so it needs the
+                   # secrets scope as well.
+                   access: Annotated[TenantAccess, tenant_access("tenant:write",
+                                                                 "secrets:write")]
+                   ) -> dict[str, Any]:
+        return gateway.settings.set_document(access.info.id, body, access.principal.actor) \
             .model_dump(mode="json")
 
     @router.put("/agent/model")
-    def set_model(tenant: str, body: ModelIn, platform: PlatformDep,
-                  principal: PrincipalDep) -> dict[str, Any]:
-        principal.require("tenant:write")
-        principal.require("secrets:write")  # base_url receives MODEL_API_KEY
-        tenant_of(platform, principal, tenant)
-        config = gateway.settings.set_model(principal.tenant_id, body.provider, body.base_url,
-                                            body.model, principal.actor)
+    def set_model(body: ModelIn,
+                  # base_url receives MODEL_API_KEY: the secrets scope as well
+                  access: Annotated[TenantAccess, tenant_access("tenant:write",
+                                                                "secrets:write")]
+                  ) -> dict[str, Any]:
+        config = gateway.settings.set_model(access.info.id, body.provider, body.base_url,
+                                            body.model, access.principal.actor)
         return config.model.model_dump(mode="json")
 
     @router.post("/knowledge", status_code=201)
-    async def add_knowledge(tenant: str, body: KnowledgeIn, platform: PlatformDep,
-                            principal: PrincipalDep) -> dict[str, Any]:
-        principal.require("tenant:write")
+    async def add_knowledge(body: KnowledgeIn, platform: PlatformDep,
+                            access: Annotated[TenantAccess, tenant_access("tenant:write")]
+                            ) -> dict[str, Any]:
+        info, principal = access.info, access.principal
 
         def add() -> dict[str, Any]:
-            info = tenant_of(platform, principal, tenant)
             result = gateway.agent_post(info, "/v1/knowledge",
                                         {"name": body.name, "content": body.content})
             with platform.db.tenant(info.id) as s:
@@ -116,6 +118,6 @@ def build_gateway_router(gateway: GatewayService) -> APIRouter:
                                       {"document": body.name, "chunks": result.get("chunks")})
             return {"name": body.name, "chunks": result.get("chunks")}
 
-        return await gateway.limits.run(principal.tenant_id, add)
+        return await gateway.limits.run(info.id, add)
 
     return router

@@ -15,7 +15,7 @@ import typer
 
 from osp.errors import OspError
 from osp.terminal import CLI_ACTOR as ACTOR
-from osp.terminal import console
+from osp.terminal import console, tenant_arg
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
     from osp.app import App
@@ -84,10 +84,10 @@ def register(app: typer.Typer, tenant_app: typer.Typer, open_app: OpenApp,
             platform = a.platform
             from osp.gateway.settings import AgentSettings
 
-            info = platform.tenants.get(name)
+            info = tenant_arg(platform, name)
             AgentSettings(platform.db, platform.audit).set_model(info.id, provider, base_url,
                                                                  model, ACTOR)
-            problems = a.model_endpoint_problems(name)
+            problems = a.model_endpoint_problems(info)
         # The model setting travels with every message: no restart. A key is a secret,
         # which reaches the agent only when it starts.
         out.print(f"{name} now uses {provider} model {model} from its next message; a hosted "
@@ -111,7 +111,7 @@ def register(app: typer.Typer, tenant_app: typer.Typer, open_app: OpenApp,
             platform = a.platform
             from osp.gateway.settings import AgentSettings
 
-            info = platform.tenants.get(name)
+            info = tenant_arg(platform, name)
             config = AgentSettings(platform.db, platform.audit).set_document(info.id, document,
                                                                              ACTOR)
         out.print(f"configuration of {name} saved ({config.digest()}); it applies to the "
@@ -123,9 +123,32 @@ def register(app: typer.Typer, tenant_app: typer.Typer, open_app: OpenApp,
             platform = a.platform
             from osp.gateway.settings import AgentSettings
 
-            info = platform.tenants.get(name)
+            info = tenant_arg(platform, name)
             config = AgentSettings(platform.db, platform.audit).get(info.id)
         print(json.dumps(config.model_dump(mode="json"), indent=2, sort_keys=True))
+
+    @tenant_app.command("retention")
+    def retention(name: str,
+                  days: Annotated[int | None, typer.Option(
+                      help="Keep finished messages this many days (1-3650).")] = None,
+                  keep: Annotated[bool, typer.Option(
+                      "--keep", help="Keep messages forever (no retention).")] = False,
+                  now: Annotated[bool, typer.Option(
+                      "--now", help="Delete what is past the period now, not at the next "
+                                    "hourly round of `osp up`.")] = False) -> None:
+        """Show or set how long a tenant's messages are kept (set and deletions audited)."""
+        if days is not None and keep:
+            raise OspError("give --days N or --keep, not both")
+        with open_app() as a:
+            protection = a.agent.gateway.protection
+            info = a.platform.tenants.get(name)
+            if days is not None or keep:
+                protection.set_retention(info.id, None if keep else days, ACTOR)
+            current = protection.retention(info.id)
+            deleted = protection.expire(info.id) if now else None
+        print(f"{name}: messages kept "
+              + (f"{current} days" if current is not None else "forever")
+              + (f"; {deleted} expired message(s) deleted" if deleted is not None else ""))
 
     @knowledge_app.command("add")
     def knowledge_add(tenant: str, file: Path,
@@ -141,7 +164,7 @@ def register(app: typer.Typer, tenant_app: typer.Typer, open_app: OpenApp,
         doc = name or file.name
         with open_app() as a:
             platform, parts = a.platform, a.agent
-            info = platform.tenants.get(tenant)
+            info = tenant_arg(platform, tenant)
             result = parts.gateway.agent_post(info, "/v1/knowledge",
                                               {"name": doc, "content": content})
             with platform.db.tenant(info.id) as s:
@@ -158,7 +181,7 @@ def register(app: typer.Typer, tenant_app: typer.Typer, open_app: OpenApp,
             raise OspError(f"cannot read {folder / 'SKILL.md'}: {exc.strerror}") from None
         with open_app() as a:
             platform, parts = a.platform, a.agent
-            info = platform.tenants.get(tenant)
+            info = tenant_arg(platform, tenant)
             result = parts.gateway.agent_post(info, "/v1/skills",
                                               {"name": folder.name, "content": content})
             with platform.db.tenant(info.id) as s:

@@ -42,7 +42,7 @@ def create_demo(platform: Platform, runtime: RuntimeParts | None = None) -> str:
         user_id = users[DEMO_EMAIL].id
     else:
         password = secrets.token_urlsafe(12)
-        user_id = platform.identity.create_user(DEMO_TENANT, DEMO_EMAIL, password, "owner",
+        user_id = platform.identity.create_user(tenant, DEMO_EMAIL, password, "owner",
                                                 actor)
     settings = AgentSettings(platform.db, platform.audit)
     if created:
@@ -61,7 +61,7 @@ def create_demo(platform: Platform, runtime: RuntimeParts | None = None) -> str:
     started = ""
     if runtime is not None:
         try:
-            runtime.service.start(DEMO_TENANT, actor, wait=False)
+            runtime.service.start(tenant, actor, wait=False)
             started = "The demo agent is starting in its own container.\n"
         except OspError as exc:  # the control plane still serves without it
             started = f"The demo agent could not start yet: {exc.message}\n"

@@ -1,5 +1,6 @@
-"""Tables of the chat gateway (migrations 0004_agent, 0006_message_protection): agent settings,
-persisted messages (text, reply and error sealed) and each tenant's message data key."""
+"""Tables of the chat gateway (migrations 0004_agent, 0006_message_protection,
+0007_policy_versions): agent settings, persisted messages (text, reply and error sealed),
+each tenant's message data key and every saved version of the policy document."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    CHAR,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -69,4 +71,22 @@ class MessageProtectionRow(Base):
     kek_version: Mapped[str] = mapped_column(String(64))
     wrapped_dek: Mapped[bytes] = mapped_column(LargeBinary)
     retention_days: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PolicyVersion(Base):
+    """One saved agent configuration document (migration 0007). Append-only: the app role
+    has no UPDATE or DELETE on it, and a trigger refuses UPDATE."""
+
+    __tablename__ = "policy_versions"
+    __table_args__ = (CheckConstraint("version > 0", name="version_positive"),)
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    digest: Mapped[str] = mapped_column(CHAR(64))
+    actor: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    restored_from: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,15 +15,20 @@ Order, and why:
 from __future__ import annotations
 
 import contextlib
+import functools
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from osp import telemetry
+from osp.agent.config import parse_config_cached
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
 from osp.errors import InvalidInput, NotFound, OspError, Unavailable, UpstreamFailed
@@ -34,10 +39,12 @@ from osp.gateway.interfaces import (
     Rejected,
     Unreachable,
 )
-from osp.gateway.limits import TurnLimits
+from osp.gateway.limits import Busy, TurnLimits
 from osp.gateway.models import AgentConfigRow, AgentMessage
 from osp.gateway.protect import MAX_ERROR_BYTES, MessageProtection, clip_utf8
+from osp.gateway.rails import WHERE, GatewayRails, agent_policy
 from osp.gateway.settings import AgentSettings, config_from_row, document_of
+from osp.governance import Policy, Stage
 from osp.inputs import bad_text
 from osp.logs import get_logger
 from osp.tenancy.service import TenantInfo
@@ -109,12 +116,22 @@ def audit_details(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
             "decisions": decisions}
 
 
+@dataclass(frozen=True)
+class PastMessage:
+    id: uuid.UUID
+    at: datetime
+    status: str
+    text: str
+    reply: str | None
+    error: str | None
+
+
 class GatewayService:
     def __init__(self, db: Database, audit: AuditTrail, settings: AgentSettings,
                  locator: AgentLocator, transport: AgentTransport,
                  approvals: ApprovalRecorder, options: GatewayOptions | None = None,
                  sleep: Callable[[float], None] = time.sleep, *,
-                 protection: MessageProtection) -> None:
+                 protection: MessageProtection, rails: GatewayRails | None = None) -> None:
         self.db = db
         self.audit = audit
         self.settings = settings
@@ -124,8 +141,13 @@ class GatewayService:
         self.options = options or GatewayOptions()
         self.sleep = sleep
         self.protection = protection
+        # The semantic tier runs here, once per control plane (see osp.gateway.rails).
+        self.rails = rails if rails is not None else GatewayRails()
         self.limits = TurnLimits(self.options.max_turns_per_tenant,
                                  self.options.max_turns_total)
+        # Messages a turn of this process is delivering (the recovery job leaves them be).
+        self._active: set[uuid.UUID] = set()
+        self._active_lock = threading.Lock()
 
     # -- messages --------------------------------------------------------------------------
     def send(self, tenant: TenantInfo, channel: str, user: str, text: str, *,
@@ -202,6 +224,7 @@ class GatewayService:
                               {"message_id": str(message_id), "reason": reason[:200]})
         log.warning("message_failed", tenant=tenant.name, message_id=str(message_id),
                     reason=reason)
+        telemetry.message_ended("failed")
         return DeliveryFailed(f"message {message_id} failed: {reason}")
 
     def call_agent(self, tenant: TenantInfo, message_id: uuid.UUID, path: str,
@@ -212,6 +235,12 @@ class GatewayService:
             # message fails now instead of holding a worker for a minute.
             raise self._fail(tenant, message_id, "the agent is not running "
                                                  f"(`osp tenant start {tenant.name}`)")
+        if isinstance(body.get("config"), dict):
+            # The rails the gateway runs are taken out of the agent's copy of the policy.
+            document = body["config"]
+            policy = parse_config_cached(document).governance_policy()
+            body = {**body, "config": {**document, "policy": agent_policy(
+                policy, dict(document.get("policy") or {}))}}
         deadline = time.monotonic() + self.options.redeliver_window_s
         last = "the agent is not running"
         first = True
@@ -249,17 +278,56 @@ class GatewayService:
 
     def _deliver(self, tenant: TenantInfo, message_id: uuid.UUID, channel: str, user: str,
                  text: str, document: dict[str, Any], skill: str | None) -> MessageResult:
+        with self._active_lock:
+            if message_id in self._active:
+                raise Busy("this message is already being delivered")
+            self._active.add(message_id)
+        try:
+            return self._turn(tenant, message_id, channel, user, text, document, skill)
+        finally:
+            with self._active_lock:
+                self._active.discard(message_id)
+
+    def _turn(self, tenant: TenantInfo, message_id: uuid.UUID, channel: str, user: str,
+              text: str, document: dict[str, Any], skill: str | None) -> MessageResult:
+        policy = parse_config_cached(document).governance_policy()
+        before: list[dict[str, Any]] = []
+        if self.rails.runs(policy, Stage.INPUT):
+            checked = self._gateway_check(policy, Stage.INPUT, text, message_id)
+            before = checked[1]
+            if checked[0] is not None:
+                # Refused before delivery: the agent (and the model) never see the message.
+                return self.apply_outcome(tenant, message_id, {
+                    "status": "refused", "reply": checked[0], "audit": before},
+                    policy=policy)
+            text = checked[2]
         body: dict[str, Any] = {"message_id": str(message_id), "channel": channel,
                                 "user": user, "text": text,
                                 "config": document}
         if skill:
             body["skill"] = skill
         outcome = self.call_agent(tenant, message_id, "/v1/messages", body)
-        return self.apply_outcome(tenant, message_id, outcome)
+        return self.apply_outcome(tenant, message_id, outcome, policy=policy, before=before)
+
+    def _gateway_check(self, policy: Policy, stage: Stage, text: str, message_id: uuid.UUID,
+                       ) -> tuple[str | None, list[dict[str, Any]], str]:
+        """(refusal or None, audit records, text to carry on with) of the gateway's rails."""
+        try:
+            checked = self.rails.check(policy, stage, text, str(message_id))
+        except Exception as exc:  # the engine itself failed: block, never pass
+            log.error("gateway_rails_failed", stage=str(stage), error=type(exc).__name__)
+            return (policy.refusals.for_reason("governance_failure"),
+                    [{"stage": str(stage), "rail": "engine", "action": "reject",
+                      "reason": "governance_failure", "detail": WHERE,
+                      "policy_version": policy.version}], text)
+        refusal = None if checked.allowed else checked.result.text
+        return refusal, checked.records, checked.result.text
 
     def apply_outcome(self, tenant: TenantInfo, message_id: uuid.UUID,
                       outcome: dict[str, Any],
-                      on_session: Callable[[Session], None] | None = None) -> MessageResult:
+                      on_session: Callable[[Session], None] | None = None, *,
+                      policy: Policy | None = None,
+                      before: list[dict[str, Any]] | None = None) -> MessageResult:
         status = str(outcome.get("status", ""))
         reply = outcome.get("reply")
         if status not in ("answered", "refused", "awaiting_approval", "model_error") or \
@@ -270,6 +338,18 @@ class GatewayService:
             # Every turn passes at least the input rails; an answer without decisions was not
             # governed (a broken or tampered agent) and is not delivered.
             raise self._fail(tenant, message_id, "the agent sent no governance decisions")
+        records = [*(before or []), *records]
+        if status == "answered":
+            # The gateway's output rails, after the agent's: a reply the container let through
+            # is still checked here before it is stored or shown.
+            if policy is None:
+                policy = self.settings.get(tenant.id).governance_policy()
+            if self.rails.runs(policy, Stage.OUTPUT):
+                refusal, after, reply = self._gateway_check(policy, Stage.OUTPUT, reply,
+                                                            message_id)
+                records += after
+                if refusal is not None:
+                    status, reply = "refused", refusal
         approval = outcome.get("approval") if status == "awaiting_approval" else None
         try:
             with self.db.tenant(tenant.id) as s:
@@ -298,6 +378,12 @@ class GatewayService:
             # The decisions could not be recorded: the reply is withheld (fail closed).
             raise self._fail(tenant, message_id,
                              f"could not record the decisions ({type(exc).__name__})") from None
+        # Counted once the turn is on record (a turn that could not be recorded failed).
+        telemetry.message_ended("failed" if status == "model_error" else status)
+        for rec in records:
+            if isinstance(rec, dict):
+                telemetry.rail_decided(rec.get("rail"), rec.get("action"),
+                                       rec.get("latency_ms"))
         if status == "model_error":
             raise ModelFailed(reply)
         result = MessageResult(message_id, status, reply, approval)
@@ -319,17 +405,65 @@ class GatewayService:
                                  self._open(s, tenant, row.id, "reply", row.reply), None,
                                  self._open(s, tenant, row.id, "error", row.error))
 
-    def recover(self, tenant: TenantInfo) -> list[uuid.UUID]:
-        """Messages left queued or mid-delivery (e.g. by a control-plane crash): deliver
-        them again; each ends answered or visibly failed."""
+    def history(self, tenant: TenantInfo, sender: tuple[str, str],
+                limit: int = 30) -> list[PastMessage]:
+        """One person's own past messages (channel, user), newest first, opened from their
+        sealed form. Nobody's history includes another person's messages."""
         with self.db.tenant(tenant.id) as s:
-            ids = list(s.execute(select(AgentMessage.id).where(
-                AgentMessage.status.in_(("queued", "delivering")))).scalars())
+            rows = s.execute(select(AgentMessage).where(
+                AgentMessage.channel == sender[0], AgentMessage.channel_user == sender[1])
+                .order_by(AgentMessage.created_at.desc()).limit(max(1, min(limit, 200)))
+            ).scalars()
+            return [PastMessage(r.id, r.created_at, r.status,
+                                self._open(s, tenant, r.id, "text", r.text) or "",
+                                self._open(s, tenant, r.id, "reply", r.reply),
+                                self._open(s, tenant, r.id, "error", r.error)) for r in rows]
+
+    def recent(self, tenant: TenantInfo, sender: tuple[str, str] | None = None,
+               limit: int = 50) -> list[dict[str, Any]]:
+        """The newest messages (id, status, time; no text), only ``sender``'s when given.
+
+        Chat answers within one request; a client whose request died with the control
+        plane never got its message id. This list is where it finds the message again and
+        sees how it ended (answered, refused or failed, never silently gone)."""
+        query = select(AgentMessage.id, AgentMessage.status, AgentMessage.channel,
+                       AgentMessage.created_at, AgentMessage.updated_at)
+        if sender is not None:
+            query = query.where(AgentMessage.channel == sender[0],
+                                AgentMessage.channel_user == sender[1])
+        query = query.order_by(AgentMessage.created_at.desc()).limit(limit)
+        with self.db.tenant(tenant.id) as s:
+            return [{"message_id": str(r.id), "status": r.status, "channel": r.channel,
+                     "created_at": r.created_at.isoformat(),
+                     "updated_at": r.updated_at.isoformat()} for r in s.execute(query)]
+
+    def recover(self, tenant: TenantInfo, stale_s: float | None = None) -> list[uuid.UUID]:
+        """Messages left queued or mid-delivery: deliver them again; each ends answered or
+        visibly failed.
+
+        At start-up (``stale_s`` None) that is every such message: a crash of the control
+        plane left them. While serving (the recovery job), only those no turn of this
+        process is working on and untouched for ``stale_s`` seconds: a reply that arrived
+        while the database was down could not be recorded (nor could the failure), and the
+        row would otherwise stay "delivering" until the next restart."""
+        query = select(AgentMessage.id).where(
+            AgentMessage.status.in_(("queued", "delivering")))
+        if stale_s is not None:
+            cutoff = datetime.now(UTC) - timedelta(seconds=stale_s)
+            query = query.where(AgentMessage.updated_at < cutoff)
+        with self.db.tenant(tenant.id) as s:
+            ids = [i for i in s.execute(query).scalars() if not self._is_active(i)]
         for message_id in ids:
-            # A failure is already recorded on the row, with its reason.
+            # A failure is already recorded on the row, with its reason; a tenant at its
+            # turn cap (Busy) is tried again next round.
             with contextlib.suppress(OspError):
-                self.deliver(tenant, message_id)
+                self.limits.run_sync(tenant.id, functools.partial(self.deliver, tenant,
+                                                                  message_id))
         return ids
+
+    def _is_active(self, message_id: uuid.UUID) -> bool:
+        with self._active_lock:
+            return message_id in self._active
 
     def agent_post(self, tenant: TenantInfo, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """A management call to the agent (knowledge, skills); no message is involved."""

@@ -3,18 +3,22 @@ agent configuration document (governance policy, flows, tools, system prompt).""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from osp.agent.config import AgentConfig, ConfigError, parse_config, parse_config_cached
-from osp.audit.service import AuditTrail
+from osp.audit.service import AuditTrail, canonical
 from osp.db.session import Database
-from osp.errors import InvalidInput
-from osp.gateway.models import AgentConfigRow
+from osp.errors import InvalidInput, NotFound
+from osp.gateway.models import AgentConfigRow, PolicyVersion
 
 PROVIDERS = ("openai", "anthropic")
+MAX_NOTE = 200
+BEFORE_VERSIONS = "osp:before-versions"
 
 
 def document_of(row: AgentConfigRow | None) -> dict[str, Any]:
@@ -72,22 +76,76 @@ class AgentSettings:
                               {"provider": provider, "base_url": base_url, "model": model})
             return config_from_row(row)
 
-    def set_document(self, tenant_id: uuid.UUID, document: dict[str, Any],
-                     actor: str) -> AgentConfig:
-        """Replaces policy, flows, tools and prompt; the model is set with ``set_model``."""
+    def set_document(self, tenant_id: uuid.UUID, document: dict[str, Any], actor: str, *,
+                     note: str = "", restored_from: int | None = None) -> AgentConfig:
+        """Replaces policy, flows, tools and prompt; the model is set with ``set_model``.
+        Every save is kept as a new numbered version (``versions``, ``restore``)."""
+        # Of the model, only how long to wait and how often to retry live in the document;
+        # provider, model and base_url (which receives the model key) only via set_model.
+        timing = {k: v for k, v in (document.get("model") or {}).items()
+                  if k in ("timeout_s", "retries")} \
+            if isinstance(document.get("model"), dict) else {}
         document = {k: v for k, v in document.items() if k != "model"}
+        if timing:
+            document["model"] = timing
+        if len(note) > MAX_NOTE:
+            raise InvalidInput(f"the version note is longer than {MAX_NOTE} characters")
         try:
             config = parse_config(document)
         except ConfigError as exc:
             raise InvalidInput(one_line(str(exc))) from None
         with self.db.tenant(tenant_id) as s:
-            row = _locked_row(s, tenant_id)
+            row = _locked_row(s, tenant_id)  # the lock also orders concurrent versions
+            latest = s.execute(select(func.max(PolicyVersion.version))
+                               .where(PolicyVersion.tenant_id == tenant_id)).scalar()
+            if latest is None and row.document:
+                # A document saved before versions were kept becomes version 1.
+                s.add(_version(tenant_id, 1, row.document, BEFORE_VERSIONS, "", None))
+                latest = 1
+            version = (latest or 0) + 1
             row.document = document
+            s.add(_version(tenant_id, version, document, actor, note, restored_from))
             s.flush()
-            self.audit.record(s, tenant_id, actor, "agent.config_set",
-                              {"digest": config.digest(), "flows": len(config.flows),
-                               "tools_allowed": list(config.governance_policy().tools.allowed)})
+            details: dict[str, Any] = {
+                "digest": config.digest(), "version": version, "flows": len(config.flows),
+                "tools_allowed": list(config.governance_policy().tools.allowed)}
+            if restored_from is not None:
+                details["restored_from"] = restored_from
+            self.audit.record(s, tenant_id, actor,
+                              "agent.config_restored" if restored_from else "agent.config_set",
+                              details)
             return config_from_row(row)
+
+    def versions(self, tenant_id: uuid.UUID, limit: int = 100) -> list[PolicyVersion]:
+        """Saved versions, newest first."""
+        with self.db.tenant(tenant_id) as s:
+            return list(s.execute(select(PolicyVersion)
+                                  .where(PolicyVersion.tenant_id == tenant_id)
+                                  .order_by(PolicyVersion.version.desc()).limit(limit))
+                        .scalars())
+
+    def version(self, tenant_id: uuid.UUID, version: int) -> PolicyVersion:
+        with self.db.tenant(tenant_id) as s:
+            row = s.get(PolicyVersion, (tenant_id, version))
+            if row is None:
+                raise NotFound(f"no policy version {version}")
+            return row
+
+    def restore(self, tenant_id: uuid.UUID, version: int, actor: str) -> AgentConfig:
+        """Saves an earlier version's document as a new version (history is never
+        rewritten); validated again, as the rules may have changed since."""
+        old = self.version(tenant_id, version)
+        return self.set_document(tenant_id, dict(old.document), actor,
+                                 note=f"restored from version {version}",
+                                 restored_from=version)
+
+
+def _version(tenant_id: uuid.UUID, version: int, document: dict[str, Any], actor: str,
+             note: str, restored_from: int | None) -> PolicyVersion:
+    digest = hashlib.sha256(canonical(document)).hexdigest()
+    return PolicyVersion(tenant_id=tenant_id, version=version, document=document,
+                         digest=digest, actor=actor[:200], note=note,
+                         restored_from=restored_from)
 
 
 def _locked_row(s: Session, tenant_id: uuid.UUID) -> AgentConfigRow:

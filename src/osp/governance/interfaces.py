@@ -58,6 +58,19 @@ class JudgeModel(Protocol):
     def judge(self, system: str, prompt: str, timeout_s: float) -> str: ...
 
 
+class TextScorer(Protocol):
+    """Scores text with the semantic tier's heads (probability per head name)."""
+
+    def scores(self, text: str, heads: tuple[str, ...]) -> dict[str, float]: ...
+
+
+class ScorerSource(Protocol):
+    """Hands out the scorer, loading it on first use; raises ``EncoderError`` (with the
+    reason) when it cannot: a missing or altered model, or a scorer that cannot be reached."""
+
+    def get(self) -> TextScorer: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RailDeps:
     """Services injected into rail factories. Shared by the rails of one pipeline."""
@@ -65,8 +78,9 @@ class RailDeps:
     sampler: Sampler | None = None
     judge: JudgeModel | None = None  # the tenant's model, for the LLM judge rail
     models: ModelStore = field(default_factory=ModelStore)
-    # The semantic tier's encoder; loaded on the first message a semantic rail checks.
-    encoders: EncoderStore = field(default_factory=EncoderStore)
+    # The semantic tier's encoder; loaded on the first message a semantic rail checks. Inside
+    # an agent container it is the control plane's shared scorer (osp.agent.scoring).
+    encoders: ScorerSource = field(default_factory=EncoderStore)
 
 
 class RailFactory(Protocol):

@@ -260,6 +260,7 @@ _FULL: dict[str, list[dict[str, Any]]] = {
     "retrieval": [*_LEAN["retrieval"], {"key": "retrieval.semantic", "timeout_ms": 5_000}],
     "output": [
         *_LEAN["output"],
+        {"key": "output.semantic", "timeout_ms": 5_000},
         {"key": "output.judge", "timeout_ms": 30_000},
     ],
 }

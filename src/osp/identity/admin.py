@@ -20,7 +20,7 @@ from osp.db.session import Database
 from osp.errors import Conflict, InvalidInput, NotFound
 from osp.identity.models import ROLES, BrowserSession, RecoveryCode, User
 from osp.identity.service import normalise_email, validate_password
-from osp.tenancy.service import TenantService
+from osp.tenancy.service import TenantInfo, TenantService
 
 _hasher = PasswordHasher()  # argon2id, the same parameters as sign-in uses
 
@@ -53,16 +53,15 @@ class UserAdmin:
                                                BrowserSession.revoked_at.is_(None))
                   .values(revoked_at=datetime.now(UTC)))
 
-    def set_role(self, tenant_name: str, email: str, role: str, actor: str) -> str:
+    def set_role(self, tenant: TenantInfo, email: str, role: str, actor: str) -> str:
         """Returns the previous role."""
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
-        tenant = self.tenants.get(tenant_name)
         with self.db.tenant(tenant.id) as s:
-            user = self._user(s, tenant_name, email)
+            user = self._user(s, tenant.name, email)
             before = user.role
             if before != role:
-                self._refuse_last_owner(s, user, tenant_name)
+                self._refuse_last_owner(s, user, tenant.name)
                 user.role = role
                 # Tokens are capped by their owner's role at every use, so a demotion
                 # narrows them at once; nothing else to revoke.
@@ -70,22 +69,20 @@ class UserAdmin:
                                   {"user_id": str(user.id), "from": before, "to": role})
         return before
 
-    def reset_password(self, tenant_name: str, email: str, password: str, actor: str) -> None:
+    def reset_password(self, tenant: TenantInfo, email: str, password: str, actor: str) -> None:
         validate_password(password)
-        tenant = self.tenants.get(tenant_name)
         with self.db.tenant(tenant.id) as s:
-            user = self._user(s, tenant_name, email)
+            user = self._user(s, tenant.name, email)
             user.password_hash = _hasher.hash(password)
             self._end_sessions(s, user.id)
             self.audit.record(s, tenant.id, actor, "user.password_reset",
                               {"user_id": str(user.id)})
 
-    def reset_2fa(self, tenant_name: str, email: str, actor: str) -> bool:
+    def reset_2fa(self, tenant: TenantInfo, email: str, actor: str) -> bool:
         """Removes the second factor and its recovery codes; returns whether one was set.
         The person enrols again at the next sign-in when the tenant requires 2FA."""
-        tenant = self.tenants.get(tenant_name)
         with self.db.tenant(tenant.id) as s:
-            user = self._user(s, tenant_name, email)
+            user = self._user(s, tenant.name, email)
             had = user.totp_enabled or user.totp_ciphertext is not None
             user.totp_enabled = False
             user.totp_wrapped_dek = user.totp_ciphertext = user.totp_nonce = None
@@ -97,12 +94,11 @@ class UserAdmin:
                               {"user_id": str(user.id), "was_enabled": had})
         return had
 
-    def delete(self, tenant_name: str, email: str, actor: str) -> None:
+    def delete(self, tenant: TenantInfo, email: str, actor: str) -> None:
         """Removes the user with their sessions, recovery codes and API tokens."""
-        tenant = self.tenants.get(tenant_name)
         with self.db.tenant(tenant.id) as s:
-            user = self._user(s, tenant_name, email)
-            self._refuse_last_owner(s, user, tenant_name)
+            user = self._user(s, tenant.name, email)
+            self._refuse_last_owner(s, user, tenant.name)
             s.delete(user)
             s.flush()
             self.audit.record(s, tenant.id, actor, "user.deleted",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 
@@ -26,9 +27,9 @@ from osp.web.deps import (
     SESSION_COOKIE,
     PartialPrincipalDep,
     PlatformDep,
-    PrincipalDep,
+    TenantAccess,
     client_address,
-    tenant_of,
+    tenant_access,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
@@ -87,48 +88,43 @@ def totp_confirm(body: ConfirmIn, platform: PlatformDep,
 
 
 @router.get("/tenants/{tenant}/users", response_model=list[UserOut])
-def list_users(tenant: str, platform: PlatformDep, principal: PrincipalDep) -> list[UserOut]:
-    principal.require("users:read")
-    tenant_of(platform, principal, tenant)
+def list_users(platform: PlatformDep,
+               access: Annotated[TenantAccess, tenant_access("users:read")]) -> list[UserOut]:
     return [UserOut(id=u.id, email=u.email, role=u.role, totp_enabled=u.totp_enabled,
                     created_at=u.created_at)
-            for u in platform.identity.list_users(principal.tenant_id)]
+            for u in platform.identity.list_users(access.info.id)]
 
 
 @router.post("/tenants/{tenant}/users", response_model=UserOut, status_code=201)
-def create_user(tenant: str, body: UserIn, platform: PlatformDep,
-                principal: PrincipalDep) -> UserOut:
-    principal.require("users:write")
-    tenant_of(platform, principal, tenant)
+def create_user(body: UserIn, platform: PlatformDep,
+                access: Annotated[TenantAccess, tenant_access("users:write")]) -> UserOut:
+    principal = access.principal
     check_assignable(principal, body.role)
-    user_id = platform.identity.create_user(tenant, body.email, body.password, body.role,
+    user_id = platform.identity.create_user(access.info, body.email, body.password, body.role,
                                             principal.actor)
-    user = next(u for u in platform.identity.list_users(principal.tenant_id) if u.id == user_id)
+    user = next(u for u in platform.identity.list_users(access.info.id) if u.id == user_id)
     return UserOut(id=user.id, email=user.email, role=user.role,
                    totp_enabled=user.totp_enabled, created_at=user.created_at)
 
 
 @router.get("/tenants/{tenant}/tokens", response_model=list[TokenOut])
-def list_tokens(tenant: str, platform: PlatformDep, principal: PrincipalDep) -> list[TokenOut]:
-    principal.require("tokens:write")
-    tenant_of(platform, principal, tenant)
+def list_tokens(platform: PlatformDep,
+                access: Annotated[TenantAccess, tenant_access("tokens:write")]
+                ) -> list[TokenOut]:
     return [TokenOut.model_validate(t, from_attributes=True)
-            for t in platform.identity.list_tokens(principal.tenant_id)]
+            for t in platform.identity.list_tokens(access.info.id)]
 
 
 @router.post("/tenants/{tenant}/tokens", response_model=TokenCreatedOut, status_code=201)
-def create_token(tenant: str, body: TokenIn, platform: PlatformDep,
-                 principal: PrincipalDep) -> TokenCreatedOut:
-    principal.require("tokens:write")
-    tenant_of(platform, principal, tenant)
-    token_id, token = platform.identity.create_token(principal, body.name, body.scopes,
+def create_token(body: TokenIn, platform: PlatformDep,
+                 access: Annotated[TenantAccess, tenant_access("tokens:write")]
+                 ) -> TokenCreatedOut:
+    token_id, token = platform.identity.create_token(access.principal, body.name, body.scopes,
                                                      body.expires_days)
     return TokenCreatedOut(id=token_id, token=token)
 
 
 @router.delete("/tenants/{tenant}/tokens/{token_id}", status_code=204)
-def revoke_token(tenant: str, token_id: uuid.UUID, platform: PlatformDep,
-                 principal: PrincipalDep) -> None:
-    principal.require("tokens:write")
-    tenant_of(platform, principal, tenant)
-    platform.identity.revoke_token(principal, token_id)
+def revoke_token(token_id: uuid.UUID, platform: PlatformDep,
+                 access: Annotated[TenantAccess, tenant_access("tokens:write")]) -> None:
+    platform.identity.revoke_token(access.principal, token_id)

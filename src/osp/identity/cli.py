@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from osp.errors import Forbidden, OspError
-from osp.terminal import CLI_ACTOR, console, read_secret_stdin, table
+from osp.terminal import CLI_ACTOR, console, read_secret_stdin, table, tenant_arg
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
     from osp.app import App
@@ -43,10 +43,7 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
     out = console()
 
     def admin(a: App) -> UserAdmin:
-        from osp.identity.admin import UserAdmin
-
-        p = a.platform
-        return UserAdmin(p.db, p.tenants, p.audit)
+        return a.platform.user_admin
 
     @user_app.command("create")
     def user_create(tenant: str, email: Annotated[str | None, typer.Argument()] = None,
@@ -63,14 +60,18 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
             raise OspError("usage: osp user create TENANT EMAIL [--role ROLE]")
         password = read_secret_stdin("Password: ").decode()
         with open_app() as a:
-            user_id = a.platform.identity.create_user(tenant, email, password, role, CLI_ACTOR)
+            from osp.identity.service import check_new_user
+
+            check_new_user(email, password, role)  # bad input first, as it always was
+            user_id = a.platform.identity.create_user(tenant_arg(a.platform, tenant), email,
+                                                      password, role, CLI_ACTOR)
         out.print(f"created user {email.lower()} ({user_id}) in {tenant} as {role}")
 
     @user_app.command("list")
     def user_list(tenant: str, as_json: JsonOpt = False) -> None:
         """The tenant's users with their role and whether they use two-factor auth."""
         with open_app() as a:
-            t = a.platform.tenants.get(tenant)
+            t = tenant_arg(a.platform, tenant)
             rows = [{"id": str(u.id), "email": u.email, "role": u.role,
                      "two_factor": u.totp_enabled, "created_at": u.created_at.isoformat()}
                     for u in a.platform.identity.list_users(t.id)]
@@ -87,7 +88,7 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
     def user_set_role(tenant: str, email: str, role: str) -> None:
         """Change a user's role (owner, admin or member); the last owner stays an owner."""
         with open_app() as a:
-            before = admin(a).set_role(tenant, email, role, CLI_ACTOR)
+            before = admin(a).set_role(tenant_arg(a.platform, tenant), email, role, CLI_ACTOR)
         out.print(f"{email.lower()} in {tenant}: {before} -> {role}")
 
     @user_app.command("reset-password")
@@ -95,14 +96,14 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
         """Set a new password (read from stdin or prompted for); ends the user's sessions."""
         password = read_secret_stdin("New password: ").decode()
         with open_app() as a:
-            admin(a).reset_password(tenant, email, password, CLI_ACTOR)
+            admin(a).reset_password(tenant_arg(a.platform, tenant), email, password, CLI_ACTOR)
         out.print(f"password of {email.lower()} in {tenant} reset; their sessions are ended")
 
     @user_app.command("reset-2fa")
     def user_reset_2fa(tenant: str, email: str) -> None:
         """Remove a lost second factor and its recovery codes; ends the user's sessions."""
         with open_app() as a:
-            had = admin(a).reset_2fa(tenant, email, CLI_ACTOR)
+            had = admin(a).reset_2fa(tenant_arg(a.platform, tenant), email, CLI_ACTOR)
         what = "two-factor auth removed" if had else "no two-factor auth was set up"
         out.print(f"{email.lower()} in {tenant}: {what}; they enrol again at the next sign-in "
                   "if the tenant requires it")
@@ -115,7 +116,7 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
         if not yes and not typer.confirm(f"Delete {email} from {tenant} with their tokens?"):
             raise OspError("aborted; nothing was deleted")
         with open_app() as a:
-            admin(a).delete(tenant, email, CLI_ACTOR)
+            admin(a).delete(tenant_arg(a.platform, tenant), email, CLI_ACTOR)
         out.print(f"deleted {email.lower()} from {tenant}")
 
     @token_app.command("create")
@@ -136,7 +137,7 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
         wanted = _scopes(scopes)
         with open_app() as a:
             p = a.platform
-            t = p.tenants.get(tenant)
+            t = tenant_arg(p, tenant)
             if user is None:
                 principal = Principal(t.id, None, "admin", "token", scopes=ROLE_SCOPES["admin"])
             else:
@@ -168,7 +169,7 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
         now = datetime.now(UTC)
         with open_app() as a:
             p = a.platform
-            t = p.tenants.get(tenant)
+            t = tenant_arg(p, tenant)
             emails = {u.id: u.email for u in p.identity.list_users(t.id)}
             rows = []
             for r in p.identity.list_tokens(t.id):
@@ -206,7 +207,7 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
                            ) from None
         with open_app() as a:
             p = a.platform
-            t = p.tenants.get(tenant)
+            t = tenant_arg(p, tenant)
             operator = Principal(t.id, None, "owner", "token", scopes=ROLE_SCOPES["owner"])
             p.identity.revoke_token(operator, tid, actor=CLI_ACTOR)
         out.print(f"revoked token {tid} of {tenant}")

@@ -109,3 +109,34 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_start: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None]
+
+
+class Operator(Base):
+    """A person who runs the installation (migration 0008). Not in any tenant: visible only
+    in the platform scope. TOTP is mandatory: the seed is set at creation, sealed."""
+
+    __tablename__ = "operators"
+    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lower"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    totp_wrapped_dek: Mapped[bytes] = mapped_column(LargeBinary)
+    totp_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    totp_nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    totp_kek_version: Mapped[str] = mapped_column(String(64))
+    totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OperatorSession(Base):
+    __tablename__ = "operator_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    operator_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(CHAR(64), unique=True)
+    csrf_hash: Mapped[str] = mapped_column(CHAR(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
-from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, Throttled, Unauthorized
+from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from osp.identity import throttle
 from osp.identity.models import ROLES, ApiToken, BrowserSession, RecoveryCode, User
 from osp.identity.scopes import ALL_SCOPES, ROLE_SCOPES
 from osp.identity.secrets import make_bearer, parse_bearer, random_secret, same, sha256_hex
-from osp.tenancy.service import TenantService
+from osp.tenancy.service import TenantInfo, TenantService
 from osp.vault.service import Sealed, Vault
 
 SESSION_TTL = timedelta(hours=12)
@@ -100,19 +100,24 @@ def validate_password(password: str) -> None:
         raise InvalidInput("password is longer than 1024 characters")
 
 
+def check_new_user(email: str, password: str, role: str) -> str:
+    """A new user's role, email and password, checked; returns the normalised email."""
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    email = normalise_email(email)
+    validate_password(password)
+    return email
+
+
 class IdentityService:
     def __init__(self, db: Database, tenants: TenantService, vault: Vault,
                  audit: AuditTrail) -> None:
         self.db, self.tenants, self.vault, self.audit = db, tenants, vault, audit
 
     # -- users ---------------------------------------------------------------------------
-    def create_user(self, tenant_name: str, email: str, password: str, role: str,
+    def create_user(self, tenant: TenantInfo, email: str, password: str, role: str,
                     actor: str) -> uuid.UUID:
-        if role not in ROLES:
-            raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
-        email = normalise_email(email)
-        validate_password(password)
-        tenant = self.tenants.get(tenant_name)
+        email = check_new_user(email, password, role)
         user = User(id=uuid.uuid4(), tenant_id=tenant.id, email=email,
                     password_hash=_hasher.hash(password), role=role)
         try:
@@ -122,7 +127,7 @@ class IdentityService:
                 self.audit.record(s, tenant.id, actor, "user.created",
                                   {"user_id": str(user.id), "email": email, "role": role})
         except IntegrityError:
-            raise Conflict(f"user {email} already exists in tenant {tenant_name!r}") from None
+            raise Conflict(f"user {email} already exists in tenant {tenant.name!r}") from None
         return user.id
 
     def list_users(self, tenant_id: uuid.UUID) -> list[User]:
@@ -140,7 +145,7 @@ class IdentityService:
                 spent = throttle.reserve(s, address_key, throttle.MAX_PER_ADDRESS)
                 throttle.lock_if_spent(s, spent)
             if not spent.allowed:
-                raise Throttled(throttle.THROTTLED) from None
+                raise throttle.LoginThrottled(throttle.THROTTLED) from None
             _verify_password(_dummy_hash(), password)  # same cost as a real check
             raise Unauthorized("invalid credentials") from None
         email_key = (email or "").strip().lower()
@@ -159,7 +164,7 @@ class IdentityService:
                                    "address_attempt": by_address.count})
             user = s.execute(select(User).where(User.email == email_key)).scalar_one_or_none()
         if refused:
-            raise Throttled(throttle.THROTTLED)
+            raise throttle.LoginThrottled(throttle.THROTTLED)
         ok = _verify_password(user.password_hash if user else _dummy_hash(), password)
         if user is None or not ok:
             with self.db.tenant(tenant.id) as s:

@@ -20,7 +20,7 @@ from osp.oauth.schemas import (
 )
 from osp.oauth.service import OAuthBroker
 from osp.oauth.tools import load_tools
-from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
+from osp.web.deps import PlatformDep, PrincipalDep, TenantAccess, tenant_access
 
 router = APIRouter(prefix="/api/v1", tags=["oauth"])
 CALLBACK_PATH = "/api/v1/oauth/callback"
@@ -53,20 +53,18 @@ def tools(principal: PrincipalDep) -> list[ToolOut]:
 
 
 @router.get("/tenants/{tenant}/oauth/providers", response_model=list[ProviderOut])
-def list_providers(tenant: str, platform: PlatformDep, principal: PrincipalDep,
+def list_providers(access: Annotated[TenantAccess, tenant_access("secrets:read")],
                    broker: BrokerDep) -> list[ProviderOut]:
-    principal.require("secrets:read")
-    tenant_of(platform, principal, tenant)
-    return [ProviderOut(**p.__dict__) for p in broker.list_providers(principal.tenant_id)]
+    return [ProviderOut(**p.__dict__) for p in broker.list_providers(access.info.id)]
 
 
 @router.post("/tenants/{tenant}/oauth/providers", response_model=ProviderOut, status_code=201)
-def add_provider(tenant: str, body: ProviderIn, platform: PlatformDep, principal: PrincipalDep,
-                 broker: BrokerDep) -> ProviderOut:
-    # Registering a client stores its secret: the same right as writing a secret.
-    principal.require("secrets:write")
-    tenant_of(platform, principal, tenant)
-    info = broker.add_provider(principal.tenant_id, body.name, client_id=body.client_id,
+def add_provider(body: ProviderIn, broker: BrokerDep,
+                 # Registering a client stores its secret: the same right as writing a secret.
+                 access: Annotated[TenantAccess, tenant_access("secrets:write")]
+                 ) -> ProviderOut:
+    principal = access.principal
+    info = broker.add_provider(access.info.id, body.name, client_id=body.client_id,
                                client_secret=body.client_secret.get_secret_value(),
                                redirect_uri=body.redirect_uri, actor=principal.actor,
                                issuer=body.issuer, catalog_key=body.catalog)
@@ -74,14 +72,14 @@ def add_provider(tenant: str, body: ProviderIn, platform: PlatformDep, principal
 
 
 @router.post("/tenants/{tenant}/oauth/connect", response_model=ConnectOut)
-def connect(tenant: str, body: ConnectIn, response: Response, platform: PlatformDep,
-            principal: PrincipalDep, broker: BrokerDep) -> ConnectOut:
-    principal.require("secrets:write")
-    tenant_of(platform, principal, tenant)
+def connect(body: ConnectIn, response: Response, platform: PlatformDep,
+            access: Annotated[TenantAccess, tenant_access("secrets:write")],
+            broker: BrokerDep) -> ConnectOut:
+    principal = access.principal
     # A signed-in browser gets a binding cookie; its callback must bring it back. Lax, not
     # Strict: the callback is a top-level navigation coming from the provider's site.
     browser = principal.kind == "session"
-    start = broker.start(principal.tenant_id, body.provider, actor=principal.actor,
+    start = broker.start(access.info.id, body.provider, actor=principal.actor,
                          user_id=principal.user_id, scopes=body.scopes,
                          integrations=body.integrations, bind_browser=browser)
     if start.binding:
@@ -101,17 +99,13 @@ def callback(request: Request, response: Response, broker: BrokerDep) -> Connect
 
 
 @router.get("/tenants/{tenant}/connections", response_model=list[ConnectionOut])
-def list_connections(tenant: str, platform: PlatformDep, principal: PrincipalDep,
+def list_connections(access: Annotated[TenantAccess, tenant_access("secrets:read")],
                      broker: BrokerDep) -> list[ConnectionOut]:
-    principal.require("secrets:read")
-    tenant_of(platform, principal, tenant)
-    return [ConnectionOut(**c.__dict__) for c in broker.list_connections(principal.tenant_id)]
+    return [ConnectionOut(**c.__dict__) for c in broker.list_connections(access.info.id)]
 
 
 @router.delete("/tenants/{tenant}/connections/{provider}", response_model=RevokeOut)
-def revoke(tenant: str, provider: str, platform: PlatformDep, principal: PrincipalDep,
+def revoke(provider: str, access: Annotated[TenantAccess, tenant_access("secrets:write")],
            broker: BrokerDep) -> RevokeOut:
-    principal.require("secrets:write")
-    tenant_of(platform, principal, tenant)
-    result = broker.revoke(principal.tenant_id, provider, principal.actor)
+    result = broker.revoke(access.info.id, provider, access.principal.actor)
     return RevokeOut(**result.__dict__)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from osp.errors import OspError
-from osp.terminal import CLI_ACTOR, read_secret_stdin
+from osp.terminal import CLI_ACTOR, read_secret_stdin, tenant_arg
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
     from osp.app import App
@@ -54,7 +54,7 @@ class _BrokerCommands:
         secret = read_secret_stdin("Client secret: ").decode()
         with self.broker() as (p, broker):
             uri = redirect_uri or f"http://{p.settings.host}:{p.settings.port}{CALLBACK_PATH}"
-            t = p.tenants.get(tenant)
+            t = tenant_arg(p, tenant)
             info = broker.add_provider(t.id, name, client_id=client_id, client_secret=secret,
                                        redirect_uri=uri, actor=CLI_ACTOR, issuer=issuer,
                                        catalog_key=catalog_key)
@@ -71,7 +71,7 @@ class _BrokerCommands:
         if tenant is None:
             raise OspError("name the tenant: osp oauth provider list TENANT")
         with self.broker() as (p, broker):
-            rows = broker.list_providers(p.tenants.get(tenant).id)
+            rows = broker.list_providers(tenant_arg(p, tenant).id)
         if as_json:
             print(json.dumps([{"name": r.name, "catalog": r.catalog_key, "issuer": r.issuer,
                                "client_id": r.client_id, "redirect_uri": r.redirect_uri,
@@ -89,7 +89,7 @@ class _BrokerCommands:
                     "--integration", help="A catalog integration (repeatable).")] = None) -> None:
         """Print the URL where the person signs in at the provider (valid 10 minutes)."""
         with self.broker() as (p, broker):
-            t = p.tenants.get(tenant)
+            t = tenant_arg(p, tenant)
             start = broker.start(t.id, provider, actor=CLI_ACTOR, scopes=scopes.split(),
                                  integrations=list(integration or []))
         out.print(f"Open this URL within 10 minutes (until {start.expires_at:%H:%M:%S} UTC):")
@@ -100,7 +100,7 @@ class _BrokerCommands:
                          all_: Annotated[bool, typer.Option(
                              "--all", help="Include revoked connections.")] = False) -> None:
         with self.broker() as (p, broker):
-            rows = broker.list_connections(p.tenants.get(tenant).id, include_revoked=all_)
+            rows = broker.list_connections(tenant_arg(p, tenant).id, include_revoked=all_)
         if as_json:
             print(json.dumps([{
                 "id": str(c.id), "provider": c.provider, "status": c.status,
@@ -120,7 +120,7 @@ class _BrokerCommands:
     def connections_revoke(self, tenant: str, provider: str) -> None:
         """Revoke at the provider where it offers revocation, then delete the tokens."""
         with self.broker() as (p, broker):
-            r = broker.revoke(p.tenants.get(tenant).id, provider, CLI_ACTOR)
+            r = broker.revoke(tenant_arg(p, tenant).id, provider, CLI_ACTOR)
         out.print(f"revoked {r.provider} for {tenant}; at the provider: {r.at_provider}")
         if r.at_provider != "revoked" and r.manual_revoke_url:
             out.print(f"also remove the grant at {r.manual_revoke_url}")

@@ -32,6 +32,7 @@ from osp.errors import Conflict, OspError
 from osp.release.build import policy_schema_hash
 from osp.release.manifest import Manifest
 from osp.release.snapshot import SnapshotStore
+from osp.tenancy.service import TenantInfo
 
 ACTOR = "system:fleet"
 
@@ -48,12 +49,12 @@ class TenantView(Protocol):
 class Runtime(Protocol):
     """What the fleet needs of the runtime service (osp.runtime.service.RuntimeService)."""
 
-    def start_image(self, name: str, actor: str, image_id: str, governance_version: str, *,
-                    kind: str = ..., wait: bool = ...) -> Any: ...
+    def start_image(self, info: TenantInfo, actor: str, image_id: str,
+                    governance_version: str, *, kind: str = ..., wait: bool = ...) -> Any: ...
 
-    def stop(self, name: str, actor: str) -> Any: ...
+    def stop(self, info: TenantInfo, actor: str) -> Any: ...
 
-    def status(self, name: str) -> TenantView: ...
+    def status(self, info: TenantInfo) -> TenantView: ...
 
 
 class Verifier(Protocol):
@@ -61,7 +62,7 @@ class Verifier(Protocol):
 
 
 class HealthGate(Protocol):
-    def check(self, tenant: str, image_id: str) -> str | None:
+    def check(self, tenant: TenantInfo, image_id: str) -> str | None:
         """None when healthy on ``image_id``, else the reason (one line)."""
 
 
@@ -77,7 +78,7 @@ class AgentHealthGate:
         self.smoke = smoke
         self.timeout_s = timeout_s
 
-    def check(self, tenant: str, image_id: str) -> str | None:
+    def check(self, tenant: TenantInfo, image_id: str) -> str | None:
         deadline = time.monotonic() + self.timeout_s
         reason = "no answer"
         while time.monotonic() < deadline:
@@ -87,7 +88,7 @@ class AgentHealthGate:
             if st.image_digest != image_id:
                 return f"runs {st.image_digest[:19]}, expected {image_id[:19]}"
             if st.secrets is not None:
-                return self.smoke(tenant) if self.smoke is not None else None
+                return self.smoke(tenant.name) if self.smoke is not None else None
             reason = "agent status not answering (bootstrap exchange not completed)"
             time.sleep(0.2)
         return reason
@@ -162,7 +163,7 @@ class Journal:
 class Fleet:
     def __init__(self, runtime: Runtime, snapshots: SnapshotStore, verifier: Verifier,
                  journal: Journal, health: HealthGate, audit: Audit,
-                 tenants: Callable[[], list[str]],
+                 tenants: Callable[[], list[TenantInfo]],
                  progress: Callable[[str], None] | None = None,
                  wait_rollback: bool = True) -> None:
         self.runtime = runtime
@@ -193,10 +194,10 @@ class Fleet:
                            f"{policy_schema_hash()[:19]}: upgrade refused (lockstep)")
         upgrade = Upgrade(uuid.uuid4().hex[:12], manifest.image_id,
                           manifest.governance_version, max_failures)
-        for i, name in enumerate(sorted(self.tenants())):
-            st = self.runtime.status(name)
+        for i, info in enumerate(sorted(self.tenants(), key=lambda t: t.name)):
+            st = self.runtime.status(info)
             wave = 0 if i < canary else 1 + (i - canary) // wave_size
-            upgrade.steps.append(Step(name, st.image_digest, st.governance_version,
+            upgrade.steps.append(Step(info.name, st.image_digest, st.governance_version,
                                       st.state == "running", st.tenant_state == "suspended",
                                       wave))
         return upgrade
@@ -237,13 +238,21 @@ class Fleet:
         self.audit(step.tenant, f"release.upgrade_{phase}",
                    {"upgrade": upgrade.id, "image_digest": upgrade.image_id, **details})
 
+    def _tenant(self, name: str) -> TenantInfo:
+        """A journal step's tenant, as the registry has it now (the journal keeps names)."""
+        for info in self.tenants():
+            if info.name == name:
+                return info
+        raise OspError(f"tenant {name!r} no longer exists")
+
     def _upgrade_one(self, upgrade: Upgrade, step: Step) -> None:
         name = step.tenant
         self.progress(f"wave {step.wave}: {name}: stop + snapshot")
         began = time.monotonic()
         try:
+            info = self._tenant(name)
             if step.was_running:
-                self.runtime.stop(name, ACTOR)
+                self.runtime.stop(info, ACTOR)
             self._phase(upgrade, step, "stopped")
             snap = self.snapshots.create(name, runtime={
                 "image_digest": step.old_image, "governance_version": step.old_governance},
@@ -256,9 +265,9 @@ class Fleet:
                 return
             self.progress(f"wave {step.wave}: {name}: start on {upgrade.image_id[7:19]}")
             self._phase(upgrade, step, "started")
-            self.runtime.start_image(name, ACTOR, upgrade.image_id, upgrade.governance_version,
+            self.runtime.start_image(info, ACTOR, upgrade.image_id, upgrade.governance_version,
                                      kind="release.upgrade_start", wait=True)
-            reason = self.health.check(name, upgrade.image_id)
+            reason = self.health.check(info, upgrade.image_id)
             if reason is not None:
                 raise OspError(reason)
             step.seconds = round(time.monotonic() - began, 3)
@@ -274,12 +283,13 @@ class Fleet:
         name = step.tenant
         began = time.monotonic()
         try:
+            info = self._tenant(name)
             with contextlib.suppress(OspError):  # already stopped or never started
-                self.runtime.stop(name, ACTOR)
+                self.runtime.stop(info, ACTOR)
             if step.snapshot:
                 self.snapshots.restore(self.snapshots.get(name, step.snapshot))
             if step.was_running and not step.suspended and step.old_image:
-                self.runtime.start_image(name, ACTOR, step.old_image, step.old_governance,
+                self.runtime.start_image(info, ACTOR, step.old_image, step.old_governance,
                                          kind="release.rollback_start",
                                          wait=self.wait_rollback)
             step.rollback_seconds = round(time.monotonic() - began, 3)
@@ -342,10 +352,10 @@ class Fleet:
         """Who runs what (``osp fleet status``)."""
         upgrade = self.journal.load()
         phases = {s.tenant: s for s in upgrade.steps} if upgrade else {}
-        for name in sorted(self.tenants()):
-            st = self.runtime.status(name)
-            step = phases.get(name)
-            yield {"tenant": name, "state": st.state, "tenant_state": st.tenant_state,
+        for info in sorted(self.tenants(), key=lambda t: t.name):
+            st = self.runtime.status(info)
+            step = phases.get(info.name)
+            yield {"tenant": info.name, "state": st.state, "tenant_state": st.tenant_state,
                    "image": st.image_digest, "governance": st.governance_version,
                    "upgrade_phase": step.phase if step else "",
                    "error": step.error if step else ""}

@@ -22,6 +22,7 @@ from rich.table import Table
 from osp.errors import OspError
 from osp.release.fleet import AgentHealthGate, Audit, Fleet, Journal, Runtime, Verifier
 from osp.release.snapshot import SnapshotStore, Volumes
+from osp.terminal import tenant_arg
 
 out = Console()
 ACTOR = "cli:operator"
@@ -33,13 +34,14 @@ class ReleaseRuntime:
     volumes: Volumes
     verifier: Verifier
     audit: Audit
-    tenants: Callable[[], list[str]]
+    tenants: Callable[[], list[TenantInfo]]
     data_dir: Path
     require_control_plane: Callable[[], None] = lambda: None
 
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
     from osp.app import App
+    from osp.tenancy.service import TenantInfo
 
 OpenApp = Callable[..., AbstractContextManager["App"]]
 
@@ -83,8 +85,9 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
     def create(tenant: str, keep: Annotated[int, typer.Option(
             min=1, help="Snapshots to keep per tenant (older ones are deleted).")] = 5) -> None:
         """Snapshot the tenant's /data volume (gzip + sha256) and its runtime record."""
-        with open_release() as rt, _progress(f"snapshot {tenant}"):
-            st = rt.runtime.status(tenant)
+        with open_app() as a, _progress(f"snapshot {tenant}"):
+            rt = a.release()
+            st = rt.runtime.status(tenant_arg(a.platform, tenant))
             snap = snapshots_of(rt, keep).create(tenant, runtime={
                 "image_digest": st.image_digest, "governance_version": st.governance_version,
                 "state": st.state})
@@ -110,19 +113,21 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
     def restore(tenant: str, snapshot: Annotated[str | None, typer.Argument(
             help="Snapshot id (default: the newest).")] = None) -> None:
         """Verify the checksum, stop the tenant, restore /data; start it again if it ran."""
-        with open_release() as rt, _progress(f"restore {tenant}"):
+        with open_app() as a, _progress(f"restore {tenant}"):
+            rt = a.release()
             store = snapshots_of(rt)
             snap = store.get(tenant, snapshot)
             store.verify(snap)  # a corrupt snapshot is refused before the tenant stops
-            st = rt.runtime.status(tenant)
+            info = tenant_arg(a.platform, tenant)
+            st = rt.runtime.status(info)
             was_running = st.state == "running"
             if was_running:
                 rt.require_control_plane()
-                rt.runtime.stop(tenant, ACTOR)
+                rt.runtime.stop(info, ACTOR)
             store.restore(snap)
             rt.audit(tenant, "release.snapshot_restored", {"snapshot": snap.id})
             if was_running:
-                rt.runtime.start_image(tenant, ACTOR, st.image_digest, st.governance_version,
+                rt.runtime.start_image(info, ACTOR, st.image_digest, st.governance_version,
                                        kind="runtime.started", wait=True)
         out.print(f"restored {tenant} from {snap.id}")
 

@@ -21,15 +21,17 @@ import hmac
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from osp.db.session import Database
 from osp.errors import OspError
 from osp.runtime.bootstrap import AuditSink
 from osp.runtime.models import BillingEventRow
@@ -136,9 +138,9 @@ def build_billing_router(runtime: RuntimeService, secrets: PlatformSecrets, audi
         # Act first, record after: if the engine fails the provider retries the same id,
         # and both actions are idempotent.
         if action == "suspend":
-            runtime.suspend(tenant, actor, reason=kind)
+            runtime.suspend(info, actor, reason=kind)
         elif action == "resume":
-            runtime.resume(tenant, actor, reason=kind, wait=False)
+            runtime.resume(info, actor, reason=kind, wait=False)
         try:
             with runtime.db.tenant(info.id) as s:
                 s.add(BillingEventRow(tenant_id=info.id, event_id=event_id, kind=kind))
@@ -151,3 +153,19 @@ def build_billing_router(runtime: RuntimeService, secrets: PlatformSecrets, audi
         return JSONResponse({"status": "applied" if action else "ignored"})
 
     return router
+
+
+def billing_states(db: Database, tenant_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Each tenant's last subscription event (``canceled``/``reactivated``), for the
+    operator pages. One transaction; the tenant scope is switched per tenant (SET LOCAL
+    semantics: it ends with the transaction), so RLS still filters every read."""
+    out: dict[uuid.UUID, str] = {}
+    with db.unscoped() as s:
+        for tenant_id in tenant_ids:
+            s.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
+            kind = s.execute(select(BillingEventRow.kind)
+                             .where(BillingEventRow.tenant_id == tenant_id)
+                             .order_by(BillingEventRow.received_at.desc()).limit(1)).scalar()
+            if kind:
+                out[tenant_id] = kind.removeprefix("subscription.")
+    return out

@@ -20,14 +20,13 @@ from rich.console import Console
 from rich.table import Table
 
 from osp.errors import OspError
-from osp.terminal import console
+from osp.terminal import console, tenant_arg
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
     from rich.progress import Progress
 
     from osp.app import App
     from osp.runtime.service import TenantStatus
-    from osp.runtime.wiring import RuntimeParts
 
 OpenApp = Callable[..., AbstractContextManager["App"]]
 ACTOR = "cli:operator"
@@ -66,18 +65,6 @@ def _progress() -> Iterator[Callable[[str], None]]:
             bar.stop()
 
 
-def _require_control_plane(port: int) -> None:
-    """Agents fetch their secrets from the running control plane's internal API at boot:
-    without `osp up` a start could only time out, so say so at once."""
-    import httpx
-
-    try:
-        httpx.get(f"http://127.0.0.1:{port}/internal/v1/healthz", timeout=2).raise_for_status()
-    except httpx.HTTPError:
-        raise OspError(f"the control plane is not running (no internal API on port {port}): "
-                       "start `osp up` first") from None
-
-
 def _warn(problems: list[str]) -> None:
     """What would make the agent's first message fail, said before it is sent."""
     for problem in problems:
@@ -101,58 +88,60 @@ def _print_status(status: TenantStatus, as_json: bool) -> None:
 def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
              billing_app: typer.Typer | None = None) -> None:
     @contextmanager
-    def runtime() -> Iterator[RuntimeParts]:
+    def runtime() -> Iterator[App]:
         with _progress() as report, open_app(progress=report) as a:
-            yield a.runtime
+            yield a
 
     @tenant_app.command("start")
     def start(name: str, no_wait: Annotated[bool, typer.Option(
             "--no-wait", help="Do not wait for the agent to report healthy.")] = False) -> None:
         """Start the tenant's agent (builds the agent image first when there is none)."""
         with _progress() as report, open_app(progress=report) as a:
-            _require_control_plane(a.runtime.internal_port)
-            _warn(a.model_endpoint_problems(name))
-            status = a.runtime.service.start(name, ACTOR, wait=not no_wait)
+            a.require_control_plane()
+            info = tenant_arg(a.platform, name)
+            _warn(a.model_endpoint_problems(info))
+            status = a.runtime.service.start(info, ACTOR, wait=not no_wait)
         out.print(f"started {name} ({status.container_id}, {status.image_digest[:19]})")
 
     @tenant_app.command("stop")
     def stop(name: str) -> None:
         """Stop the tenant's agent; it stays stopped until started."""
-        with runtime() as rt:
-            rt.service.stop(name, ACTOR)
+        with runtime() as a:
+            a.runtime.service.stop(tenant_arg(a.platform, name), ACTOR)
         out.print(f"stopped {name}")
 
     @tenant_app.command("restart")
     def restart(name: str) -> None:
         """Replace the agent with a fresh instance (re-reads rotated secrets)."""
         with _progress() as report, open_app(progress=report) as a:
-            _require_control_plane(a.runtime.internal_port)
-            _warn(a.model_endpoint_problems(name))
-            status = a.runtime.service.restart(name, ACTOR)
+            a.require_control_plane()
+            info = tenant_arg(a.platform, name)
+            _warn(a.model_endpoint_problems(info))
+            status = a.runtime.service.restart(info, ACTOR)
         out.print(f"restarted {name} ({status.container_id})")
 
     @tenant_app.command("suspend")
     def suspend(name: str, reason: Annotated[str, typer.Option(help="Why (audited).")]
                 = "operator") -> None:
         """Stop the tenant and block its users from starting it until resumed."""
-        with runtime() as rt:
-            rt.service.suspend(name, ACTOR, reason)
+        with runtime() as a:
+            a.runtime.service.suspend(tenant_arg(a.platform, name), ACTOR, reason)
         out.print(f"suspended {name}")
 
     @tenant_app.command("resume")
     def resume(name: str, reason: Annotated[str, typer.Option(help="Why (audited).")]
                = "operator") -> None:
         """Lift a suspension and start the tenant again (its /data is kept)."""
-        with runtime() as rt:
-            _require_control_plane(rt.internal_port)
-            rt.service.resume(name, ACTOR, reason)
+        with runtime() as a:
+            a.require_control_plane()
+            a.runtime.service.resume(tenant_arg(a.platform, name), ACTOR, reason)
         out.print(f"resumed {name}")
 
     @tenant_app.command("status")
     def status(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         """State, container, image digest, governance version, uptime, loaded secret names."""
-        with runtime() as rt:
-            result = rt.service.status(name)
+        with runtime() as a:
+            result = a.runtime.service.status(tenant_arg(a.platform, name))
         _print_status(result, as_json)
 
     @tenant_app.command("limits")
@@ -164,10 +153,11 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
                    help="Host-local TCP port the tenant may reach (repeat).")] = None) -> None:
         """Set the tenant's plan limits; applied at the next start."""
         ports = tuple(host_port) if host_port is not None else None
-        with runtime() as rt:
+        with runtime() as a:
             try:
-                rt.service.set_limits(name, ACTOR, memory_mb=memory_mb, cpus=cpus, pids=pids,
-                                      host_ports=ports)
+                a.runtime.service.set_limits(tenant_arg(a.platform, name), ACTOR,
+                                             memory_mb=memory_mb, cpus=cpus, pids=pids,
+                                             host_ports=ports)
             except ValueError as exc:
                 raise OspError(str(exc)) from None
         out.print(f"limits of {name} saved; they apply at the next start")

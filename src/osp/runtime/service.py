@@ -1,6 +1,7 @@
 """Tenant lifecycle: desired state in Postgres, the engine behind RuntimeBackend.
 
-Order of work in every operation: validate and look the tenant up, ask the engine whether
+Order of work in every operation (the tenant arrives resolved, as a TenantInfo from the edge):
+ask the engine whether
 it answers (so a missing or broken engine changes nothing), act on the engine, and only
 then record the new desired state and audit it. Suspension is the exception, on purpose:
 it is recorded first, so a cancelled subscription stays suspended even if the engine fails
@@ -158,7 +159,7 @@ class RuntimeService:
                      governance_version=governance)
         if wait:
             self._wait_healthy(info.name, runtime)
-        return self.status(info.name)
+        return self.status(info)
 
     def _wait_healthy(self, tenant: str, runtime: TenantRuntime) -> None:
         deadline = time.monotonic() + self.health_timeout_s
@@ -199,34 +200,31 @@ class RuntimeService:
 
     # -- operations ----------------------------------------------------------------------
     @_engine
-    def start(self, name: str, actor: str, *, operator: bool = True,
+    def start(self, info: TenantInfo, actor: str, *, operator: bool = True,
               wait: bool = True) -> TenantStatus:
-        info = self.tenants.get(name)
         self._refuse_if_suspended(info, actor, operator)
         return self._launch(info, actor, "runtime.started", wait)
 
     @_engine
-    def restart(self, name: str, actor: str, *, operator: bool = True,
+    def restart(self, info: TenantInfo, actor: str, *, operator: bool = True,
                 wait: bool = True) -> TenantStatus:
         """A new instance with a fresh token: rotated secrets are loaded, old ones die."""
-        info = self.tenants.get(name)
         self._refuse_if_suspended(info, actor, operator)
         return self._launch(info, actor, "runtime.restarted", wait)
 
     @_engine
-    def start_image(self, name: str, actor: str, image_id: str, governance_version: str, *,
-                    kind: str = "runtime.started", wait: bool = True) -> TenantStatus:
+    def start_image(self, info: TenantInfo, actor: str, image_id: str,
+                    governance_version: str, *, kind: str = "runtime.started",
+                    wait: bool = True) -> TenantStatus:
         """Start (or replace) the tenant's agent on a given image (fleet upgrades)."""
-        info = self.tenants.get(name)
         self._refuse_if_suspended(info, actor, operator=True)
         return self._launch(info, actor, kind, wait, image=(image_id, governance_version))
 
     @_engine
-    def stop(self, name: str, actor: str) -> TenantStatus:
-        info = self.tenants.get(name)
+    def stop(self, info: TenantInfo, actor: str) -> TenantStatus:
         self.backend.check()
         try:
-            self.backend.stop(name)
+            self.backend.stop(info.name)
         except NotFound:
             pass
         except RuntimeBackendError as exc:
@@ -234,32 +232,30 @@ class RuntimeService:
                 raise
         self.repo.set(info.id, desired="stopped")
         self._record(info, actor, "runtime.stopped")
-        return self.status(name)
+        return self.status(info)
 
     @_engine
-    def suspend(self, name: str, actor: str, reason: str) -> TenantStatus:
-        info = self.tenants.get(name)
+    def suspend(self, info: TenantInfo, actor: str, reason: str) -> TenantStatus:
         self.backend.check()
-        self.tenants.set_state(info.id, "suspended", actor, reason)
-        self.backend.suspend(name)
+        info = self.tenants.set_state(info.id, "suspended", actor, reason)
+        self.backend.suspend(info.name)
         self._record(info, actor, "runtime.suspended", reason=reason)
-        return self.status(name)
+        return self.status(info)
 
     @_engine
-    def resume(self, name: str, actor: str, reason: str, *, wait: bool = True) -> TenantStatus:
-        info = self.tenants.get(name)
+    def resume(self, info: TenantInfo, actor: str, reason: str, *,
+               wait: bool = True) -> TenantStatus:
         self.backend.check()
         info = self.tenants.set_state(info.id, "active", actor, reason)
         return self._launch(info, actor, "runtime.resumed", wait)
 
     @_engine
-    def status(self, name: str) -> TenantStatus:
-        info = self.tenants.get(name)
+    def status(self, info: TenantInfo) -> TenantStatus:
         want = self.repo.get(info.id)
-        runtime = self.backend.status(name)
+        runtime = self.backend.status(info.name)
         agent = self._agent_status(runtime)
         return TenantStatus(
-            tenant=name, tenant_state=info.state, desired=want.desired,
+            tenant=info.name, tenant_state=info.state, desired=want.desired,
             state=runtime.state.value, container_id=runtime.container_id[:12],
             instance_id=runtime.instance_id, image_digest=runtime.image_id,
             governance_version=runtime.governance_version, ip=runtime.ip,
@@ -267,11 +263,10 @@ class RuntimeService:
             secrets=[str(n) for n in agent["secrets"]] if agent else None,
         )
 
-    def set_limits(self, name: str, actor: str, *, memory_mb: int | None = None,
+    def set_limits(self, info: TenantInfo, actor: str, *, memory_mb: int | None = None,
                    cpus: float | None = None, pids: int | None = None,
                    host_ports: tuple[int, ...] | None = None) -> None:
         """Per-tenant plan; applied at the next start."""
-        info = self.tenants.get(name)
         want = self.repo.get(info.id)
         limits = Limits(memory_mb=memory_mb or want.memory_mb, cpus=cpus or want.cpus,
                         pids=pids or want.pids)  # validates

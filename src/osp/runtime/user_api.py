@@ -7,14 +7,14 @@ tenant: suspension is lifted only by an operator's resume.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from osp.errors import NotFound
 from osp.runtime.service import RuntimeService
-from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
+from osp.web.deps import TenantAccess, tenant_access
 
 
 def build_tenant_runtime_router(runtime: RuntimeService) -> APIRouter:
@@ -22,17 +22,15 @@ def build_tenant_runtime_router(runtime: RuntimeService) -> APIRouter:
     router = APIRouter(prefix="/api/v1/tenants/{tenant}/runtime", tags=["runtime"])
 
     @router.get("")
-    async def show(tenant: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
-        principal.require("tenant:read")
-        tenant_of(platform, principal, tenant)
-        status = await run_in_threadpool(runtime.status, tenant)
+    async def show(access: Annotated[TenantAccess, tenant_access("tenant:read")]
+                   ) -> dict[str, Any]:
+        status = await run_in_threadpool(runtime.status, access.info)
         return status.as_dict()
 
     @router.post("/{action}")
-    async def act(tenant: str, action: str, platform: PlatformDep,
-                  principal: PrincipalDep) -> dict[str, Any]:
-        principal.require("tenant:write")
-        tenant_of(platform, principal, tenant)
+    async def act(action: str, access: Annotated[TenantAccess, tenant_access("tenant:write")]
+                  ) -> dict[str, Any]:
+        tenant, principal = access.info, access.principal
         if action == "start":
             status = await run_in_threadpool(
                 lambda: runtime.start(tenant, principal.actor, operator=False, wait=False))

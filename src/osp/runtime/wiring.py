@@ -168,7 +168,7 @@ def release_parts(platform: Platform, parts: RuntimeParts,
                                                                       ManifestVerifier):
         return None
     return ReleaseRuntime(parts.service, parts.backend, verifier, parts.audit,
-                          lambda: [t.name for t in platform.tenants.list()],
+                          platform.tenants.list,
                           platform.settings.data_dir, require_control_plane)
 
 

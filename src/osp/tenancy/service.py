@@ -91,11 +91,12 @@ class TenantService:
             self.audit.record(s, tenant_id, actor, "tenant.2fa_policy", {"required": required})
             return TenantInfo.of(t)
 
-    def delete(self, name: str, actor: str) -> None:
-        info = self.get(name)
+    def delete(self, info: TenantInfo, actor: str) -> None:
         with self.db.tenant(info.id) as s:
+            t = s.get(Tenant, info.id)
+            if t is None:
+                raise NotFound(f"unknown tenant {info.name!r}")
             # Written first, in the same transaction: the trail (which outlives the tenant)
             # always says who deleted it.
-            self.audit.record(s, info.id, actor, "tenant.deleted", {"tenant": name})
-            t = s.get(Tenant, info.id)
+            self.audit.record(s, info.id, actor, "tenant.deleted", {"tenant": info.name})
             s.delete(t)

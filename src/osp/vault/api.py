@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, SecretStr
 
 from osp.inputs import InputModel
 from osp.vault.service import MAX_VALUE_BYTES
-from osp.web.deps import PlatformDep, PrincipalDep, tenant_of
+from osp.web.deps import PlatformDep, TenantAccess, tenant_access
 
 router = APIRouter(prefix="/api/v1", tags=["secrets"])
 
@@ -33,27 +34,29 @@ class SecretWritten(BaseModel):
 
 
 @router.get("/tenants/{tenant}/secrets", response_model=list[SecretOut])
-def list_secrets(tenant: str, platform: PlatformDep, principal: PrincipalDep) -> list[SecretOut]:
-    principal.require("secrets:read")
-    tenant_of(platform, principal, tenant)
-    with platform.db.tenant(principal.tenant_id) as s:
-        return [SecretOut(**i.__dict__) for i in platform.vault.list(s, principal.tenant_id)]
+def list_secrets(platform: PlatformDep,
+                 access: Annotated[TenantAccess, tenant_access("secrets:read")]
+                 ) -> list[SecretOut]:
+    tenant_id = access.info.id
+    with platform.db.tenant(tenant_id) as s:
+        return [SecretOut(**i.__dict__) for i in platform.vault.list(s, tenant_id)]
 
 
 @router.put("/tenants/{tenant}/secrets/{name}", response_model=SecretWritten)
-def put_secret(tenant: str, name: str, body: SecretIn, platform: PlatformDep,
-               principal: PrincipalDep) -> SecretWritten:
-    principal.require("secrets:write")
-    tenant_of(platform, principal, tenant)
-    with platform.db.tenant(principal.tenant_id) as s:
-        version = platform.vault.put(s, principal.tenant_id, name,
-                                     body.value.get_secret_value().encode(), principal.actor)
+def put_secret(name: str, body: SecretIn, platform: PlatformDep,
+               access: Annotated[TenantAccess, tenant_access("secrets:write")]
+               ) -> SecretWritten:
+    tenant_id = access.info.id
+    with platform.db.tenant(tenant_id) as s:
+        version = platform.vault.put(s, tenant_id, name,
+                                     body.value.get_secret_value().encode(),
+                                     access.principal.actor)
     return SecretWritten(name=name, version=version)
 
 
 @router.delete("/tenants/{tenant}/secrets/{name}", status_code=204)
-def delete_secret(tenant: str, name: str, platform: PlatformDep, principal: PrincipalDep) -> None:
-    principal.require("secrets:write")
-    tenant_of(platform, principal, tenant)
-    with platform.db.tenant(principal.tenant_id) as s:
-        platform.vault.delete(s, principal.tenant_id, name, principal.actor)
+def delete_secret(name: str, platform: PlatformDep,
+                  access: Annotated[TenantAccess, tenant_access("secrets:write")]) -> None:
+    tenant_id = access.info.id
+    with platform.db.tenant(tenant_id) as s:
+        platform.vault.delete(s, tenant_id, name, access.principal.actor)

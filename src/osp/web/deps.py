@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -77,3 +78,25 @@ def tenant_of(platform: Platform, principal: Principal, tenant: str) -> TenantIn
     if info.id != principal.tenant_id:
         raise NotFound(f"unknown tenant {tenant[:60]!r}")
     return info
+
+
+@dataclass(frozen=True)
+class TenantAccess:
+    """The path's tenant, resolved once at the edge, and the caller allowed to act on it."""
+
+    info: TenantInfo
+    principal: Principal
+
+
+def tenant_access(*scopes: str) -> Any:
+    """The one dependency of every ``/tenants/{tenant}/...`` route: the caller must hold each
+    scope (403 otherwise), then the path's tenant must be the caller's own (any other name
+    answers as unknown, 404). Handlers and the services below them get the TenantInfo and
+    never look the name up again."""
+
+    def resolve(tenant: str, platform: PlatformDep, principal: PrincipalDep) -> TenantAccess:
+        for scope in scopes:
+            principal.require(scope)
+        return TenantAccess(tenant_of(platform, principal, tenant), principal)
+
+    return Depends(resolve)

@@ -12,6 +12,7 @@ from osp.governance.rails.input.topics import TopicsRail
 from osp.governance.rails.output.judge import JudgeRail
 from osp.governance.rails.output.redaction import OutputPiiRail, OutputUnicodeRail
 from osp.governance.rails.output.safety import OutputModerationRail, SelfCheckRail
+from osp.governance.rails.output.semantic import OutputSemanticRail
 from osp.governance.rails.retrieval.injection import RetrievalInjectionRail, RetrievalUnicodeRail
 from osp.governance.rails.retrieval.semantic import RetrievalSemanticRail
 
@@ -32,6 +33,7 @@ BUILTIN_RAILS = (
     OutputPiiRail,
     OutputModerationRail,
     SelfCheckRail,
+    OutputSemanticRail,
     JudgeRail,
 )
 
