@@ -66,6 +66,10 @@ APPROVAL_EXPIRY_INTERVAL_S = 60.0
 AUDIT_ANCHOR_INTERVAL_S = 60.0
 OAUTH_REFRESH_INTERVAL_S = 60.0
 MESSAGE_RETENTION_INTERVAL_S = 3600.0
+MESSAGE_RECOVERY_INTERVAL_S = 10.0
+# A message untouched this long in "queued"/"delivering", and no turn of this process on it,
+# was orphaned (e.g. its outcome arrived while the database was down).
+MESSAGE_STALE_S = 20.0
 
 
 def require_control_plane(port: int) -> None:
@@ -174,6 +178,12 @@ class App:
         protection = self.agent.gateway.protection
         return sum(protection.expire(t.id) for t in self.platform.tenants.list())
 
+    def recover_messages(self) -> None:
+        """Every tenant's orphaned messages delivered again (see GatewayService.recover)."""
+        gateway = self.agent.gateway
+        for tenant in self.platform.tenants.list():
+            gateway.recover(tenant, stale_s=MESSAGE_STALE_S)
+
     def jobs(self) -> list[Job]:
         """The background jobs of ``osp up``, in a fixed order."""
         return [
@@ -182,6 +192,7 @@ class App:
             # What happened since the last round is anchored at shutdown too.
             Job("audit_anchor", AUDIT_ANCHOR_INTERVAL_S, self.anchor_trails, at_stop=True),
             Job("message_retention", MESSAGE_RETENTION_INTERVAL_S, self.expire_messages),
+            Job("message_recovery", MESSAGE_RECOVERY_INTERVAL_S, self.recover_messages),
         ]
 
     def admin_app(self, *, with_jobs: bool = True) -> FastAPI:
