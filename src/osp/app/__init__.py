@@ -10,7 +10,7 @@ touches one, and each part is built once per process (one OAuth broker, one runt
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -42,6 +42,7 @@ from osp.platform import Platform, open_platform
 from osp.release.build import ImageBuilder, Progress, ReleaseHook
 from osp.release.fleet_cli import ReleaseRuntime
 from osp.release.gate import ReleaseFiles
+from osp.release.smoke import SMOKE_PATH, GovernedSmoke, gateway_sender, smoke_model_router
 from osp.runtime.interfaces import RuntimeBackend
 from osp.runtime.service import ImageSource
 from osp.runtime.store import PlatformSecrets
@@ -141,7 +142,14 @@ class App:
         parts = release_parts(self.platform, self.runtime, self.require_control_plane)
         if parts is None:
             raise OspError("snapshots and fleet upgrades need the podman backend")
+        parts.smoke = self.smoke_check
         return parts
+
+    def smoke_check(self, mode: str) -> Callable[[TenantInfo], str | None]:
+        """The fleet health gate's governed smoke message, sent through this gateway."""
+        send = gateway_sender(self.agent.gateway)
+        return GovernedSmoke(send, mode, f"http://osp-host:{self.settings.internal_port}"
+                                         f"{SMOKE_PATH}/v1")
 
     def model_endpoint_problems(self, info: TenantInfo) -> list[str]:
         """Why the tenant's agent could not reach its model, each with its fix (the model
@@ -212,7 +220,8 @@ class App:
             connected_app_router(self.platform, self.runtime, self.agent, self.broker,
                                  cache_s=self._agent_auth_cache_s),
             scoring_router(self.platform, self.runtime, self.agent,
-                           cache_s=self._agent_auth_cache_s)])
+                           cache_s=self._agent_auth_cache_s),
+            smoke_model_router()])
 
     def close(self) -> None:
         if "broker" in self.__dict__:

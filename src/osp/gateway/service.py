@@ -151,10 +151,18 @@ class GatewayService:
 
     # -- messages --------------------------------------------------------------------------
     def send(self, tenant: TenantInfo, channel: str, user: str, text: str, *,
-             skill: str | None = None, reply_to: dict[str, Any] | None = None) -> MessageResult:
-        """Persist (committed: durable before anything is sent), then deliver and wait."""
+             skill: str | None = None, reply_to: dict[str, Any] | None = None,
+             model: dict[str, Any] | None = None) -> MessageResult:
+        """Persist (committed: durable before anything is sent), then deliver and wait.
+
+        ``model`` replaces the model section of the tenant's configuration for this one
+        message (a fleet upgrade's smoke message against a scripted model); the policy,
+        flows and tools stay the tenant's own, so the message passes the same rails."""
         message_id, config = self._persist(tenant, channel, user, text, reply_to,
                                            delivering=True)
+        if model is not None:
+            config = {**config, "model": model}
+            parse_config_cached(config)  # an invalid document never travels
         return self._deliver(tenant, message_id, channel, user[:200] or "anonymous", text,
                              config, skill)
 

@@ -87,9 +87,9 @@ def governance_version() -> str:
 
 def policy_schema_hash() -> str:
     """Hash of the policy schema this image's governance layer reads."""
-    from osp.governance.policy import SCHEMA_PATH
+    from osp.governance.schema import schema_hash
 
-    return "sha256:" + hashlib.sha256(SCHEMA_PATH.read_bytes()).hexdigest()
+    return schema_hash()
 
 
 def _run(argv: Sequence[str], what: str, timeout: float = 900) -> str:

@@ -191,6 +191,11 @@ class ManifestVerifier:
         if label != manifest.governance_version:
             raise ImageRefused(f"image {short} carries governance {label or '(none)'}, its "
                                f"manifest says {manifest.governance_version}")
+        schema = engine.labels.get("osp.policy.schema", "")
+        if schema != manifest.policy_schema_hash:
+            # The label is what the transport checks before sending a policy (lockstep).
+            raise ImageRefused(f"image {short} carries policy schema {schema[:19] or '(none)'}"
+                               f", its manifest says {manifest.policy_schema_hash[:19]}")
         return manifest
 
     def _signed(self, manifest: Manifest, signature: bytes) -> bool:
