@@ -124,8 +124,8 @@ def report(name: str, samples: list[tuple[float, float, float]],
 
 
 @contextlib.contextmanager
-def installation(tenants: int, stopped: int = 0
-                 ) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+def installation(tenants: int, stopped: int = 0, prefix: str = "osb",
+                 pool: str = "10.216.0.0/16") -> Iterator[tuple[str, list[tuple[str, str]]]]:
     """``tenants`` running tenants, then ``stopped`` more whose agents were never started."""
     cache = Path(os.environ.get("OSP_TEST_CACHE", "/var/tmp/osp-test-cache"))
     image = agent_image_builder(cache).build(reuse=True)
@@ -135,7 +135,7 @@ def installation(tenants: int, stopped: int = 0
     threading.Thread(target=model.serve_forever, daemon=True).start()
     with tempfile.TemporaryDirectory(prefix="osp-bench-") as tmp, \
             open_platform(Settings(data_dir=Path(tmp))) as platform:
-        backend = PodmanBackend(PodmanSettings(prefix="osb", pool="10.216.0.0/16",
+        backend = PodmanBackend(PodmanSettings(prefix=prefix, pool=pool,
                                                internal_api_port=internal_port))
         runtime = build_runtime(platform, backend=backend,
                                 images=FixedImage(image.image_id, image.governance_version))

@@ -144,7 +144,8 @@ def main() -> None:
     spawn = multiprocessing.get_context("spawn")
     print(f"{args.tenants} tenants, {args.duration:g} s per phase, flood {args.flood}, "
           f"clients on CPUs {args.client_cpus or 'any'} of {os.cpu_count()}", flush=True)
-    with installation(args.tenants, stopped=1) as (url, made), \
+    with installation(args.tenants, stopped=1, prefix="osl",
+                          pool="10.224.0.0/16") as (url, made), \
             ProcessPoolExecutor(max_workers=args.tenants + 1, mp_context=spawn) as pool:
         *tenants, (abused, abused_token) = made
         names, tokens = zip(*tenants, strict=True)

@@ -201,7 +201,7 @@ def world(governed_image: BuiltImage, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[World]:
     model = ScriptedModel(port=free_port())
     server = model.start("0.0.0.0")
-    prefix, pool, lock = claim_slot("osf", 217)
+    prefix, pool, lock = claim_slot("osf", 223)
     backend = PodmanBackend(PodmanSettings(prefix=prefix, pool=pool))
     purge(backend)  # what a crashed earlier session of this slot left behind
     data_dir = tmp_path_factory.mktemp("faults") / "osp"
