@@ -31,6 +31,7 @@ import statistics
 import sys
 import threading
 import time
+import uuid
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,40 @@ def shared_encoder(tenants: int, messages: int) -> tuple[list[float], float]:
     return lat, len(lat) / (time.perf_counter() - t0)
 
 
+def over_http(messages: int) -> list[float]:
+    """(b)'s extra cost for the rails inside the agent: one scoring over the internal route."""
+    import socket
+
+    import uvicorn
+    from fastapi import FastAPI
+
+    from osp.agent.internal import InternalApi
+    from osp.agent.scoring import RemoteScorer
+    from osp.gateway.rails import GatewayRails
+    from osp.gateway.scoring import build_scoring_router
+
+    rails = GatewayRails()
+    app = FastAPI()
+    app.include_router(build_scoring_router(rails, lambda request: uuid.uuid4()))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    remote = RemoteScorer(InternalApi(f"http://127.0.0.1:{port}", "t", "i", "k"))
+    remote.scores("warm up", ("document",))
+    lat = []
+    for i in range(messages):
+        t0 = time.perf_counter()
+        remote.scores(MESSAGES[i % len(MESSAGES)], ("document",))
+        lat.append((time.perf_counter() - t0) * 1000)
+    server.should_exit = True
+    return lat
+
+
 def line(label: str, lat: list[float]) -> None:
     print(f"{label:<44} p50 {pct(lat, 0.5):7.1f} ms  p99 {pct(lat, 0.99):7.1f} ms  n={len(lat)}",
           flush=True)
@@ -268,7 +303,8 @@ def main() -> None:
     line(f"(b) {args.tenants} tenants, one shared encoder", lat)
     print(f"    {rate:.0f} msg/s")
     lat, rate = shared_encoder(1, args.messages)
-    line("one tenant alone (reference)", lat)
+    line("one tenant alone, in process (reference)", lat)
+    line("(b) one tenant, over the internal route", over_http(args.messages))
 
 
 if __name__ == "__main__":

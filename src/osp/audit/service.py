@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from osp.audit.models import AuditEvent
 from osp.logs import scrub
+from osp.telemetry import AUDIT_APPEND
 
 GENESIS = "0" * 64
 
@@ -53,6 +55,7 @@ class AuditTrail:
     def record(self, session: Session, tenant_id: uuid.UUID, actor: str, kind: str,
                details: dict[str, Any] | None = None) -> AuditEvent:
         """Append one event inside the caller's transaction (it commits or rolls back with it)."""
+        began = time.perf_counter()
         clean: dict[str, Any] = json.loads(canonical(scrub(details or {})))
         # One writer per tenant chain at a time; released at commit/rollback.
         session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"),
@@ -70,6 +73,7 @@ class AuditTrail:
         )
         session.add(event)
         session.flush()
+        AUDIT_APPEND.observe(time.perf_counter() - began)
         return event
 
     def list(self, session: Session, tenant_id: uuid.UUID, limit: int = 50) -> list[AuditEvent]:
