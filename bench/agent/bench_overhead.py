@@ -124,7 +124,9 @@ def report(name: str, samples: list[tuple[float, float, float]],
 
 
 @contextlib.contextmanager
-def installation(tenants: int) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+def installation(tenants: int, stopped: int = 0, prefix: str = "osb",
+                 pool: str = "10.216.0.0/16") -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """``tenants`` running tenants, then ``stopped`` more whose agents were never started."""
     cache = Path(os.environ.get("OSP_TEST_CACHE", "/var/tmp/osp-test-cache"))
     image = agent_image_builder(cache).build(reuse=True)
     model_port, internal_port, api_port = free_port(), free_port(), free_port()
@@ -133,7 +135,7 @@ def installation(tenants: int) -> Iterator[tuple[str, list[tuple[str, str]]]]:
     threading.Thread(target=model.serve_forever, daemon=True).start()
     with tempfile.TemporaryDirectory(prefix="osp-bench-") as tmp, \
             open_platform(Settings(data_dir=Path(tmp))) as platform:
-        backend = PodmanBackend(PodmanSettings(prefix="osb", pool="10.216.0.0/16",
+        backend = PodmanBackend(PodmanSettings(prefix=prefix, pool=pool,
                                                internal_api_port=internal_port))
         runtime = build_runtime(platform, backend=backend,
                                 images=FixedImage(image.image_id, image.governance_version))
@@ -143,7 +145,7 @@ def installation(tenants: int) -> Iterator[tuple[str, list[tuple[str, str]]]]:
                     "127.0.0.1")
         made: list[tuple[str, str]] = []
         try:
-            for i in range(tenants):
+            for i in range(tenants + stopped):
                 t = platform.tenants.create(f"bench-{i}-{uuid.uuid4().hex[:6]}", "bench")
                 with platform.db.tenant(t.id) as s:
                     platform.vault.put(s, t.id, "MODEL_API_KEY",
@@ -151,13 +153,14 @@ def installation(tenants: int) -> Iterator[tuple[str, list[tuple[str, str]]]]:
                 agent.settings.set_model(t.id, "openai", f"http://osp-host:{model_port}/v1",
                                          "instant", "bench")
                 runtime.service.set_limits(t, "bench", host_ports=(model_port,))
-                runtime.service.start(t, "bench")
+                if i < tenants:
+                    runtime.service.start(t, "bench")
                 user = platform.identity.create_user(t, "bench@example.com",
                                                      "correct horse battery 9", "owner", "b")
                 owner = Principal(t.id, user, "owner", "session", scopes=ROLE_SCOPES["owner"])
                 made.append((t.name, platform.identity.create_token(owner, "b", ["chat"],
                                                                     None)[1]))
-                print(f"started {t.name} ({i + 1}/{tenants})", flush=True)
+                print(f"created {t.name} ({i + 1}/{tenants + stopped})", flush=True)
             yield f"http://127.0.0.1:{api_port}", made
         finally:
             api.should_exit = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,9 @@ from corpus import HERE, Row, load_all
 from osp.governance.detectors.encoder import ENCODER_DIR, Encoder
 from osp.governance.detectors.normalize import normalize
 
-CACHE_DIR = HERE / ".emb_cache"
+# One cache per encoder artefact: vectors of a replaced (e.g. fine-tuned) encoder never mix in.
+_ONNX_SHA = json.loads((ENCODER_DIR / "manifest.json").read_text())["files"]["encoder.onnx"]
+CACHE_DIR = HERE / ".emb_cache" / _ONNX_SHA[:16]
 MAX_WINDOWS_TRAIN = 4
 
 
@@ -31,7 +34,7 @@ def key(text: str) -> str:
 class EmbedCache:
     def __init__(self, encoder: Encoder | None = None) -> None:
         self._enc = encoder
-        CACHE_DIR.mkdir(exist_ok=True)
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
         self._mem: dict[str, np.ndarray] = {}
         for shard in sorted(CACHE_DIR.glob("*.npz")):
             with np.load(shard) as z:

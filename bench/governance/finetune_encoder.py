@@ -2,7 +2,8 @@
 
     python bench/governance/finetune_encoder.py eval    # leave-group-out: 3 source groups
     python bench/governance/finetune_encoder.py ship    # train on everything, export int8 ONNX
-    python bench/governance/finetune_encoder.py smoke   # tiny run (determinism check)
+    python bench/governance/finetune_encoder.py smoke   # tiny run
+    python bench/governance/finetune_encoder.py determinism   # two smoke builds, same sha256?
 
 What is trained: the top ``--train-layers`` transformer layers of MiniLM-L6 (from the pinned PyPI
 wheel, see build_encoder.py) and three linear heads on the mean-pooled, L2-normalised vector:
@@ -600,7 +601,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("command", choices=("eval", "ship", "smoke"))
+    ap.add_argument("command", choices=("eval", "ship", "smoke", "determinism"))
     ap.add_argument("--train-layers", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--cap", type=int, default=250, help="texts per (source, label)")
@@ -615,6 +616,19 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=ENCODER_DIR)
     args = ap.parse_args()
+    if args.command == "determinism":
+        # Two smoke builds into two folders: every artefact file must have the same sha256.
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            digests = []
+            for run in ("a", "b"):
+                args.command, args.out, args.epochs = "smoke", Path(tmp) / run, 1
+                cmd_ship(args)
+                digests.append(json.loads((args.out / "manifest.json").read_text())["files"])
+        same = digests[0] == digests[1]
+        print("determinism: two builds " + ("identical" if same else f"DIFFER: {digests}"))
+        return 0 if same else 1
     if args.command == "eval":
         return cmd_eval(args)
     if args.command == "smoke":

@@ -27,10 +27,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import uvicorn  # noqa: E402
 from bench.agent.bench_overhead import free_port  # noqa: E402
 
+from osp.app.agent import build_agent  # noqa: E402
 from osp.config import Settings  # noqa: E402
 from osp.platform import open_platform  # noqa: E402
 from osp.release.fleet import AgentHealthGate, Fleet, Journal  # noqa: E402
 from osp.release.manifest import ManifestStore, ManifestVerifier, ReleaseKey, sign  # noqa: E402
+from osp.release.smoke import (  # noqa: E402
+    SMOKE_PATH,
+    GovernedSmoke,
+    gateway_sender,
+    smoke_model_router,
+)
 from osp.release.snapshot import SnapshotStore  # noqa: E402
 from osp.runtime.podman import PodmanBackend, PodmanSettings  # noqa: E402
 from osp.runtime.service import FixedImage  # noqa: E402
@@ -68,6 +75,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tenants", type=int, default=20)
     parser.add_argument("--mb", type=int, default=100)
+    parser.add_argument("--smoke-model", choices=["scripted", "none"], default="scripted",
+                        help="the gate's governed smoke message (scripted model on the "
+                             "internal listener), or none")
     args = parser.parse_args()
     image = agent_image_builder(CACHE).build(reuse=True)
     print(f"host: {os.cpu_count()} cores; image {image.tag}")
@@ -79,7 +89,13 @@ def main() -> None:
         runtime = build_runtime(platform, backend=backend,
                                 images=FixedImage(image.image_id, image.governance_version))
         runtime.service.health_timeout_s = 10
-        server = uvicorn.Server(uvicorn.Config(internal_app(runtime), host="0.0.0.0",
+        runtime.internal_port = internal_port
+        gateway = build_agent(platform, runtime).gateway
+        smoke = None if args.smoke_model == "none" else GovernedSmoke(
+            gateway_sender(gateway), args.smoke_model,
+            f"http://osp-host:{internal_port}{SMOKE_PATH}/v1")
+        app = internal_app(runtime, [smoke_model_router()])
+        server = uvicorn.Server(uvicorn.Config(app, host="0.0.0.0",
                                                port=internal_port, log_level="warning",
                                                lifespan="off"))
         threading.Thread(target=server.run, daemon=True).start()
@@ -113,12 +129,24 @@ def main() -> None:
             t_snap = time.perf_counter() - t0
             runtime.service.stop(infos[first], "bench")
             t0 = time.perf_counter()
-            snaps.restore(snap)
+            snaps.restore(snap)  # stopped until the plain round below is done too
             t_restore = time.perf_counter() - t0
-            runtime.service.start_image(infos[first], "bench", image.image_id,
-                                        image.governance_version)
             print(f"snapshot {args.mb} MB: {t_snap:.2f}s (archive {snap.size / 1e6:.1f} MB); "
                   f"restore (checksum + import): {t_restore:.2f}s")
+            t0 = time.perf_counter()
+            plain = snaps.create(first, compress=False)
+            t_plain = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            snaps.restore(plain)
+            t_plain_restore = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            snaps.compress(plain)
+            t_compress = time.perf_counter() - t0
+            print(f"plain snapshot {args.mb} MB (what an upgrade takes while stopped): "
+                  f"{t_plain:.2f}s; restore from it {t_plain_restore:.2f}s; gzip afterwards "
+                  f"(tenant running) {t_compress:.2f}s")
+            runtime.service.start_image(infos[first], "bench", image.image_id,
+                                        image.governance_version)
             backend.exec(first, ["sh", "-c", "rm -f /data/r.bin /data/z.bin"])
 
             verifier = ManifestVerifier(store, [key.public_key()])
@@ -126,7 +154,7 @@ def main() -> None:
             def fleet() -> Fleet:
                 return Fleet(runtime.service, snaps, verifier,
                              Journal(Path(tmp) / "fleet.json"),
-                             AgentHealthGate(runtime.service), runtime.audit,
+                             AgentHealthGate(runtime.service, smoke), runtime.audit,
                              lambda: [infos[n] for n in names])
 
             f = fleet()
@@ -134,12 +162,15 @@ def main() -> None:
             result = f.run(f.plan(good, canary=1, wave_size=5, max_failures=2))
             total = time.perf_counter() - t0
             downtime = [s.seconds for s in result.steps if s.phase == "upgraded"]
-            if not downtime:
+            gate = [s.gate_seconds for s in result.steps if s.phase == "upgraded"]
+            if not downtime or result.status != "done":
                 raise SystemExit(f"upgrade failed: {[(s.tenant, s.error) for s in result.steps]}")
             print(f"fleet upgrade of {len(names)} tenants: {result.status} in {total:.1f}s; "
-                  f"per-tenant downtime (stop -> healthy on new image) "
+                  f"per-tenant downtime (stop -> serving on the new image) "
                   f"p50 {statistics.median(downtime):.2f}s p95 {pct(downtime, 95):.2f}s "
-                  f"max {max(downtime):.2f}s")
+                  f"max {max(downtime):.2f}s; stop -> gate passed (smoke: "
+                  f"{args.smoke_model}) p50 {statistics.median(gate):.2f}s "
+                  f"p95 {pct(gate, 95):.2f}s")
             f = fleet()
             t0 = time.perf_counter()
             result = f.run(f.plan(bad, canary=1, wave_size=5, max_failures=1))

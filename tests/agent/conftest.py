@@ -35,6 +35,7 @@ from osp.identity.service import Principal
 from osp.oauth.service import OAuthBroker
 from osp.platform import Platform
 from osp.release.build import BuiltImage
+from osp.release.smoke import smoke_model_router
 from osp.runtime.podman import PodmanBackend, PodmanSettings
 from osp.runtime.service import FixedImage
 from osp.runtime.wiring import (
@@ -127,6 +128,7 @@ def stack(platform: Platform, governed_image: BuiltImage,
     runtime = build_runtime(platform, backend=backend,
                             images=FixedImage(governed_image.image_id,
                                               governed_image.governance_version))
+    runtime.internal_port = port  # where the agents reach the internal API (and smoke model)
     agent = build_agent(platform, runtime,
                         options=GatewayOptions(redeliver_window_s=30, poll_s=0.2,
                                                agent_timeout_s=60))
@@ -134,7 +136,8 @@ def stack(platform: Platform, governed_image: BuiltImage,
                          # the test provider is on loopback: the development switch
                          allow_loopback=True)
     internal = internal_app(runtime, [connected_app_router(platform, runtime, agent, broker),
-                                      scoring_router(platform, runtime, agent)])
+                                      scoring_router(platform, runtime, agent),
+                                      smoke_model_router()])
     server = uvicorn.Server(uvicorn.Config(internal, host="0.0.0.0", port=port,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)

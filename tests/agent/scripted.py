@@ -48,6 +48,8 @@ class ScriptedModel:
     # provider that echoes the request in its error is what some real ones do.
     error_text: Callable[[dict[str, Any]], str] | None = None
     hold: threading.Event | None = None  # when set, requests wait for it (a slow model)
+    # Queued raw 200 bodies, answered before the script (a provider answering garbage).
+    garbage: list[bytes] = field(default_factory=list)
     entered: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -58,6 +60,7 @@ class ScriptedModel:
             self.status.clear()
             self.hold = None
             self.error_text = None
+            self.garbage.clear()
             self.entered.clear()
 
     def _next(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -83,8 +86,13 @@ class ScriptedModel:
                 model.entered.set()
                 if model.hold is not None:
                     model.hold.wait(60)
-                code, payload = model._next(body)
-                data = json.dumps(payload).encode()
+                with model.lock:
+                    raw = model.garbage.pop(0) if model.garbage else None
+                if raw is None:
+                    code, payload = model._next(body)
+                    data = json.dumps(payload).encode()
+                else:
+                    code, data = 200, raw
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

@@ -4,6 +4,7 @@ allow-list."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +17,7 @@ from osp.agent.config import parse_config
 from osp.agent.loop import GOVERNANCE_FAILED, WITHHELD, Agent, Request
 from osp.agent.tools.builtins import domain_allowed
 from osp.agent.tools.registry import RegistryError, Tool, ToolRegistry, schema_problems
+from osp.governance.schema import schema_hash
 from tests import fakes
 from tests.agent.scripted import ScriptedModel, call, say
 
@@ -157,7 +159,7 @@ def test_a_resent_message_gets_the_same_answer_without_running_again(
                 "policy": {"preset": "lean", "tools": {"allowed": ["memory_write"],
                                                        "allow_unknown_arguments": True}}}
     body = {"message_id": "m-42", "channel": "api", "user": "u", "text": "note this",
-            "config": document}
+            "config": document, "policy_schema": schema_hash()}
 
     first = handle(a, "/v1/messages", body)
     again = handle(a, "/v1/messages", body)
@@ -168,6 +170,32 @@ def test_a_resent_message_gets_the_same_answer_without_running_again(
     assert other[1]["reply"] == "again?"
     assert handle(a, "/v1/nope", body)[0] == 404
     assert handle(a, "/v1/messages", {**body, "text": ""})[0] == 400
+
+
+def test_a_policy_for_another_schema_is_refused_before_anything_runs(
+        tmp_path: Path, model: ScriptedModel) -> None:
+    """Governance lockstep, agent side: a policy written for another schema (or one that
+    does not say) is refused with 409 and a reason; the model is never called."""
+    from osp.agent.routes import handle
+
+    a = agent(tmp_path)
+    model.reset(say("should never be said"))
+    document = {"model": {"provider": "openai", "model": "m", "retries": 0,
+                          "base_url": f"http://127.0.0.1:{model.port}/v1"}}
+    body = {"message_id": "m-1", "channel": "api", "user": "u", "text": "hello",
+            "config": document}
+    other = "sha256:" + "0" * 64
+    for sent in ({"policy_schema": other}, {}, {"policy_schema": 7}):
+        code, answer = handle(a, "/v1/messages", {**body, **sent})
+        assert code == 409, answer
+        assert answer["error"].startswith("governance lockstep:"), answer
+        assert schema_hash()[:19] in answer["error"]
+    code, answer = handle(a, "/v1/approvals/" + "a" * 32,
+                          {"decision": "approved", "config": document,
+                           "policy_schema": other})
+    assert code == 409, answer
+    assert model.seen == []
+    assert handle(a, "/v1/messages", {**body, "policy_schema": schema_hash()})[0] == 200
 
 
 def test_a_broken_skill_refuses_instead_of_widening_tools(tmp_path: Path,
@@ -232,3 +260,36 @@ def test_long_term_notes_belong_to_the_person_who_wrote_them(
     assert tool_results(model, 3) == ["no note named 'salary'"]
     assert tool_results(model, 5) == ["no matching notes"]
     assert "190k" in tool_results(model, 7)[0]  # the writer still reads it
+
+
+def test_the_brand_overlay_names_the_agent_and_leads_the_system_prompt(
+        tmp_path: Path, model: ScriptedModel) -> None:
+    """What `osp image build --brand DIR` writes to /opt/osp/brand/brand.json is what the
+    agent answers as: the preamble leads the system prompt (the tenant's own follows), the
+    display name comes back with every outcome."""
+    from osp.agent.main import read_brand
+
+    brand_file = tmp_path / "brand.json"
+    brand_file.write_text(json.dumps({
+        "product_name": "Helpdesk Pro", "agent_name": "Ava", "primary_color": "#1f6feb",
+        "preamble": "You are Ava, the assistant of Helpdesk Pro.", "logo": 7}))
+    brand = read_brand(brand_file)
+    assert brand == {"product_name": "Helpdesk Pro", "agent_name": "Ava",
+                     "preamble": "You are Ava, the assistant of Helpdesk Pro."}
+    assert read_brand(tmp_path / "absent.json") == {}
+
+    model.reset(say("Hello, I am Ava."))
+    branded = Agent("t1", tmp_path / "a", {"MODEL_API_KEY": "k"}, brand=brand)
+    out = ask(branded, config(model, system_prompt="Answer briefly."), "who are you?")
+    assert out.status == "answered" and out.agent_name == "Ava"
+    system = model.seen[0].body["messages"][0]
+    assert system["role"] == "system"
+    assert system["content"].startswith("You are Ava, the assistant of Helpdesk Pro.\n\n"
+                                        "Answer briefly.")
+
+    # A name without a preamble still reaches the prompt; no brand, no change.
+    model.reset(say("hi"), say("hi"))
+    ask(Agent("t1", tmp_path / "b", {}, brand={"agent_name": "Ava"}), config(model), "hi")
+    ask(Agent("t1", tmp_path / "c", {}), config(model), "hi")
+    assert model.seen[0].body["messages"][0]["content"].startswith("Your name is Ava.\n\n")
+    assert model.seen[1].body["messages"][0]["content"] == "You are a helpful assistant."

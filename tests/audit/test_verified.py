@@ -18,11 +18,12 @@ class Counting(AuditTrail):
     """Counts the events re-hashed in Python (to show the remembered prefix is skipped)."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[int, str] | None] = []
+        self.calls: list[tuple[tuple[int, str] | None, int]] = []
 
-    def verify(self, session, tenant_id, *, after=None, upto=None) -> VerifyResult:  # type: ignore[no-untyped-def]
-        self.calls.append(after)
-        return super().verify(session, tenant_id, after=after, upto=upto)
+    def verify_events(self, tenant_id, events, *, after=None) -> VerifyResult:  # type: ignore[no-untyped-def, override]
+        result = super().verify_events(tenant_id, events, after=after)
+        self.calls.append((after, result.checked))
+        return result
 
 
 def _record(platform: Platform, t: TenantInfo, n: int) -> None:
@@ -53,11 +54,14 @@ def test_a_second_look_verifies_only_the_new_events(platform: Platform,
     audit = Counting()
     chains = VerifiedChains(audit)
     first = _look(platform, chains, trail)
-    assert first.ok and first.checked == 6 and audit.calls == [None]
+    assert first.ok and first.checked == 6 and audit.calls == [(None, 6)]
     _record(platform, trail, 2)
     second = _look(platform, chains, trail)
     assert second.ok and second.checked == 8
-    assert audit.calls[-1] is not None and audit.calls[-1][0] == 6  # from seq 7 on
+    after, hashed = audit.calls[-1]
+    assert after is not None and after[0] == 6 and hashed == 2  # only seq 7 and 8
+    third = _look(platform, chains, trail)  # nothing new: nothing re-hashed
+    assert third.ok and third.checked == 8 and len(audit.calls) == 2
 
 
 @pytest.mark.parametrize("column,value", [("actor", "'someone else'"),

@@ -238,3 +238,19 @@ def test_a_signed_in_tenant_owner_sees_no_operator_navigation(page: Any, site: S
     assert page.get_by_role("link", name="Fleet").count() == 0
     page.goto(site.console("/operator/tenants"))
     assert page.url.endswith("/console/operator/login")
+
+
+def test_the_tenants_page_shows_the_billing_state(site: Served, platform: Platform,
+                                                  operator: Op,
+                                                  make_tenant: Callable[..., TenantInfo]
+                                                  ) -> None:
+    from osp.runtime.models import BillingEventRow
+
+    canceled, quiet = make_tenant("bil"), make_tenant("bil")
+    with platform.db.tenant(canceled.id) as s:
+        s.add(BillingEventRow(tenant_id=canceled.id, event_id=f"evt_{uuid.uuid4().hex}",
+                              kind="subscription.canceled"))
+    page = op_session(site, operator).client.get("/console/operator/tenants").text
+    rows = {name: page.split(f"<td>{name}</td>", 1)[1].split("</tr>", 1)[0]
+            for name in (canceled.name, quiet.name)}
+    assert "canceled" in rows[canceled.name] and "no events" in rows[quiet.name]

@@ -85,3 +85,27 @@ def test_set_model_saves_and_says_how_to_add_the_key(
     assert (model.provider, model.base_url, model.model) == \
         ("openai", "http://osp-host:11434/v1", "llama3.2")
     assert isinstance(refused.exception, OspError) and "--base-url" in refused.exception.message
+
+
+def test_retention_is_shown_set_applied_and_audited(
+        platform: Platform, make_tenant: Callable[..., TenantInfo]) -> None:
+    tenant = make_tenant("ret")
+    runner = CliRunner()
+    shown = runner.invoke(cli(platform), ["tenant", "retention", tenant.name])
+    assert shown.exit_code == 0 and "kept forever" in shown.stdout, shown.output
+
+    set_ = runner.invoke(cli(platform), ["tenant", "retention", tenant.name, "--days", "30",
+                                         "--now"])
+    assert set_.exit_code == 0, set_.output
+    assert "kept 30 days; 0 expired message(s) deleted" in set_.stdout
+    with platform.db.tenant(tenant.id) as s:
+        kinds = [e.kind for e in platform.audit.list(s, tenant.id, 50)]
+    assert "messages.retention_set" in kinds
+
+    bad = runner.invoke(cli(platform), ["tenant", "retention", tenant.name, "--days", "0"])
+    assert bad.exit_code != 0 and "between 1 and 3650" in str(bad.exception or bad.output)
+    both = runner.invoke(cli(platform), ["tenant", "retention", tenant.name, "--days", "3",
+                                         "--keep"])
+    assert both.exit_code != 0
+    cleared = runner.invoke(cli(platform), ["tenant", "retention", tenant.name, "--keep"])
+    assert "kept forever" in cleared.stdout

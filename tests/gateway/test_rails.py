@@ -153,3 +153,17 @@ def test_a_lean_tenant_pays_nothing_at_the_gateway(
 
     assert parts.gateway.send(tenant, "api", "u1", "Hi").status == "answered"
     assert [d["rail"] for d in _turn(platform, tenant)["decisions"]] == ["input.pii"]
+
+
+def test_a_stage_of_only_gateway_rails_stays_with_the_agent_too() -> None:
+    from osp.gateway.rails import agent_policy
+    from osp.governance import Policy
+
+    policy = Policy.model_validate({"stages": {
+        "input": [{"key": "input.semantic"}], "output": [{"key": "output.pii"},
+                                                         {"key": "output.semantic"}]}})
+    stages = agent_policy(policy, {})["stages"]
+    # An empty stage would refuse everything (no_rails): the agent keeps it and scores it
+    # through the shared scorer; a stage with other rails loses only the gateway's.
+    assert [r["key"] for r in stages["input"]] == ["input.semantic"]
+    assert [r["key"] for r in stages["output"]] == ["output.pii"]

@@ -84,3 +84,23 @@ def test_prune_keeps_the_newest_and_images_in_use(built_image: BuiltImage) -> No
         prune_images(keep=0)
     assert prune_images(keep=len(list_images()) + 1) == []
     assert built_image.image_id in [i.image_id for i in list_images()]
+
+
+def test_the_schema_label_is_the_image_trees_own(tmp_path: Path,
+                                                 built_image: BuiltImage) -> None:
+    """The label (and so the signed manifest) names the schema the image's governance
+    carries, read from the image's tree, not the builder's copy: a source tree changed
+    mid-build cannot produce an image that claims the new schema with the old governance."""
+    from osp.governance.schema import SCHEMA_FILE, schema_hash
+    from osp.release.build import BuildError, tree_schema_hash
+
+    site = tmp_path / "opt/osp/venv/lib/python3.11/site-packages/osp/governance"
+    with pytest.raises(BuildError, match=r"no .* governance policy schema"):
+        tree_schema_hash(tmp_path)
+    site.mkdir(parents=True)
+    (site / "policy.schema.json").write_bytes(SCHEMA_FILE.read_bytes())
+    assert tree_schema_hash(tmp_path) == schema_hash()
+    (site / "policy.schema.json").write_bytes(SCHEMA_FILE.read_bytes() + b"\n")
+    assert tree_schema_hash(tmp_path) != schema_hash()
+    labels = json.loads(podman("image", "inspect", built_image.image_id))[0]["Config"]["Labels"]
+    assert labels["osp.policy.schema"] == schema_hash()  # built from this very tree

@@ -30,32 +30,10 @@ from osp.release.snapshot import CorruptSnapshot, SnapshotStore
 from osp.runtime.podman import PodmanBackend
 from osp.runtime.wiring import RuntimeParts
 from osp.tenancy.service import TenantInfo
+from tests.images import derived_image
 from tests.release.test_signing import MemoryKeys
 
 pytestmark = pytest.mark.podman
-
-
-def podman(*args: str) -> str:
-    return subprocess.run(["podman", *args], capture_output=True, text=True,
-                          check=True).stdout.strip()
-
-
-def derived_image(base: str, *changes: str) -> str:
-    """A new image from ``base`` (labels kept): one file added, optional --change lines."""
-    container = podman("create", "--runtime", "runc", "--entrypoint", "/bin/true", base)
-    try:
-        argv = ["commit", "-q"]
-        # The container was created with another entrypoint; commit would keep that one.
-        for change in ('ENTRYPOINT ["/opt/osp/venv/bin/osp-agent"]', *changes):
-            argv += ["--change", change]
-        marker = Path(f"/tmp/osp-marker-{uuid.uuid4().hex}")
-        marker.write_text(uuid.uuid4().hex)
-        podman("cp", str(marker), f"{container}:/opt/osp/marker")
-        marker.unlink()
-        image_id = podman(*argv, container)
-    finally:
-        podman("rm", "-f", container)
-    return image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
 
 
 @dataclass
@@ -137,6 +115,15 @@ def test_upgrade_moves_every_tenant_and_keeps_its_data(
             assert world.image_of(name) == good
             assert world.data(name) == before[name]
         assert all(0 < s.seconds < 60 for s in result.steps)
+        # The snapshots taken inside the downtime (plain tar) were gzipped afterwards.
+        snaps = SnapshotStore(world.tmp / "snapshots", world.backend)
+        for step in result.steps:
+            snap = snaps.get(step.tenant, step.snapshot)
+            assert snap.archive == "volume.tar.gz" and snaps.verify(snap)
+        assert all(0 < s.seconds <= s.gate_seconds for s in result.steps)
+        # Pinned: a restart keeps the tenant on the image the upgrade moved it to.
+        world.parts.service.restart(world.info(world.names[0]), "test")
+        assert world.image_of(world.names[0]) == good
     finally:
         for name in world.names:
             world.backend.remove(name, purge_data=True)
@@ -227,6 +214,21 @@ def test_a_corrupt_snapshot_is_refused_before_restore(
         world.parts.service.stop(world.info(name), "test")
         with pytest.raises(CorruptSnapshot, match="corrupt"):
             store.restore(snap)
+        # A plain (uncompressed) snapshot is checked the same way, and compress() keeps
+        # it verifiable: new sha256 recorded, the plain archive gone.
+        plain = store.create(name, compress=False)
+        tar = world.tmp / "snapshots" / name / plain.id / "volume.tar"
+        assert plain.archive == "volume.tar" and tar.is_file()
+        tar.write_bytes(tar.read_bytes()[:-512])
+        with pytest.raises(CorruptSnapshot, match="corrupt"):
+            store.restore(plain)
+        with pytest.raises(CorruptSnapshot, match="corrupt"):
+            store.compress(plain)  # never gzips (and so blesses) a damaged copy
+        plain = store.create(name, compress=False)
+        done = store.compress(plain)
+        assert done.archive == "volume.tar.gz" and done.sha256 != plain.sha256
+        assert store.get(name, plain.id) == done and store.verify(done)
+        assert not (world.tmp / "snapshots" / name / plain.id / "volume.tar").exists()
         world.parts.service.start_image(world.info(name), "test", world.base.image_id,
                                         world.base.governance_version)
         assert world.data(name) == before  # untouched
@@ -237,7 +239,8 @@ def test_a_corrupt_snapshot_is_refused_before_restore(
 def test_unsigned_and_lockstep_breaking_images_are_refused_in_the_plan(
         world: World, make_tenant: Callable[..., TenantInfo]) -> None:
     fleet = world.fleet()
-    unsigned = derived_image(world.base.image_id)
+    other = "sha256:" + "1" * 64
+    unsigned = derived_image(world.base.image_id, f"LABEL osp.policy.schema={other}")
     try:
         with pytest.raises(ImageRefused, match="unsigned"):
             fleet.plan(unsigned)
@@ -251,6 +254,11 @@ def test_unsigned_and_lockstep_breaking_images_are_refused_in_the_plan(
         world.store.write(manifest, key.sign(manifest.payload()), {})
         with pytest.raises(Conflict, match="lockstep"):
             fleet.plan(unsigned)
+        # The image's label must say what its signed manifest says.
+        world.sign(unsigned)  # a manifest naming this control plane's schema
+        with pytest.raises(ImageRefused, match="carries policy schema sha256:1111"):
+            fleet.plan(unsigned)
+        world.store.write(manifest, key.sign(manifest.payload()), {})
         # A tampered copy (schema hash edited to match) does not verify.
         path = world.store.path(unsigned)
         body = json.loads(path.read_text())

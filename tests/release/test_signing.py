@@ -8,6 +8,7 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,6 +163,54 @@ def test_tenant_start_refuses_an_unsigned_image_and_audits_it(
                           verifier=verifier)
     status = parts.service.start(tenant, "test", wait=False)
     assert status.image_digest == built_image.image_id
+
+
+def test_a_tenant_runs_its_pinned_image_and_a_tampered_pin_is_refused(
+        platform: Platform, make_tenant: Callable[..., TenantInfo], built_image: BuiltImage,
+        changed_image: str, tmp_path: Path) -> None:
+    """Start and restart run the image the tenant's runtime record names, not the newest
+    signed build; moving it is a fleet upgrade's (or rollback's) job; a pinned image that
+    no longer verifies (manifest edited, or gone: unsigned) is refused and audited."""
+    keys = PlatformSecrets(platform.db, platform.vault)
+    store = ManifestStore(platform.settings.data_dir / "release" / "manifests")
+    _sign(store, keys, built_image, tmp_path)
+    newer = BuiltImage(changed_image, "newer", built_image.osp_version,
+                       built_image.governance_version)
+    _sign(store, keys, newer, tmp_path)
+    verifier = ManifestVerifier(store, [ReleaseKey(keys).private().public_key()])
+    tenant = make_tenant("pin")
+    backend = FakeBackend()
+
+    def runtime(image: str) -> Any:
+        return build_runtime(platform, backend=backend, verifier=verifier,
+                             images=FixedImage(image, built_image.governance_version)).service
+
+    assert runtime(built_image.image_id).start(tenant, "t", wait=False).image_digest == \
+        built_image.image_id
+    service = runtime(changed_image)  # a newer signed build exists now
+    status = service.restart(tenant, "t", wait=False)
+    assert status.image_digest == status.image_pinned == built_image.image_id
+    service.stop(tenant, "t")
+    assert service.start(tenant, "t", wait=False).image_digest == built_image.image_id
+
+    service.pin(tenant, "t", changed_image)  # what a fleet upgrade of a stopped tenant does
+    assert service.restart(tenant, "t", wait=False).image_digest == changed_image
+
+    path = store.path(changed_image)
+    body = json.loads(path.read_text())
+    body["manifest"]["osp_version"] = "9.9.9"  # edited after signing
+    path.write_text(json.dumps(body))
+    with pytest.raises(ImageRefused, match="does not verify"):
+        service.restart(tenant, "t", wait=False)
+    path.unlink()  # no manifest at all
+    with pytest.raises(ImageRefused, match="unsigned"):
+        service.start(tenant, "t", wait=False)
+    with pytest.raises(ImageRefused, match="unsigned"):
+        service.pin(tenant, "t", changed_image)
+    with platform.db.tenant(tenant.id) as s:
+        refused = [e.details for e in platform.audit.list(s, tenant.id, 50)
+                   if e.kind == "runtime.start_refused"]
+    assert len(refused) == 3 and {d["image_digest"] for d in refused} == {changed_image}
 
 
 def test_the_production_wiring_verifies_by_default(platform: Platform) -> None:

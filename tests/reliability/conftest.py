@@ -61,3 +61,7 @@ def live_server(platform: Platform, settings: Settings,
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+# The session's agent image (built once, reused by digest) for the fault suite.
+from tests.agent.conftest import governed_image  # noqa: E402, F401

@@ -11,6 +11,9 @@ machine.
 
 from __future__ import annotations
 
+import contextlib
+import re
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +25,9 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 
 from osp.app import App
+from osp.approvals.models import Approval
+from osp.errors import OspError
+from osp.identity.models import ApiToken
 from osp.identity.scopes import ROLE_SCOPES
 from osp.identity.service import Principal
 from osp.oauth.egress import guarded_client
@@ -60,6 +66,7 @@ def fuzz_app(platform: Platform) -> Iterator[tuple[FastAPI, TenantInfo, dict[str
     tenant, tokens = _tenant_with_tokens(platform)
     parts = App(platform, backend=FakeBackend(), images=FAKE_IMAGE, locator=NoAgent())
     app = parts.admin_app(with_jobs=False)
+    app.state.test_parts = parts  # the object-id sweep plants objects through its services
     broker = app.state.oauth_broker = OAuthBroker(
         platform.db, platform.vault, platform.audit, http=guarded_client(resolver=_no_dns))
     yield app, tenant, tokens
@@ -130,3 +137,68 @@ def test_no_token_of_another_tenant_succeeds_on_any_tenant_route(
         run()
     print(f"{len(operations)} tenant operations, answers {dict(sorted(statuses.items()))}")
     assert leaks == [], "\n".join(sorted(set(leaks))[:20])
+
+
+def _objects_of(platform: Platform, app: FastAPI, tenant: TenantInfo) -> dict[str, str]:
+    """One real object of each kind a route takes by id, owned by ``tenant``: a message, a
+    paused tool call (approval) and an API token."""
+    gateway = app.state.test_parts.agent.gateway
+    with contextlib.suppress(OspError):  # no agent runs: the message fails, its row stays
+        gateway.send(tenant, "api", "victim", "a message with an id")
+    message_id = gateway.recent(tenant, None, 1)[0]["message_id"]
+    approval_id = uuid.uuid4()
+    with platform.db.tenant(tenant.id) as s:
+        gateway.approvals.add(s, tenant, uuid.UUID(message_id), {
+            "id": approval_id.hex, "tool": "http_get", "arguments": {"url": "https://a.example"},
+            "expires_at": time.time() + 3600})
+    user = platform.identity.create_user(tenant, "victim@fuzz.example",
+                                         "correct horse battery staple", "owner", "test")
+    owner = Principal(tenant.id, user, "owner", "session", scopes=ROLE_SCOPES["owner"])
+    token_id, _token = platform.identity.create_token(owner, "victim", ["chat"], None)
+    return {"message_id": message_id, "approval_id": str(approval_id),
+            "token_id": str(token_id)}
+
+
+def test_no_object_id_of_another_tenant_is_reachable_through_ones_own_tenant(
+        platform: Platform, fuzz_app: tuple[FastAPI, TenantInfo, dict[str, str]]) -> None:
+    """The object-id sweep: tenant B calls every operation that takes an object id on its
+    *own* tenant path, with A's message, approval and token ids in every id slot. Generated
+    from the OpenAPI document like the sweep above. Property: never a success, never a 5xx,
+    and A's objects are unchanged (the approval still pending, the token still listed)."""
+    app, victim, _tokens = fuzz_app
+    objects = _objects_of(platform, app, victim)
+    intruder, intruder_tokens = _tenant_with_tokens(platform)
+    operations = [op for op in _operations(app) if "{tenant}" in op.path and any(
+        p.endswith("_id") for p in re.findall(r"{(\w+)}", op.path))]
+    assert len(operations) >= 3, [op.path for op in operations]
+    leaks: list[str] = []
+    statuses: dict[int, int] = {}
+
+    for operation in operations:
+        @settings(max_examples=1, deadline=None, derandomize=True,
+                  suppress_health_check=list(HealthCheck), database=None)
+        @given(case=operation.as_strategy())
+        def run(case: Any) -> None:
+            case.path_parameters["tenant"] = intruder.name
+            slots = [p for p in case.path_parameters if p.endswith("_id")]
+            for slot in slots:
+                for kind, object_id in objects.items():
+                    case.path_parameters[slot] = object_id
+                    for role in ROLES:
+                        response = case.call(
+                            headers={"Authorization": f"Bearer {intruder_tokens[role]}"})
+                        code = response.status_code
+                        statuses[code] = statuses.get(code, 0) + 1
+                        if code < 400 or code >= 500:
+                            leaks.append(f"{case.method} {case.formatted_path} ({kind} of the "
+                                         f"other tenant) as {role}: {code} "
+                                         f"{response.text[:120]}")
+
+        run()
+    print(f"{len(operations)} object-id operations, answers {dict(sorted(statuses.items()))}")
+    assert leaks == [], "\n".join(sorted(set(leaks))[:20])
+    with platform.db.tenant(victim.id) as s:
+        approval = s.get(Approval, uuid.UUID(objects["approval_id"]))
+        token = s.get(ApiToken, uuid.UUID(objects["token_id"]))
+        assert approval is not None and approval.status == "pending"
+        assert token is not None and token.revoked_at is None

@@ -42,6 +42,9 @@ TOKEN_FD_ENV = "OSP_BOOTSTRAP_FD"  # noqa: S105
 TOKEN_FILE_ENV = "OSP_BOOTSTRAP_TOKEN_FILE"  # noqa: S105
 DEFAULT_TOKEN_FILE = "/run/osp/bootstrap/token"  # noqa: S105
 RELEASE_FILE = Path("/opt/osp/release.json")
+BRAND_FILE = Path("/opt/osp/brand/brand.json")  # written by `osp image build --brand DIR`
+BRAND_FIELDS = ("product_name", "agent_name", "preamble")
+MAX_BRAND_FIELD = 4000
 EXCHANGE_PATH = "/internal/v1/bootstrap/exchange"
 CONNECT_ATTEMPTS = 5  # 0.2 + 0.4 + 0.8 + 1.6 s of back-off at most
 MAX_EXCHANGE_ANSWER = 1024 * 1024  # the tenant's secrets and two keys
@@ -63,6 +66,7 @@ class AgentState:
     status_key: str = field(repr=False)
     agent_key: str = field(repr=False)  # what this instance presents to the internal API
     internal_url: str = ""
+    brand: dict[str, str] = field(default_factory=dict)  # product_name, agent_name, preamble
     started: float = field(default_factory=time.monotonic)
 
     def status(self) -> dict[str, Any]:
@@ -72,6 +76,7 @@ class AgentState:
             "image_digest": self.image_digest,
             "governance_version": self.governance_version,
             "osp_version": self.osp_version,
+            "brand": {k: v for k, v in self.brand.items() if k != "preamble"},
             "secrets": sorted(self.secrets),
             "uptime_s": round(time.monotonic() - self.started, 3),
             "pid": os.getpid(),
@@ -159,6 +164,19 @@ def _release_info() -> dict[str, str]:
     return {k: str(v) for k, v in data.items()}
 
 
+def read_brand(path: Path = BRAND_FILE) -> dict[str, str]:
+    """The brand overlay's names and preamble; {} for an unbranded image. Only the known
+    fields, as strings, each bounded (the build validated them; this is the image side)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: str(data[k])[:MAX_BRAND_FIELD] for k in BRAND_FIELDS
+            if isinstance(data.get(k), str) and data[k].strip()}
+
+
 def boot() -> AgentState:
     tenant = os.environ.get("OSP_TENANT", "")
     instance_id = os.environ.get("OSP_INSTANCE_ID", "")
@@ -180,6 +198,7 @@ def boot() -> AgentState:
         status_key=str(payload["status_key"]),
         agent_key=str(payload["agent_key"]),
         internal_url=internal_url,
+        brand=read_brand(),
     )
 
 

@@ -11,10 +11,32 @@ from osp.agent.knowledge import KnowledgeError
 from osp.agent.loop import Agent, Request
 from osp.agent.serve import MAX_BODY
 from osp.agent.skills import SkillError
+from osp.governance.schema import schema_hash
 
 
 class BadRequest(Exception):
     pass
+
+
+class LockstepRefused(Exception):
+    """The control plane sent a policy written for another policy schema."""
+
+
+def check_lockstep(body: dict[str, Any]) -> None:
+    """Serve only policies written for the schema this agent's governance reads.
+
+    Fail closed: a policy from a control plane on another schema could parse here with
+    fields silently ignored or defaulted (a rail the operator turned on, off in fact), and
+    a body that does not say which schema it was written for is treated the same way.
+    """
+    sent = body.get("policy_schema")
+    ours = schema_hash()
+    if sent != ours:
+        said = str(sent)[:19] if isinstance(sent, str) and sent else "no schema"
+        agent_main.log("agent.lockstep_refused", sent=said, ours=ours[:19])
+        raise LockstepRefused(f"governance lockstep: this agent reads policy schema "
+                              f"{ours[:19]}, the control plane sent one for {said}; "
+                              "refusing to serve (upgrade the agent or the control plane)")
 
 
 def _text(body: dict[str, Any], key: str, limit: int) -> str:
@@ -26,6 +48,7 @@ def _text(body: dict[str, Any], key: str, limit: int) -> str:
 
 def dispatch(agent: Agent, path: str, body: dict[str, Any]) -> dict[str, Any]:
     if path == "/v1/messages":
+        check_lockstep(body)
         skill = body.get("skill")
         request = Request(
             message_id=_text(body, "message_id", 64), channel=_text(body, "channel", 16),
@@ -42,6 +65,7 @@ def dispatch(agent: Agent, path: str, body: dict[str, Any]) -> dict[str, Any]:
         decision = body.get("decision")
         if decision not in ("approved", "denied", "expired"):
             raise BadRequest("decision must be approved, denied or expired")
+        check_lockstep(body)
         config = parse_config_cached(body.get("config") or {})
         approval_id = path.removeprefix("/v1/approvals/")
         done = agent.outbox.get(f"approval-{approval_id}")
@@ -80,6 +104,8 @@ def handle(agent: Agent, path: str, body: dict[str, Any]) -> tuple[int, dict[str
         return 400, {"error": str(exc).splitlines()[0][:300]}
     except LookupError as exc:
         return 404, {"error": str(exc)}
+    except LockstepRefused as exc:
+        return 409, {"error": str(exc)}
     except Exception as exc:  # never a traceback to the caller; the log has the type
         agent_main.log("agent.error", error_type=type(exc).__name__, path=path)
         return 500, {"error": "internal error"}

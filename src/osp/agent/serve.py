@@ -61,7 +61,8 @@ class LazyAgent:
                 internal = InternalApi(state.internal_url, state.tenant, state.instance_id,
                                        state.agent_key) if state.internal_url else None
                 self._agent = Agent(state.tenant, self.data_dir, state.secrets,
-                                    host_alias=self.aliases, internal=internal)
+                                    host_alias=self.aliases, internal=internal,
+                                brand=state.brand)
             return self._agent
 
 

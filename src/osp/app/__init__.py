@@ -10,7 +10,7 @@ touches one, and each part is built once per process (one OAuth broker, one runt
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -42,6 +42,7 @@ from osp.platform import Platform, open_platform
 from osp.release.build import ImageBuilder, Progress, ReleaseHook
 from osp.release.fleet_cli import ReleaseRuntime
 from osp.release.gate import ReleaseFiles
+from osp.release.smoke import SMOKE_PATH, GovernedSmoke, gateway_sender, smoke_model_router
 from osp.runtime.interfaces import RuntimeBackend
 from osp.runtime.service import ImageSource
 from osp.runtime.store import PlatformSecrets
@@ -66,6 +67,10 @@ APPROVAL_EXPIRY_INTERVAL_S = 60.0
 AUDIT_ANCHOR_INTERVAL_S = 60.0
 OAUTH_REFRESH_INTERVAL_S = 60.0
 MESSAGE_RETENTION_INTERVAL_S = 3600.0
+MESSAGE_RECOVERY_INTERVAL_S = 10.0
+# A message untouched this long in "queued"/"delivering", and no turn of this process on it,
+# was orphaned (e.g. its outcome arrived while the database was down).
+MESSAGE_STALE_S = 20.0
 
 
 def require_control_plane(port: int) -> None:
@@ -137,7 +142,14 @@ class App:
         parts = release_parts(self.platform, self.runtime, self.require_control_plane)
         if parts is None:
             raise OspError("snapshots and fleet upgrades need the podman backend")
+        parts.smoke = self.smoke_check
         return parts
+
+    def smoke_check(self, mode: str) -> Callable[[TenantInfo], str | None]:
+        """The fleet health gate's governed smoke message, sent through this gateway."""
+        send = gateway_sender(self.agent.gateway)
+        return GovernedSmoke(send, mode, f"http://osp-host:{self.settings.internal_port}"
+                                         f"{SMOKE_PATH}/v1")
 
     def model_endpoint_problems(self, info: TenantInfo) -> list[str]:
         """Why the tenant's agent could not reach its model, each with its fix (the model
@@ -174,6 +186,12 @@ class App:
         protection = self.agent.gateway.protection
         return sum(protection.expire(t.id) for t in self.platform.tenants.list())
 
+    def recover_messages(self) -> None:
+        """Every tenant's orphaned messages delivered again (see GatewayService.recover)."""
+        gateway = self.agent.gateway
+        for tenant in self.platform.tenants.list():
+            gateway.recover(tenant, stale_s=MESSAGE_STALE_S)
+
     def jobs(self) -> list[Job]:
         """The background jobs of ``osp up``, in a fixed order."""
         return [
@@ -182,6 +200,7 @@ class App:
             # What happened since the last round is anchored at shutdown too.
             Job("audit_anchor", AUDIT_ANCHOR_INTERVAL_S, self.anchor_trails, at_stop=True),
             Job("message_retention", MESSAGE_RETENTION_INTERVAL_S, self.expire_messages),
+            Job("message_recovery", MESSAGE_RECOVERY_INTERVAL_S, self.recover_messages),
         ]
 
     def admin_app(self, *, with_jobs: bool = True) -> FastAPI:
@@ -201,7 +220,8 @@ class App:
             connected_app_router(self.platform, self.runtime, self.agent, self.broker,
                                  cache_s=self._agent_auth_cache_s),
             scoring_router(self.platform, self.runtime, self.agent,
-                           cache_s=self._agent_auth_cache_s)])
+                           cache_s=self._agent_auth_cache_s),
+            smoke_model_router()])
 
     def close(self) -> None:
         if "broker" in self.__dict__:

@@ -46,7 +46,8 @@ def build_agent(platform: Platform, runtime: RuntimeParts | None = None, *,
     # One scorer (the semantic tier's encoder) for the whole control plane, loaded on the
     # first message that needs it; the gateway runs the input/output semantic rails with it.
     gateway = GatewayService(platform.db, platform.audit, settings, locator,
-                             transport or HttpTransport(), PendingApprovals(platform.audit),
+                             transport or HttpTransport(),
+                             PendingApprovals(platform.audit, protection),
                              options, protection=protection, rails=GatewayRails())
     approvals = ApprovalService(platform.db, platform.tenants, platform.audit, gateway)
     channels = ChannelService(platform.db, platform.tenants, platform.vault, gateway,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from osp.audit.service import AuditTrail
 from osp.db.session import Database
 from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, OspError
 from osp.gateway.models import AgentMessage
+from osp.gateway.protect import MessageProtection
 from osp.gateway.service import GatewayService, MessageResult
 from osp.tenancy.service import TenantInfo, TenantService
 
@@ -45,9 +47,10 @@ class ApprovalInfo:
     result: str | None
 
     @classmethod
-    def of(cls, a: Approval) -> ApprovalInfo:
-        return cls(a.id, a.message_id, a.tool, dict(a.arguments), a.status, a.created_at,
-                   a.expires_at, a.decided_by, a.result)
+    def of(cls, s: Session, a: Approval, protection: MessageProtection) -> ApprovalInfo:
+        return cls(a.id, a.message_id, a.tool, open_arguments(s, a, protection), a.status,
+                   a.created_at, a.expires_at, a.decided_by,
+                   protection.open(s, a.tenant_id, a.id, RESULT, a.result))
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": str(self.id), "message_id": str(self.message_id), "tool": self.tool,
@@ -57,12 +60,34 @@ class ApprovalInfo:
                 "result": self.result}
 
 
+# A paused call's arguments and its result are the person's data (what they asked the agent
+# to send, what came back): sealed with the tenant's message key like the message itself,
+# bound to the approval id and the column, so the database holds ciphertext only.
+ARGUMENTS, RESULT = "approval.arguments", "approval.result"
+
+
+def seal_arguments(s: Session, tenant_id: uuid.UUID, approval_id: uuid.UUID,
+                   arguments: dict[str, Any], protection: MessageProtection) -> dict[str, Any]:
+    return {"sealed": protection.seal(s, tenant_id, approval_id, ARGUMENTS,
+                                      json.dumps(arguments, sort_keys=True))}
+
+
+def open_arguments(s: Session, a: Approval, protection: MessageProtection) -> dict[str, Any]:
+    stored = a.arguments
+    if set(stored) == {"sealed"} and isinstance(stored["sealed"], str):
+        opened = protection.open(s, a.tenant_id, a.id, ARGUMENTS, stored["sealed"])
+        value = json.loads(opened or "{}")
+        return value if isinstance(value, dict) else {}
+    return dict(stored)  # written before arguments were sealed
+
+
 class PendingApprovals:
     """Queues the tool calls an agent paused, in the gateway's transaction (the gateway's
     :class:`~osp.gateway.interfaces.ApprovalRecorder`)."""
 
-    def __init__(self, audit: AuditTrail) -> None:
+    def __init__(self, audit: AuditTrail, protection: MessageProtection) -> None:
         self.audit = audit
+        self.protection = protection
 
     def add(self, s: Session, tenant: TenantInfo, message_id: uuid.UUID,
             approval: dict[str, Any]) -> None:
@@ -70,9 +95,12 @@ class PendingApprovals:
         expires = datetime.fromtimestamp(float(approval["expires_at"]), UTC)
         # The control plane's own ceiling on how long a call may wait, whatever the agent says.
         expires = min(expires, now + timedelta(days=7))
-        s.add(Approval(id=uuid.UUID(hex=str(approval["id"])), tenant_id=tenant.id,
+        approval_id = uuid.UUID(hex=str(approval["id"]))
+        arguments = seal_arguments(s, tenant.id, approval_id,
+                                   dict(approval.get("arguments") or {}), self.protection)
+        s.add(Approval(id=approval_id, tenant_id=tenant.id,
                        message_id=message_id, tool=str(approval["tool"])[:100],
-                       arguments=dict(approval.get("arguments") or {}), status="pending",
+                       arguments=arguments, status="pending",
                        created_at=now, expires_at=max(expires, now + timedelta(seconds=1))))
         self.audit.record(s, tenant.id, f"agent:{tenant.name}", "approval.requested",
                           {"approval_id": str(approval["id"]), "tool": approval["tool"],
@@ -108,7 +136,8 @@ class ApprovalService:
             if sender is not None:
                 q = q.join(AgentMessage, AgentMessage.id == Approval.message_id).where(
                     AgentMessage.channel == sender[0], AgentMessage.channel_user == sender[1])
-            return [ApprovalInfo.of(a) for a in s.execute(q).scalars()]
+            return [ApprovalInfo.of(s, a, self.gateway.protection)
+                    for a in s.execute(q).scalars()]
 
     def _expire(self, s: Session, tenant: TenantInfo, row: Approval) -> None:
         row.status, row.decided_by, row.decided_at = "expired", "system:expiry", datetime.now(UTC)
@@ -172,7 +201,8 @@ class ApprovalService:
         def store_result(s: Session) -> None:
             row = s.get(Approval, approval_id)
             if row is not None:
-                row.result = str(outcome.get("reply", ""))[:4000]
+                row.result = self.gateway.protection.seal(
+                    s, tenant.id, approval_id, RESULT, str(outcome.get("reply", ""))[:4000])
 
         return self.gateway.apply_outcome(tenant, message_id, outcome, on_session=store_result)
 
@@ -190,7 +220,8 @@ class ApprovalService:
                 reason = f"the approval is {row.status}"
             elif row.executed_at is not None:
                 reason = "the approval was already used"
-            elif row.tool != tool or row.arguments != arguments:
+            elif row.tool != tool or open_arguments(s, row, self.gateway.protection) \
+                    != arguments:
                 reason = "the call is not the one that was approved"
             elif row.decided_at is None or datetime.now(UTC) - row.decided_at > CLAIM_WINDOW:
                 reason = "the approval is too old to be used"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from osp.audit.models import AuditEvent
 from osp.logs import scrub
+from osp.telemetry import AUDIT_APPEND
 
 GENESIS = "0" * 64
 
@@ -52,6 +55,7 @@ class AuditTrail:
     def record(self, session: Session, tenant_id: uuid.UUID, actor: str, kind: str,
                details: dict[str, Any] | None = None) -> AuditEvent:
         """Append one event inside the caller's transaction (it commits or rolls back with it)."""
+        began = time.perf_counter()
         clean: dict[str, Any] = json.loads(canonical(scrub(details or {})))
         # One writer per tenant chain at a time; released at commit/rollback.
         session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"),
@@ -69,6 +73,7 @@ class AuditTrail:
         )
         session.add(event)
         session.flush()
+        AUDIT_APPEND.observe(time.perf_counter() - began)
         return event
 
     def list(self, session: Session, tenant_id: uuid.UUID, limit: int = 50) -> list[AuditEvent]:
@@ -100,18 +105,21 @@ class AuditTrail:
         q = q.order_by(AuditEvent.seq.desc()).limit(max(1, min(limit, 1000)))
         return list(session.execute(q).scalars())
 
-    def verify(self, session: Session, tenant_id: uuid.UUID, *,
-               after: tuple[int, str] | None = None, upto: int | None = None) -> VerifyResult:
-        """Every event from the first (or from just after ``after``: a (seq, hash) already
-        verified, see :mod:`osp.audit.verified`) to the newest (or to ``upto``)."""
+    def verify(self, session: Session, tenant_id: uuid.UUID) -> VerifyResult:
+        """Every event of the trail, from the first to the newest."""
+        rows = session.execute(
+            select(AuditEvent).where(AuditEvent.tenant_id == tenant_id).order_by(AuditEvent.seq)
+        ).scalars()
+        return self.verify_events(tenant_id, rows)
+
+    @staticmethod
+    def verify_events(tenant_id: uuid.UUID, events: Iterable[AuditEvent], *,
+                      after: tuple[int, str] | None = None) -> VerifyResult:
+        """Events in seq order, from the first (or from just after ``after``: a (seq, hash)
+        already verified, see :mod:`osp.audit.verified`)."""
         result = VerifyResult()
         expected_seq, prev = (after[0] + 1, after[1]) if after else (1, GENESIS)
-        q = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id,
-                                     AuditEvent.seq >= expected_seq)
-        if upto is not None:
-            q = q.where(AuditEvent.seq <= upto)
-        rows = session.execute(q.order_by(AuditEvent.seq)).scalars()
-        for ev in rows:
+        for ev in events:
             result.checked += 1
             if ev.seq != expected_seq:
                 result.fail(expected_seq, f"seq {expected_seq}..{ev.seq - 1} missing (deleted?)")

@@ -21,7 +21,14 @@ from osp.console.auth import SignInNeeded
 from osp.console.pages import PAGE_SIZE, age
 from osp.console.render import PREFIX, page, redirect
 from osp.console.services import ConsoleServices
-from osp.errors import Forbidden, InvalidInput, OspError, Throttled, Unauthorized
+from osp.errors import (
+    Forbidden,
+    InvalidInput,
+    OspError,
+    Throttled,
+    Unauthorized,
+    Unavailable,
+)
 from osp.identity.operators import OperatorPrincipal, csrf_ok
 from osp.runtime.billing import billing_states
 from osp.runtime.interfaces import RuntimeBackendError
@@ -121,7 +128,7 @@ def build_operator_router(services: ConsoleServices) -> APIRouter:
         extra.setdefault("error", None)
         extra.setdefault("done", None)
         return page(request, "operator_tenants.html", status, viewer=v, tenants=tenants,
-                    billing=billing_states(platform.db, [t.id for t in tenants]),
+                    billing=billing_states(platform.db),
                     running=running, engine_error=engine_error, **extra)
 
     @router.get("")
@@ -173,7 +180,13 @@ def build_operator_router(services: ConsoleServices) -> APIRouter:
                 if confirm != info.name:
                     raise InvalidInput(f"type the tenant's name ({info.name}) to delete it")
                 if runtime is not None:
-                    runtime.backend.remove(info.name, purge_data=True)
+                    try:
+                        # Container, network and volume first: no orphan outlives it.
+                        runtime.backend.remove(info.name, purge_data=True)
+                    except RuntimeBackendError as exc:
+                        raise Unavailable(f"the container engine could not remove the "
+                                          f"tenant's container: {exc}; nothing was deleted"
+                                          ) from None
                 platform.tenants.delete(info, v.actor)
             elif runtime is not None:
                 if action == "suspend":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import Field
 
 from osp.gateway.service import GatewayService
@@ -51,6 +51,13 @@ def build_gateway_router(gateway: GatewayService) -> APIRouter:
 
         # Off the shared worker pool, capped per tenant (see osp.gateway.limits).
         return await gateway.limits.run(info.id, turn)
+
+    @router.get("/messages")
+    def recent(access: Annotated[TenantAccess, tenant_access("chat")],
+               limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[dict[str, Any]]:
+        info, principal = access.info, access.principal
+        sender = None if principal.sees_all_users else ("api", principal.chat_user)
+        return gateway.recent(info, sender, limit)
 
     @router.get("/messages/{message_id}")
     def show(message_id: uuid.UUID, access: Annotated[TenantAccess, tenant_access("chat")]

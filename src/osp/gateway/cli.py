@@ -127,6 +127,29 @@ def register(app: typer.Typer, tenant_app: typer.Typer, open_app: OpenApp,
             config = AgentSettings(platform.db, platform.audit).get(info.id)
         print(json.dumps(config.model_dump(mode="json"), indent=2, sort_keys=True))
 
+    @tenant_app.command("retention")
+    def retention(name: str,
+                  days: Annotated[int | None, typer.Option(
+                      help="Keep finished messages this many days (1-3650).")] = None,
+                  keep: Annotated[bool, typer.Option(
+                      "--keep", help="Keep messages forever (no retention).")] = False,
+                  now: Annotated[bool, typer.Option(
+                      "--now", help="Delete what is past the period now, not at the next "
+                                    "hourly round of `osp up`.")] = False) -> None:
+        """Show or set how long a tenant's messages are kept (set and deletions audited)."""
+        if days is not None and keep:
+            raise OspError("give --days N or --keep, not both")
+        with open_app() as a:
+            protection = a.agent.gateway.protection
+            info = a.platform.tenants.get(name)
+            if days is not None or keep:
+                protection.set_retention(info.id, None if keep else days, ACTOR)
+            current = protection.retention(info.id)
+            deleted = protection.expire(info.id) if now else None
+        print(f"{name}: messages kept "
+              + (f"{current} days" if current is not None else "forever")
+              + (f"; {deleted} expired message(s) deleted" if deleted is not None else ""))
+
     @knowledge_app.command("add")
     def knowledge_add(tenant: str, file: Path,
                       name: Annotated[str | None, typer.Option(

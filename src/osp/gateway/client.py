@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from osp.gateway.interfaces import AgentEndpoint, Rejected, Unreachable
+from osp.governance.schema import schema_hash
 from osp.runtime.interfaces import RuntimeBackendError, State
 from osp.runtime.wiring import RuntimeParts
 
@@ -24,6 +25,8 @@ class HttpTransport:
 
     def post(self, endpoint: AgentEndpoint, path: str, body: dict[str, Any],
              timeout_s: float) -> dict[str, Any]:
+        if "config" in body:
+            body = {**body, "policy_schema": lockstep(endpoint)}
         try:
             response = self._client.post(
                 endpoint.url + path, json=body, timeout=httpx.Timeout(timeout_s, connect=3.0),
@@ -51,6 +54,19 @@ class HttpTransport:
         self._client.close()
 
 
+def lockstep(endpoint: AgentEndpoint) -> str:
+    """The schema hash to stamp on a policy for this agent; refused (409, nothing sent)
+    when the agent's image reads another schema, or does not say which (fail closed): its
+    governance could read the policy with fields silently ignored or defaulted."""
+    ours = schema_hash()
+    if endpoint.policy_schema != ours:
+        theirs = endpoint.policy_schema[:19] or "an unlabelled schema"
+        raise Rejected(409, f"governance lockstep: the agent's image reads policy schema "
+                            f"{theirs}, this control plane writes {ours[:19]}; policy not "
+                            "sent (move the tenant to a matching image)")
+    return ours
+
+
 class RuntimeLocator:
     """Asks the engine where a tenant's agent runs; caches it until a delivery fails
     (asking the engine costs a process start, too slow for every message)."""
@@ -73,7 +89,7 @@ class RuntimeLocator:
             return None
         endpoint = AgentEndpoint(runtime.agent_url,
                                  self.parts.bootstrap.status_key(runtime.instance_id),
-                                 runtime.instance_id)
+                                 runtime.instance_id, runtime.policy_schema)
         with self._lock:
             self._cache[tenant] = endpoint
         return endpoint

@@ -16,6 +16,9 @@ class AgentEndpoint:
     url: str  # http://<container address on the tenant's own network>:<port>
     key: str = field(repr=False)  # per-instance key the agent got at its bootstrap exchange
     instance_id: str
+    # The policy schema the agent's image reads (its osp.policy.schema label); the transport
+    # sends no policy to an agent on another one (governance lockstep).
+    policy_schema: str = ""
 
 
 class AgentLocator(Protocol):

@@ -125,6 +125,10 @@ class GatewayRails:
                 return pipe
         pipe = Pipeline(own, builtin_registry(), self._sink, tenant_id=WHERE, deps=self._deps)
         with self._lock:
+            raced = self._pipelines.get(key)
+            if raced is not None:  # built meanwhile by another turn: keep one, free the other
+                pipe.close()
+                return raced
             self._pipelines[key] = pipe
             while len(self._pipelines) > MAX_PIPELINES:
                 self._pipelines.popitem(last=False)[1].close()

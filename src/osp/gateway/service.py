@@ -15,16 +15,19 @@ Order, and why:
 from __future__ import annotations
 
 import contextlib
+import functools
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from osp import telemetry
 from osp.agent.config import parse_config_cached
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
@@ -36,7 +39,7 @@ from osp.gateway.interfaces import (
     Rejected,
     Unreachable,
 )
-from osp.gateway.limits import TurnLimits
+from osp.gateway.limits import Busy, TurnLimits
 from osp.gateway.models import AgentConfigRow, AgentMessage
 from osp.gateway.protect import MAX_ERROR_BYTES, MessageProtection, clip_utf8
 from osp.gateway.rails import WHERE, GatewayRails, agent_policy
@@ -142,13 +145,24 @@ class GatewayService:
         self.rails = rails if rails is not None else GatewayRails()
         self.limits = TurnLimits(self.options.max_turns_per_tenant,
                                  self.options.max_turns_total)
+        # Messages a turn of this process is delivering (the recovery job leaves them be).
+        self._active: set[uuid.UUID] = set()
+        self._active_lock = threading.Lock()
 
     # -- messages --------------------------------------------------------------------------
     def send(self, tenant: TenantInfo, channel: str, user: str, text: str, *,
-             skill: str | None = None, reply_to: dict[str, Any] | None = None) -> MessageResult:
-        """Persist (committed: durable before anything is sent), then deliver and wait."""
+             skill: str | None = None, reply_to: dict[str, Any] | None = None,
+             model: dict[str, Any] | None = None) -> MessageResult:
+        """Persist (committed: durable before anything is sent), then deliver and wait.
+
+        ``model`` replaces the model section of the tenant's configuration for this one
+        message (a fleet upgrade's smoke message against a scripted model); the policy,
+        flows and tools stay the tenant's own, so the message passes the same rails."""
         message_id, config = self._persist(tenant, channel, user, text, reply_to,
                                            delivering=True)
+        if model is not None:
+            config = {**config, "model": model}
+            parse_config_cached(config)  # an invalid document never travels
         return self._deliver(tenant, message_id, channel, user[:200] or "anonymous", text,
                              config, skill)
 
@@ -218,6 +232,7 @@ class GatewayService:
                               {"message_id": str(message_id), "reason": reason[:200]})
         log.warning("message_failed", tenant=tenant.name, message_id=str(message_id),
                     reason=reason)
+        telemetry.message_ended("failed")
         return DeliveryFailed(f"message {message_id} failed: {reason}")
 
     def call_agent(self, tenant: TenantInfo, message_id: uuid.UUID, path: str,
@@ -271,6 +286,18 @@ class GatewayService:
 
     def _deliver(self, tenant: TenantInfo, message_id: uuid.UUID, channel: str, user: str,
                  text: str, document: dict[str, Any], skill: str | None) -> MessageResult:
+        with self._active_lock:
+            if message_id in self._active:
+                raise Busy("this message is already being delivered")
+            self._active.add(message_id)
+        try:
+            return self._turn(tenant, message_id, channel, user, text, document, skill)
+        finally:
+            with self._active_lock:
+                self._active.discard(message_id)
+
+    def _turn(self, tenant: TenantInfo, message_id: uuid.UUID, channel: str, user: str,
+              text: str, document: dict[str, Any], skill: str | None) -> MessageResult:
         policy = parse_config_cached(document).governance_policy()
         before: list[dict[str, Any]] = []
         if self.rails.runs(policy, Stage.INPUT):
@@ -359,6 +386,12 @@ class GatewayService:
             # The decisions could not be recorded: the reply is withheld (fail closed).
             raise self._fail(tenant, message_id,
                              f"could not record the decisions ({type(exc).__name__})") from None
+        # Counted once the turn is on record (a turn that could not be recorded failed).
+        telemetry.message_ended("failed" if status == "model_error" else status)
+        for rec in records:
+            if isinstance(rec, dict):
+                telemetry.rail_decided(rec.get("rail"), rec.get("action"),
+                                       rec.get("latency_ms"))
         if status == "model_error":
             raise ModelFailed(reply)
         result = MessageResult(message_id, status, reply, approval)
@@ -394,17 +427,51 @@ class GatewayService:
                                 self._open(s, tenant, r.id, "reply", r.reply),
                                 self._open(s, tenant, r.id, "error", r.error)) for r in rows]
 
-    def recover(self, tenant: TenantInfo) -> list[uuid.UUID]:
-        """Messages left queued or mid-delivery (e.g. by a control-plane crash): deliver
-        them again; each ends answered or visibly failed."""
+    def recent(self, tenant: TenantInfo, sender: tuple[str, str] | None = None,
+               limit: int = 50) -> list[dict[str, Any]]:
+        """The newest messages (id, status, time; no text), only ``sender``'s when given.
+
+        Chat answers within one request; a client whose request died with the control
+        plane never got its message id. This list is where it finds the message again and
+        sees how it ended (answered, refused or failed, never silently gone)."""
+        query = select(AgentMessage.id, AgentMessage.status, AgentMessage.channel,
+                       AgentMessage.created_at, AgentMessage.updated_at)
+        if sender is not None:
+            query = query.where(AgentMessage.channel == sender[0],
+                                AgentMessage.channel_user == sender[1])
+        query = query.order_by(AgentMessage.created_at.desc()).limit(limit)
         with self.db.tenant(tenant.id) as s:
-            ids = list(s.execute(select(AgentMessage.id).where(
-                AgentMessage.status.in_(("queued", "delivering")))).scalars())
+            return [{"message_id": str(r.id), "status": r.status, "channel": r.channel,
+                     "created_at": r.created_at.isoformat(),
+                     "updated_at": r.updated_at.isoformat()} for r in s.execute(query)]
+
+    def recover(self, tenant: TenantInfo, stale_s: float | None = None) -> list[uuid.UUID]:
+        """Messages left queued or mid-delivery: deliver them again; each ends answered or
+        visibly failed.
+
+        At start-up (``stale_s`` None) that is every such message: a crash of the control
+        plane left them. While serving (the recovery job), only those no turn of this
+        process is working on and untouched for ``stale_s`` seconds: a reply that arrived
+        while the database was down could not be recorded (nor could the failure), and the
+        row would otherwise stay "delivering" until the next restart."""
+        query = select(AgentMessage.id).where(
+            AgentMessage.status.in_(("queued", "delivering")))
+        if stale_s is not None:
+            cutoff = datetime.now(UTC) - timedelta(seconds=stale_s)
+            query = query.where(AgentMessage.updated_at < cutoff)
+        with self.db.tenant(tenant.id) as s:
+            ids = [i for i in s.execute(query).scalars() if not self._is_active(i)]
         for message_id in ids:
-            # A failure is already recorded on the row, with its reason.
+            # A failure is already recorded on the row, with its reason; a tenant at its
+            # turn cap (Busy) is tried again next round.
             with contextlib.suppress(OspError):
-                self.deliver(tenant, message_id)
+                self.limits.run_sync(tenant.id, functools.partial(self.deliver, tenant,
+                                                                  message_id))
         return ids
+
+    def _is_active(self, message_id: uuid.UUID) -> bool:
+        with self._active_lock:
+            return message_id in self._active
 
     def agent_post(self, tenant: TenantInfo, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """A management call to the agent (knowledge, skills); no message is involved."""

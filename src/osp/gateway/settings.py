@@ -80,7 +80,14 @@ class AgentSettings:
                      note: str = "", restored_from: int | None = None) -> AgentConfig:
         """Replaces policy, flows, tools and prompt; the model is set with ``set_model``.
         Every save is kept as a new numbered version (``versions``, ``restore``)."""
+        # Of the model, only how long to wait and how often to retry live in the document;
+        # provider, model and base_url (which receives the model key) only via set_model.
+        timing = {k: v for k, v in (document.get("model") or {}).items()
+                  if k in ("timeout_s", "retries")} \
+            if isinstance(document.get("model"), dict) else {}
         document = {k: v for k, v in document.items() if k != "model"}
+        if timing:
+            document["model"] = timing
         if len(note) > MAX_NOTE:
             raise InvalidInput(f"the version note is longer than {MAX_NOTE} characters")
         try:

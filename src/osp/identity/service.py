@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from osp.audit.service import AuditTrail
 from osp.db.session import Database
-from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, Throttled, Unauthorized
+from osp.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from osp.identity import throttle
 from osp.identity.models import ROLES, ApiToken, BrowserSession, RecoveryCode, User
 from osp.identity.scopes import ALL_SCOPES, ROLE_SCOPES
@@ -145,7 +145,7 @@ class IdentityService:
                 spent = throttle.reserve(s, address_key, throttle.MAX_PER_ADDRESS)
                 throttle.lock_if_spent(s, spent)
             if not spent.allowed:
-                raise Throttled(throttle.THROTTLED) from None
+                raise throttle.LoginThrottled(throttle.THROTTLED) from None
             _verify_password(_dummy_hash(), password)  # same cost as a real check
             raise Unauthorized("invalid credentials") from None
         email_key = (email or "").strip().lower()
@@ -164,7 +164,7 @@ class IdentityService:
                                    "address_attempt": by_address.count})
             user = s.execute(select(User).where(User.email == email_key)).scalar_one_or_none()
         if refused:
-            raise Throttled(throttle.THROTTLED)
+            raise throttle.LoginThrottled(throttle.THROTTLED)
         ok = _verify_password(user.password_hash if user else _dummy_hash(), password)
         if user is None or not ok:
             with self.db.tenant(tenant.id) as s:

@@ -40,6 +40,10 @@ RETURNING failures, locked_until
 """)
 
 
+class LoginThrottled(Throttled):
+    """Too many sign-in attempts for this account or address."""
+
+
 @dataclass(frozen=True)
 class Reservation:
     key: str
@@ -92,7 +96,7 @@ def check(session: Session, keys: list[str]) -> None:
     rows = session.execute(text("SELECT locked_until FROM login_throttle "
                                 "WHERE key_hash = ANY(:keys)"), {"keys": keys}).scalars()
     if any(until is not None and until > now for until in rows):
-        raise Throttled(THROTTLED)
+        raise LoginThrottled(THROTTLED)
 
 
 def record_failure(session: Session, key: str, limit: int) -> None:

@@ -87,9 +87,20 @@ def governance_version() -> str:
 
 def policy_schema_hash() -> str:
     """Hash of the policy schema this image's governance layer reads."""
-    from osp.governance.policy import SCHEMA_PATH
+    from osp.governance.schema import schema_hash
 
-    return "sha256:" + hashlib.sha256(SCHEMA_PATH.read_bytes()).hexdigest()
+    return schema_hash()
+
+
+def tree_schema_hash(rootfs: Path) -> str:
+    """Hash of the policy schema the governance *inside this tree* reads, for the image's
+    label: not this process's copy, which can differ when the source changes mid-build
+    (a label naming a schema the image does not carry would defeat the lockstep)."""
+    found = sorted(rootfs.glob(VENV.lstrip("/") + "/lib/python3*/site-packages/osp/"
+                                               "governance/policy.schema.json"))
+    if len(found) != 1:
+        raise BuildError("the image tree has no (or several) governance policy schema")
+    return "sha256:" + hashlib.sha256(found[0].read_bytes()).hexdigest()
 
 
 def _run(argv: Sequence[str], what: str, timeout: float = 900) -> str:
@@ -278,7 +289,7 @@ class ImageBuilder:
             f"LABEL osp.governance.version={ctx.governance_version}",
             f"LABEL osp.source={ctx.source_digest}",
             # Lockstep: the control plane reads these before sending a policy to this agent.
-            f"LABEL osp.policy.schema={policy_schema_hash()}",
+            f"LABEL osp.policy.schema={tree_schema_hash(ctx.rootfs)}",
         ]
         from osp.release.brand import brand_label  # brand.py imports this module
 

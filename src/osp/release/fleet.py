@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from osp.errors import Conflict, OspError
 from osp.release.build import policy_schema_hash
 from osp.release.manifest import Manifest
-from osp.release.snapshot import SnapshotStore
+from osp.release.snapshot import Snapshot, SnapshotStore
 from osp.tenancy.service import TenantInfo
 
 ACTOR = "system:fleet"
@@ -43,6 +43,7 @@ class TenantView(Protocol):
     state: str
     image_digest: str
     governance_version: str
+    image_pinned: str
     secrets: list[str] | None
 
 
@@ -54,6 +55,8 @@ class Runtime(Protocol):
 
     def stop(self, info: TenantInfo, actor: str) -> Any: ...
 
+    def pin(self, info: TenantInfo, actor: str, image_id: str, kind: str = ...) -> None: ...
+
     def status(self, info: TenantInfo) -> TenantView: ...
 
 
@@ -62,6 +65,8 @@ class Verifier(Protocol):
 
 
 class HealthGate(Protocol):
+    ready_at: float  # time.monotonic() when the agent answered, before the smoke message
+
     def check(self, tenant: TenantInfo, image_id: str) -> str | None:
         """None when healthy on ``image_id``, else the reason (one line)."""
 
@@ -70,17 +75,20 @@ class AgentHealthGate:
     """Healthy = running on the expected image, ``/healthz`` answered (the start waits for
     it), and the agent's authenticated ``/status`` answers, which it only does after the
     bootstrap exchange delivered its secrets. ``smoke`` adds one governed message end to
-    end when the operator wires one (``--smoke``)."""
+    end when the operator wires one (``--smoke-model``, :mod:`osp.release.smoke`)."""
 
-    def __init__(self, runtime: Runtime, smoke: Callable[[str], str | None] | None = None,
+    def __init__(self, runtime: Runtime,
+                 smoke: Callable[[TenantInfo], str | None] | None = None,
                  timeout_s: float = 20.0) -> None:
         self.runtime = runtime
         self.smoke = smoke
         self.timeout_s = timeout_s
+        self.ready_at = 0.0
 
     def check(self, tenant: TenantInfo, image_id: str) -> str | None:
         deadline = time.monotonic() + self.timeout_s
         reason = "no answer"
+        self.ready_at = 0.0
         while time.monotonic() < deadline:
             st = self.runtime.status(tenant)
             if st.state != "running":
@@ -88,9 +96,10 @@ class AgentHealthGate:
             if st.image_digest != image_id:
                 return f"runs {st.image_digest[:19]}, expected {image_id[:19]}"
             if st.secrets is not None:
-                return self.smoke(tenant.name) if self.smoke is not None else None
+                self.ready_at = time.monotonic()  # serving again: the downtime ends here
+                return self.smoke(tenant) if self.smoke is not None else None
             reason = "agent status not answering (bootstrap exchange not completed)"
-            time.sleep(0.2)
+            time.sleep(0.05)
         return reason
 
 
@@ -108,7 +117,8 @@ class Step:
     phase: str = "pending"  # pending|stopped|snapshotted|started|upgraded|rolled_back|failed
     snapshot: str = ""
     error: str = ""
-    seconds: float = 0.0  # stop -> healthy on the new image (downtime)
+    seconds: float = 0.0  # stop -> serving on the new image (downtime)
+    gate_seconds: float = 0.0  # stop -> the whole gate passed (the smoke message included)
     rollback_seconds: float = 0.0
 
 
@@ -197,7 +207,9 @@ class Fleet:
         for i, info in enumerate(sorted(self.tenants(), key=lambda t: t.name)):
             st = self.runtime.status(info)
             wave = 0 if i < canary else 1 + (i - canary) // wave_size
-            upgrade.steps.append(Step(info.name, st.image_digest, st.governance_version,
+            # The runtime record is the truth (a stopped tenant's container may be gone).
+            upgrade.steps.append(Step(info.name, st.image_pinned or st.image_digest,
+                                      st.governance_version,
                                       st.state == "running", st.tenant_state == "suspended",
                                       wave))
         return upgrade
@@ -254,13 +266,17 @@ class Fleet:
             if step.was_running:
                 self.runtime.stop(info, ACTOR)
             self._phase(upgrade, step, "stopped")
+            # Inside the downtime the snapshot is a plain tar (a disk-speed copy of the
+            # stopped volume); it is gzipped once the tenant is back up.
             snap = self.snapshots.create(name, runtime={
                 "image_digest": step.old_image, "governance_version": step.old_governance},
-                reason=f"fleet upgrade {upgrade.id}")
+                reason=f"fleet upgrade {upgrade.id}", compress=not step.was_running)
             step.snapshot = snap.id
             self._phase(upgrade, step, "snapshotted", snapshot=snap.id, sha256=snap.sha256)
             if step.suspended or not step.was_running:
-                # Upgraded without being started: its data is snapshotted, nothing runs.
+                # Upgraded without being started: its data is snapshotted, its record names
+                # the new image, which its next start (resume) runs.
+                self.runtime.pin(info, ACTOR, upgrade.image_id, kind="release.upgrade_pinned")
                 self._phase(upgrade, step, "upgraded", started=False)
                 return
             self.progress(f"wave {step.wave}: {name}: start on {upgrade.image_id[7:19]}")
@@ -270,13 +286,24 @@ class Fleet:
             reason = self.health.check(info, upgrade.image_id)
             if reason is not None:
                 raise OspError(reason)
-            step.seconds = round(time.monotonic() - began, 3)
-            self._phase(upgrade, step, "upgraded", seconds=step.seconds)
-            self.progress(f"wave {step.wave}: {name}: healthy in {step.seconds:.1f}s")
+            step.gate_seconds = round(time.monotonic() - began, 3)
+            step.seconds = round((self.health.ready_at or time.monotonic()) - began, 3)
+            self._phase(upgrade, step, "upgraded", seconds=step.seconds,
+                        gate_seconds=step.gate_seconds)
+            self.progress(f"wave {step.wave}: {name}: serving after {step.seconds:.1f}s, "
+                          f"gate passed after {step.gate_seconds:.1f}s")
+            self._compress(snap)
         except OspError as exc:
             step.error = exc.message[:300]
             self.progress(f"wave {step.wave}: {name}: FAILED ({step.error}); rolling back")
             self.rollback_step(upgrade, step)
+
+    def _compress(self, snap: Snapshot) -> None:
+        try:
+            self.snapshots.compress(snap)
+        except OspError as exc:  # the plain snapshot stays, verified and restorable
+            self.progress(f"{snap.tenant}: snapshot {snap.id} left uncompressed: "
+                          f"{exc.message}")
 
     def rollback_step(self, upgrade: Upgrade, step: Step) -> None:
         """Old image, /data restored from the snapshot; ``failed`` if even that fails."""
@@ -292,6 +319,8 @@ class Fleet:
                 self.runtime.start_image(info, ACTOR, step.old_image, step.old_governance,
                                          kind="release.rollback_start",
                                          wait=self.wait_rollback)
+            elif step.old_image:
+                self.runtime.pin(info, ACTOR, step.old_image, kind="release.rollback_pinned")
             step.rollback_seconds = round(time.monotonic() - began, 3)
             self._phase(upgrade, step, "rolled_back", error=step.error,
                         seconds=step.rollback_seconds)
@@ -356,6 +385,7 @@ class Fleet:
             st = self.runtime.status(info)
             step = phases.get(info.name)
             yield {"tenant": info.name, "state": st.state, "tenant_state": st.tenant_state,
-                   "image": st.image_digest, "governance": st.governance_version,
+                   "image": st.image_digest, "pinned": st.image_pinned,
+                   "governance": st.governance_version,
                    "upgrade_phase": step.phase if step else "",
                    "error": step.error if step else ""}

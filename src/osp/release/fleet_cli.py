@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,6 +29,11 @@ out = Console()
 ACTOR = "cli:operator"
 
 
+class SmokeModel(StrEnum):
+    scripted = "scripted"
+    tenant = "tenant"
+
+
 @dataclass
 class ReleaseRuntime:
     runtime: Runtime
@@ -37,6 +43,9 @@ class ReleaseRuntime:
     tenants: Callable[[], list[TenantInfo]]
     data_dir: Path
     require_control_plane: Callable[[], None] = lambda: None
+    # --smoke-model MODE -> the health gate's governed smoke message (osp.release.smoke);
+    # None where no gateway is wired (``osp up``'s recovery only rolls back).
+    smoke: Callable[[str], Callable[[TenantInfo], str | None]] | None = None
 
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
@@ -51,16 +60,24 @@ def snapshots_of(rt: ReleaseRuntime, keep: int = 5) -> SnapshotStore:
 
 
 def fleet_of(rt: ReleaseRuntime, progress: Callable[[str], None] | None = None,
-             wait_rollback: bool = True) -> Fleet:
+             wait_rollback: bool = True, smoke_model: str | None = None) -> Fleet:
+    smoke = None
+    if smoke_model is not None:
+        if rt.smoke is None:
+            raise OspError("the smoke message needs the gateway (open the installation)")
+        smoke = rt.smoke(smoke_model)
     return Fleet(rt.runtime, snapshots_of(rt), rt.verifier,
-                 Journal(rt.data_dir / "release" / "fleet.json"), AgentHealthGate(rt.runtime),
-                 rt.audit, rt.tenants, progress, wait_rollback=wait_rollback)
+                 Journal(rt.data_dir / "release" / "fleet.json"),
+                 AgentHealthGate(rt.runtime, smoke), rt.audit, rt.tenants, progress,
+                 wait_rollback=wait_rollback)
 
 
 @contextmanager
 def _progress(title: str) -> Iterator[Callable[[str], None]]:
+    # Transient: the bar is gone when the command ends, so an error is the only line left
+    # (the log lines above it are the progress record).
     bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                   console=Console(stderr=True))
+                   console=Console(stderr=True), transient=True)
     task = bar.add_task(title, total=None)
     with bar:
         def report(message: str) -> None:
@@ -98,8 +115,9 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
 
     @snapshot_app.command("list")
     def list_(tenant: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-        with open_release() as rt:
-            rows = snapshots_of(rt).snapshots(tenant)
+        with open_app() as a:
+            info = tenant_arg(a.platform, tenant)
+            rows = snapshots_of(a.release()).snapshots(info.name)
         if as_json:
             print(json.dumps([s.as_dict() for s in rows]))
             return
@@ -114,11 +132,11 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
             help="Snapshot id (default: the newest).")] = None) -> None:
         """Verify the checksum, stop the tenant, restore /data; start it again if it ran."""
         with open_app() as a, _progress(f"restore {tenant}"):
+            info = tenant_arg(a.platform, tenant)
             rt = a.release()
             store = snapshots_of(rt)
-            snap = store.get(tenant, snapshot)
+            snap = store.get(info.name, snapshot)
             store.verify(snap)  # a corrupt snapshot is refused before the tenant stops
-            info = tenant_arg(a.platform, tenant)
             st = rt.runtime.status(info)
             was_running = st.state == "running"
             if was_running:
@@ -133,8 +151,10 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
 
     @snapshot_app.command("delete")
     def delete(tenant: str, snapshot: str) -> None:
-        with open_release() as rt:
-            snapshots_of(rt).delete(tenant, snapshot)
+        with open_app() as a:
+            info = tenant_arg(a.platform, tenant)
+            rt = a.release()
+            snapshots_of(rt).delete(info.name, snapshot)
             rt.audit(tenant, "release.snapshot_deleted", {"snapshot": snapshot})
         out.print(f"deleted snapshot {snapshot} of {tenant}")
 
@@ -143,10 +163,14 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
                 canary: Annotated[int, typer.Option(min=0)] = 1,
                 wave_size: Annotated[int, typer.Option(min=1)] = 5,
                 max_failures: Annotated[int, typer.Option(min=1)] = 1,
+                smoke_model: Annotated[SmokeModel, typer.Option(
+                    help="The health gate's governed smoke message goes to a scripted model "
+                         "(served by the control plane) or to the tenant's own model."
+                )] = SmokeModel.scripted,
                 dry_run: Annotated[bool, typer.Option("--dry-run")] = False) -> None:
         """Move every tenant to IMAGE in waves (canaries first); roll back failures."""
         with open_release() as rt:
-            fleet = fleet_of(rt)
+            fleet = fleet_of(rt, smoke_model=smoke_model.value)
             plan = fleet.plan(image, canary=canary, wave_size=wave_size,
                               max_failures=max_failures)
             table = Table("wave", "tenant", "from", "running", "suspended")
@@ -176,11 +200,12 @@ def register(app: typer.Typer, open_app: OpenApp) -> None:
         if as_json:
             print(json.dumps(rows))
             return
-        table = Table("tenant", "state", "image", "governance", "last upgrade", "error")
+        table = Table("tenant", "state", "runs", "pinned", "governance", "last upgrade",
+                      "error")
         for r in rows:
             table.add_row(r["tenant"], f"{r['state']} ({r['tenant_state']})",
-                          str(r["image"])[:19], r["governance"], r["upgrade_phase"],
-                          str(r["error"])[:60])
+                          str(r["image"])[:19] or "-", str(r["pinned"])[:19] or "-",
+                          r["governance"], r["upgrade_phase"], str(r["error"])[:60])
         out.print(table)
 
     @fleet_app.command("rollback")

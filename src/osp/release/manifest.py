@@ -134,10 +134,13 @@ class ManifestStore:
 
 def sign(store: ManifestStore, key: Ed25519PrivateKey, *, image_id: str, tag: str,
          osp_version: str, governance_version: str, report: dict[str, Any],
-         report_hash: str) -> Manifest:
+         report_hash: str, policy_schema: str | None = None) -> Manifest:
+    """``policy_schema``: what the image's governance reads (its label, from the image's
+    own tree); this control plane's when not given."""
     manifest = Manifest(image_id=image_id, tag=tag, osp_version=osp_version,
                         governance_version=governance_version,
-                        policy_schema_hash=policy_schema_hash(), scan_report_hash=report_hash,
+                        policy_schema_hash=policy_schema or policy_schema_hash(),
+                        scan_report_hash=report_hash,
                         built_at=now_iso(), key_id=key_id(key.public_key()))
     store.write(manifest, key.sign(manifest.payload()), report)
     return manifest
@@ -191,6 +194,11 @@ class ManifestVerifier:
         if label != manifest.governance_version:
             raise ImageRefused(f"image {short} carries governance {label or '(none)'}, its "
                                f"manifest says {manifest.governance_version}")
+        schema = engine.labels.get("osp.policy.schema", "")
+        if schema != manifest.policy_schema_hash:
+            # The label is what the transport checks before sending a policy (lockstep).
+            raise ImageRefused(f"image {short} carries policy schema {schema[:19] or '(none)'}"
+                               f", its manifest says {manifest.policy_schema_hash[:19]}")
         return manifest
 
     def _signed(self, manifest: Manifest, signature: bytes) -> bool:

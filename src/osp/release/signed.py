@@ -19,6 +19,7 @@ from osp.release.manifest import (
     ManifestStore,
     ManifestVerifier,
     ReleaseKey,
+    inspect_image,
     sign,
 )
 
@@ -63,10 +64,15 @@ class SignedBuilds:
         report = gate.last
         if report is None or report.exit_code != 0:
             raise BuildError("leak scan did not pass; nothing signed")
+        # The schema the image's own tree carries (its label), never this process's copy:
+        # a fleet upgrade then refuses, in its plan, an image built from another schema.
+        schema = inspect_image(built.image_id, self.builder.podman_bin).labels.get(
+            "osp.policy.schema", "")
         manifest = sign(self.store, key, image_id=built.image_id, tag=built.tag,
                         osp_version=built.osp_version,
                         governance_version=built.governance_version,
-                        report=report.as_dict(), report_hash=report.digest())
+                        report=report.as_dict(), report_hash=report.digest(),
+                        policy_schema=schema or None)
         if progress is not None:
             progress(f"signed manifest ({manifest.key_id[:20]}…)")
         return built, manifest

@@ -17,15 +17,17 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from osp.errors import NotFound, OspError
+from osp.checks.names import tenant_name_problem
+from osp.errors import InvalidInput, NotFound, OspError
 
 ARCHIVE = "volume.tar.gz"
+RAW_ARCHIVE = "volume.tar"  # taken inside an upgrade's downtime; compressed right after
 META = "meta.json"
 CHUNK = 1 << 20
 
@@ -52,6 +54,7 @@ class Snapshot:
     size: int
     runtime: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
+    archive: str = ARCHIVE  # RAW_ARCHIVE until compress() (older snapshots: always gzip)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,35 +89,35 @@ class SnapshotStore:
         self.level = level
 
     def _dir(self, tenant: str, snapshot_id: str | None = None) -> Path:
+        # The name becomes a path under the data dir: only a valid tenant name may.
+        if (problem := tenant_name_problem(tenant)) is not None:
+            raise InvalidInput(problem)
         base = self.root / tenant
         return base if snapshot_id is None else base / snapshot_id
 
     def create(self, tenant: str, runtime: Mapping[str, Any] | None = None,
-               reason: str = "operator") -> Snapshot:
+               reason: str = "operator", compress: bool = True) -> Snapshot:
+        """``compress=False`` writes the plain tar (a disk-speed copy, for the stopped
+        window of an upgrade); :meth:`compress` gzips it afterwards. Either way the sha256
+        of the stored bytes is recorded while they are written."""
         volume = self.volumes.volume_name(tenant)
         snapshot_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         target = self._dir(tenant, snapshot_id)
         partial = target.with_name(target.name + ".partial")
         partial.mkdir(parents=True)
         try:
-            archive = partial / ARCHIVE
+            archive = partial / (ARCHIVE if compress else RAW_ARCHIVE)
             proc = subprocess.Popen([self.podman_bin, "volume", "export", volume],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             assert proc.stdout is not None and proc.stderr is not None
-            h = hashlib.sha256()
             stdout = proc.stdout
-            # sha256 of the *compressed* bytes, computed while writing them.
-            with archive.open("wb") as raw, _HashingWriter(raw, h) as sink, \
-                    gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=self.level,
-                                  mtime=0) as gz:
-                for chunk in iter(lambda: stdout.read(CHUNK), b""):
-                    gz.write(chunk)
+            h = self._write(archive, lambda: stdout.read(CHUNK), compress)
             err = proc.stderr.read().decode(errors="replace").strip()
             if proc.wait(timeout=600) != 0:
                 raise SnapshotError(f"podman volume export {volume} failed: {err[-200:]}")
             snap = Snapshot(snapshot_id, tenant, datetime.now(UTC).isoformat(timespec="seconds"),
                             volume, h.hexdigest(), archive.stat().st_size,
-                            dict(runtime or {}), reason)
+                            dict(runtime or {}), reason, archive.name)
             (partial / META).write_text(json.dumps(snap.as_dict(), indent=1, sort_keys=True))
             partial.rename(target)  # atomic: a crash never leaves a half snapshot listed
         except BaseException:
@@ -122,6 +125,41 @@ class SnapshotStore:
             raise
         self.prune(tenant)
         return snap
+
+    def _write(self, archive: Path, read: Callable[[], bytes], compress: bool) -> Any:
+        """Stream ``read()`` chunks into ``archive`` (gzip or plain); the sha256 is of the
+        bytes stored, computed while writing them."""
+        h = hashlib.sha256()
+        with archive.open("wb") as raw, _HashingWriter(raw, h) as sink:
+            if not compress:
+                for chunk in iter(read, b""):
+                    sink.write(chunk)
+                return h
+            with gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=self.level,
+                               mtime=0) as gz:
+                for chunk in iter(read, b""):
+                    gz.write(chunk)
+        return h
+
+    def compress(self, snap: Snapshot) -> Snapshot:
+        """Gzip a plain snapshot in place (after the tenant is back up). The plain archive
+        is verified first; the new metadata replaces the old atomically, so a crash leaves
+        either the verified plain snapshot or the compressed one listed."""
+        if snap.archive == ARCHIVE:
+            return snap
+        plain = self.verify(snap)
+        folder = plain.parent
+        partial = folder / (ARCHIVE + ".partial")
+        with plain.open("rb") as src:
+            h = self._write(partial, lambda: src.read(CHUNK), True)
+        partial.replace(folder / ARCHIVE)
+        done = Snapshot(**{**snap.as_dict(), "sha256": h.hexdigest(),
+                           "size": (folder / ARCHIVE).stat().st_size, "archive": ARCHIVE})
+        meta = folder / (META + ".partial")
+        meta.write_text(json.dumps(done.as_dict(), indent=1, sort_keys=True))
+        meta.replace(folder / META)
+        plain.unlink()
+        return done
 
     def snapshots(self, tenant: str) -> list[Snapshot]:
         base = self._dir(tenant)
@@ -146,7 +184,9 @@ class SnapshotStore:
         raise NotFound(f"no snapshot {snapshot_id or ''} of {tenant}".replace("  ", " "))
 
     def verify(self, snap: Snapshot) -> Path:
-        archive = self._dir(snap.tenant, snap.id) / ARCHIVE
+        if snap.archive not in (ARCHIVE, RAW_ARCHIVE):
+            raise CorruptSnapshot(f"snapshot {snap.id} of {snap.tenant}: unknown archive")
+        archive = self._dir(snap.tenant, snap.id) / snap.archive
         if not archive.is_file():
             raise CorruptSnapshot(f"snapshot {snap.id} of {snap.tenant}: archive missing")
         if archive.stat().st_size != snap.size or file_sha256(archive) != snap.sha256:
@@ -177,8 +217,9 @@ class SnapshotStore:
         proc = subprocess.Popen([self.podman_bin, "volume", "import", volume, "-"],
                                 stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         assert proc.stdin is not None and proc.stderr is not None
-        with gzip.open(archive, "rb") as gz:
-            for chunk in iter(lambda: gz.read(CHUNK), b""):
+        opener = gzip.open if archive.name == ARCHIVE else open
+        with opener(archive, "rb") as src:
+            for chunk in iter(lambda: src.read(CHUNK), b""):
                 proc.stdin.write(chunk)
         proc.stdin.close()
         err = proc.stderr.read()

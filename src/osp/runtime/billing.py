@@ -155,17 +155,12 @@ def build_billing_router(runtime: RuntimeService, secrets: PlatformSecrets, audi
     return router
 
 
-def billing_states(db: Database, tenant_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+def billing_states(db: Database) -> dict[uuid.UUID, str]:
     """Each tenant's last subscription event (``canceled``/``reactivated``), for the
-    operator pages. One transaction; the tenant scope is switched per tenant (SET LOCAL
-    semantics: it ends with the transaction), so RLS still filters every read."""
-    out: dict[uuid.UUID, str] = {}
-    with db.unscoped() as s:
-        for tenant_id in tenant_ids:
-            s.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
-            kind = s.execute(select(BillingEventRow.kind)
-                             .where(BillingEventRow.tenant_id == tenant_id)
-                             .order_by(BillingEventRow.received_at.desc()).limit(1)).scalar()
-            if kind:
-                out[tenant_id] = kind.removeprefix("subscription.")
-    return out
+    operator pages: one query in the platform scope, which may read billing events
+    (migration 0008) but no other tenant data."""
+    with db.platform() as s:
+        rows = s.execute(text(
+            "SELECT DISTINCT ON (tenant_id) tenant_id, kind FROM billing_events "
+            "ORDER BY tenant_id, received_at DESC")).all()
+    return {r.tenant_id: str(r.kind).removeprefix("subscription.") for r in rows}

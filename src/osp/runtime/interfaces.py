@@ -116,6 +116,7 @@ class TenantRuntime:
     instance_id: str = ""
     image_id: str = ""
     governance_version: str = ""
+    policy_schema: str = ""  # the image's osp.policy.schema label: what its governance reads
     ip: str = ""
     gateway: str = ""
     subnet: str = ""

@@ -51,6 +51,7 @@ LABEL_INSTANCE = "osp.instance"
 LABEL_DIGEST = "osp.image.digest"
 LABEL_GOVERNANCE = "osp.governance.version"
 LABEL_HOST_PORTS = "osp.host_ports"
+LABEL_POLICY_SCHEMA = "osp.policy.schema"
 USERNS_SIZE = 65536
 RM_ATTEMPTS = 4
 TENANT_PREFIX_LEN = 28  # /28: gateway + agent + headroom; 4096 tenants per /16 pool
@@ -431,6 +432,7 @@ class PodmanBackend:
             instance_id=labels.get(LABEL_INSTANCE, ""),
             image_id=labels.get(LABEL_DIGEST, ""),
             governance_version=labels.get(LABEL_GOVERNANCE, ""),
+            policy_schema=labels.get(LABEL_POLICY_SCHEMA, ""),  # inherited from the image
             ip=net.get("IPAddress", "") if mapped == State.RUNNING else "",
             gateway=net.get("Gateway", ""),
             started_at=str(state.get("StartedAt", "")) if mapped == State.RUNNING else "",

@@ -47,6 +47,9 @@ class ImageSource(Protocol):
     def resolve(self) -> tuple[str, str]:
         """(image digest ``sha256:...``, governance version); may build the image first."""
 
+    def governance_of(self, image_id: str) -> str:
+        """The governance version an existing image carries ('' when unknown)."""
+
 
 class ImageCheck(Protocol):
     def verify(self, reference: str) -> object:
@@ -61,6 +64,9 @@ class FixedImage:
     def resolve(self) -> tuple[str, str]:
         return self.image_id, self.governance_version
 
+    def governance_of(self, image_id: str) -> str:
+        return self.governance_version if image_id == self.image_id else ""
+
 
 @dataclass
 class TenantStatus:
@@ -72,6 +78,7 @@ class TenantStatus:
     instance_id: str = ""
     image_digest: str = ""
     governance_version: str = ""
+    image_pinned: str = ""  # the image its runtime record names: what its next start runs
     ip: str = ""
     uptime_s: float | None = None
     secrets: list[str] | None = None  # names the running agent loaded; never values
@@ -133,14 +140,15 @@ class RuntimeService:
                 image: tuple[str, str] | None = None) -> TenantStatus:
         self.backend.check()  # before any change: a missing engine leaves state as it was
         want = self.repo.get(info.id)
-        image_id, governance = image or self.images.resolve()
-        if self.verifier is not None:
-            try:
-                self.verifier.verify(image_id)  # before a token exists or anything changes
-            except OspError as exc:
-                self._record(info, actor, "runtime.start_refused", reason="image_unverified",
-                             image_digest=image_id, detail=exc.message)
-                raise
+        if image is not None:
+            image_id, governance = image
+        elif want.image_id:
+            # Pinned: a tenant runs the image its runtime record names (its first start, or
+            # where a fleet upgrade or rollback moved it), never silently the newest build.
+            image_id, governance = want.image_id, self.images.governance_of(want.image_id)
+        else:
+            image_id, governance = self.images.resolve()
+        self._verify(info, actor, image_id)
         instance = uuid.uuid4().hex
         token = self.bootstrap.issue(info.name, instance)
         spec = ContainerSpec(
@@ -160,6 +168,24 @@ class RuntimeService:
         if wait:
             self._wait_healthy(info.name, runtime)
         return self.status(info)
+
+    def _verify(self, info: TenantInfo, actor: str, image_id: str) -> None:
+        if self.verifier is None:
+            return
+        try:
+            self.verifier.verify(image_id)  # before a token exists or anything changes
+        except OspError as exc:
+            self._record(info, actor, "runtime.start_refused", reason="image_unverified",
+                         image_digest=image_id, detail=exc.message)
+            raise
+
+    def pin(self, info: TenantInfo, actor: str, image_id: str,
+            kind: str = "runtime.image_pinned") -> None:
+        """Record the image the tenant's next start runs, without starting it (a fleet
+        upgrade or rollback of a stopped or suspended tenant). Verified like a start."""
+        self._verify(info, actor, image_id)
+        self.repo.set(info.id, image_id=image_id)
+        self._record(info, actor, kind, image_digest=image_id)
 
     def _wait_healthy(self, tenant: str, runtime: TenantRuntime) -> None:
         deadline = time.monotonic() + self.health_timeout_s
@@ -258,7 +284,8 @@ class RuntimeService:
             tenant=info.name, tenant_state=info.state, desired=want.desired,
             state=runtime.state.value, container_id=runtime.container_id[:12],
             instance_id=runtime.instance_id, image_digest=runtime.image_id,
-            governance_version=runtime.governance_version, ip=runtime.ip,
+            governance_version=runtime.governance_version, image_pinned=want.image_id or "",
+            ip=runtime.ip,
             uptime_s=float(agent["uptime_s"]) if agent else None,
             secrets=[str(n) for n in agent["secrets"]] if agent else None,
         )

@@ -26,7 +26,7 @@ from osp.release.build import BuildError, ImageBuilder, Progress, ReleaseHook
 from osp.release.fleet_cli import ReleaseRuntime, fleet_of
 from osp.release.gate import ReleaseFiles, ScanGate
 from osp.release.images import latest_image
-from osp.release.manifest import KeyStore, ManifestVerifier
+from osp.release.manifest import ImageRefused, KeyStore, ManifestVerifier, inspect_image
 from osp.release.signed import SignedBuilds, manifest_store, verifier_for
 from osp.runtime.agent_auth import AgentAuthenticator
 from osp.runtime.api import create_internal_app
@@ -70,6 +70,13 @@ class LocalImages:
                 raise OspError(f"agent image unavailable: {exc}") from None
             return found.image_id, found.governance_version
         return built.image_id, built.governance_version
+
+    def governance_of(self, image_id: str) -> str:
+        try:
+            labels = inspect_image(image_id, self.podman_bin).labels
+        except ImageRefused:
+            return ""  # gone: the start that follows says so
+        return labels.get("osp.governance.version", "")
 
 
 def agent_image_builder(cache_dir: Path, podman_bin: str = "podman",

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import osp
+from osp import telemetry
 from osp.errors import (
     Conflict,
     Forbidden,
@@ -77,6 +78,10 @@ def http_status(exc: OspError) -> int:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OspError)
     async def _osp_error(_req: Request, exc: OspError) -> JSONResponse:
+        if isinstance(exc, Throttled):
+            # By the refusal's kind (login throttle, per-tenant turn cap, ...): class names
+            # are a fixed set, so the label stays bounded.
+            telemetry.throttled(type(exc).__name__)
         return JSONResponse({"error": exc.message}, status_code=http_status(exc))
 
     @app.exception_handler(RequestValidationError)

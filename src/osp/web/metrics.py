@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from osp import telemetry
 from osp.web.limits import ASGIApp, Message, Receive, Scope, Send
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -51,7 +52,8 @@ class Metrics:
         self.registry.register(collector)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        # This app's HTTP figures, then the process's service counters (osp.telemetry).
+        return generate_latest(self.registry) + generate_latest(telemetry.REGISTRY)
 
 
 class TenantStates(Collector):

@@ -3,7 +3,8 @@ separate from every tenant's users, and their console sessions.
 
 Both tables are visible only in the platform scope (``app.scope = 'platform'``): a tenant
 context sees no operator and no operator session, so no tenant-side code path can read or
-forge one.
+forge one. The platform scope may also *read* billing events (event id, kind, time: no
+tenant data), so the operators' tenant list shows every tenant's billing state in one query.
 
 Revision ID: 0008_operators
 Revises: 0007_policy_versions
@@ -18,7 +19,7 @@ from osp.db.rls import APP_ROLE
 revision = "0008_operators"
 down_revision = "0007_policy_versions"
 branch_labels = None
-depends_on = None
+depends_on = ("0002_runtime",)  # billing_events (its platform read policy)
 
 PLATFORM_ONLY = "current_setting('app.scope', true) = 'platform'"
 
@@ -54,7 +55,9 @@ CREATE INDEX ix_operator_sessions_operator_id ON operator_sessions (operator_id)
         op.execute(f"CREATE POLICY platform_only ON {table} USING ({PLATFORM_ONLY}) "
                    f"WITH CHECK ({PLATFORM_ONLY})")
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {APP_ROLE}")
+    op.execute(f"CREATE POLICY platform_read ON billing_events FOR SELECT USING ({PLATFORM_ONLY})")
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE operator_sessions; DROP TABLE operators")
+    op.execute("DROP POLICY platform_read ON billing_events; "
+               "DROP TABLE operator_sessions; DROP TABLE operators")
