@@ -21,7 +21,6 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from osp.errors import OspError
-from osp.release.fleet import AgentHealthGate, Audit, Fleet, Journal, Runtime, Verifier
 from osp.release.snapshot import SnapshotStore, Volumes
 from osp.terminal import tenant_arg
 
@@ -50,6 +49,10 @@ class ReleaseRuntime:
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
     from osp.app import App
+
+    # The fleet pulls in the tenancy service and SQLAlchemy (0.7 s): imported by the
+    # commands that use it, so `osp --help` stays light.
+    from osp.release.fleet import Audit, Fleet, Runtime, Verifier
     from osp.tenancy.service import TenantInfo
 
 OpenApp = Callable[..., AbstractContextManager["App"]]
@@ -61,6 +64,8 @@ def snapshots_of(rt: ReleaseRuntime, keep: int = 5) -> SnapshotStore:
 
 def fleet_of(rt: ReleaseRuntime, progress: Callable[[str], None] | None = None,
              wait_rollback: bool = True, smoke_model: str | None = None) -> Fleet:
+    from osp.release.fleet import AgentHealthGate, Fleet, Journal
+
     smoke = None
     if smoke_model is not None:
         if rt.smoke is None:
