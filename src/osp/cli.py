@@ -109,17 +109,31 @@ def up(host: Annotated[str | None, typer.Option(help="Address to listen on.")] =
        port: Annotated[int | None, typer.Option(help="Port of the API.")] = None,
        demo: Annotated[bool, typer.Option(
            "--demo", help="Create (and start) a demo tenant and print how to chat with it.")]
-       = False) -> None:
-    """Run the control plane in the foreground (Ctrl-C stops it; tenant containers keep
-    running)."""
+       = False,
+       local_model: Annotated[bool, typer.Option(
+           "--local-model", help="Also serve the bundled local model (port OSP_MODEL_PORT); "
+           "with --demo the demo tenant uses it, no hosted API or key needed.")] = False
+       ) -> None:
+    """Run the control plane in the foreground (Ctrl-C stops it and the local model; tenant
+    containers keep running)."""
+    from contextlib import ExitStack
+
     from osp.app import open_app
     from osp.app.server import INTERNAL_HOST, check_ports_free, serve
 
     cfg = settings(host=host, port=port)
     # Before the database starts: a busy port is one line, not a traceback after start-up.
     check_ports_free((cfg.host, cfg.port), (INTERNAL_HOST, cfg.internal_port))
-    with open_app(cfg) as a:
-        serve(a, demo=demo)
+    with ExitStack() as stack:
+        a = stack.enter_context(open_app(cfg))
+        model = None
+        if local_model:
+            from osp.localmodel.server import ServerOptions, running
+
+            print(f"starting the local model on port {cfg.model_port} ...", flush=True)
+            model = stack.enter_context(running(ServerOptions(cfg.data_dir,
+                                                              cfg.model_port))).model
+        serve(a, demo=demo, local_model=model)
 
 
 @db_app.command("migrate")
@@ -369,6 +383,7 @@ def _register_features() -> None:
     from osp.governance import cli as governance_cli
     from osp.identity import cli as identity_cli
     from osp.identity import operator_cli
+    from osp.localmodel import cli as localmodel_cli
     from osp.oauth import cli as oauth_cli
     from osp.release import cli as release_cli
     from osp.runtime import cli as runtime_cli
@@ -381,6 +396,7 @@ def _register_features() -> None:
     governance_cli.register(app)
     oauth_cli.register(app, opened)
     release_cli.register(app, image_app, opened, lambda: settings().data_dir)
+    localmodel_cli.register(app, settings)
 
 
 _register_features()

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     port: int = 8400
     # Tenant containers reach only this listener (see runtime); the admin API stays on ``port``.
     internal_port: int = 8401
+    # `osp model serve` and `osp up --local-model`: the local model's OpenAI-compatible API.
+    model_port: int = Field(default=8402, ge=1, le=65535)
     kek_provider: str = "local"  # "local" | "transit"
     transit_url: str | None = None
     transit_key: str = "osp-kek"

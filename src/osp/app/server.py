@@ -14,6 +14,7 @@ import uvicorn
 from osp.app import App
 from osp.errors import OspError
 from osp.gateway.demo import create_demo
+from osp.localmodel.server import LocalModel
 from osp.logs import get_logger
 from osp.runtime.service import EngineError
 from osp.runtime.wiring import recover_fleet
@@ -84,7 +85,7 @@ def exports(host: str, port: int, data_dir: Path) -> list[str]:
             f"export OSP_DATA_DIR={shlex.quote(str(data_dir))}"]
 
 
-def serve(app: App, *, demo: bool = False) -> None:
+def serve(app: App, *, demo: bool = False, local_model: LocalModel | None = None) -> None:
     cfg = app.settings
     check_ports_free((cfg.host, cfg.port), (INTERNAL_HOST, cfg.internal_port))
     recovered = recover_fleet(app.platform, app.runtime)  # first: no half-upgraded tenant
@@ -92,7 +93,12 @@ def serve(app: App, *, demo: bool = False) -> None:
         print(recovered, flush=True)
     _reconcile(app)
     if demo:
-        print(create_demo(app.platform, app.runtime), flush=True)
+        print(create_demo(app.platform, app.runtime, local_model), flush=True)
+    elif local_model is not None:
+        from osp.localmodel.cli import tenant_instructions
+
+        print(f"Local model {local_model.name} on port {local_model.port}; point a tenant at "
+              f"it (replace NAME):\n{tenant_instructions(local_model)}", flush=True)
     servers = [_server(app.admin_app(), cfg.host, cfg.port),
                _server(app.internal_app(), INTERNAL_HOST, cfg.internal_port)]
     print(f"OSP control plane on {local_url(cfg.host, cfg.port)} (data dir {cfg.data_dir}); "

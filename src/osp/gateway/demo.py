@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import secrets
 
+from osp.agent.providers.factory import MODEL_KEY_SECRET
 from osp.errors import Conflict, OspError
 from osp.gateway.settings import AgentSettings
 from osp.identity.scopes import ROLE_SCOPES
 from osp.identity.service import Principal
+from osp.localmodel.server import LocalModel
 from osp.platform import Platform
 from osp.runtime.wiring import RuntimeParts
+from osp.tenancy.service import TenantInfo
 
 DEMO_TENANT = "demo"
 DEMO_EMAIL = "owner@demo.example.com"
@@ -27,8 +30,10 @@ DEMO_CONFIG = {
 }
 
 
-def create_demo(platform: Platform, runtime: RuntimeParts | None = None) -> str:
-    """Creates (or reuses) the demo tenant; returns what to print."""
+def create_demo(platform: Platform, runtime: RuntimeParts | None = None,
+                local_model: LocalModel | None = None) -> str:
+    """Creates (or reuses) the demo tenant; returns what to print. With ``local_model`` the
+    agent is wired to it (model setting, key, host port) before it starts."""
     actor = "system:demo"
     try:
         tenant = platform.tenants.create(DEMO_TENANT, actor)
@@ -58,6 +63,8 @@ def create_demo(platform: Platform, runtime: RuntimeParts | None = None) -> str:
             revoked += 1
     _id, token = platform.identity.create_token(owner, DEMO_TOKEN_NAME, ["chat", "tenant:read"],
                                                 30)
+    if local_model is not None:
+        _use_local_model(platform, runtime, tenant, local_model, actor)
     started = ""
     if runtime is not None:
         try:
@@ -69,9 +76,15 @@ def create_demo(platform: Platform, runtime: RuntimeParts | None = None) -> str:
     replaced = ("  (this replaces the token printed by the previous `osp up --demo`, which is "
                 "now revoked; `osp token create demo --scopes chat` makes a lasting one)\n"
                 if revoked else "")
+    head = f"Demo tenant '{DEMO_TENANT}' is ready.\n{started}{login}" \
+           f"  export OSP_TOKEN={token}\n{replaced}"
+    if local_model is not None:
+        return (f"{head}It uses the local model {local_model.name}, served by this `osp up` "
+                f"on port {local_model.port} (no hosted API, no API key to set).\n"
+                "Chat with it:\n"
+                "  osp chat demo \"hello\"\n")
     return (
-        f"Demo tenant '{DEMO_TENANT}' is ready.\n{started}{login}"
-        f"  export OSP_TOKEN={token}\n{replaced}"
+        f"{head}"
         "Point it at a model (pick one):\n"
         "  osp tenant set-model demo --provider openai --base-url https://api.openai.com/v1 "
         "--model gpt-4o-mini && osp secret set demo MODEL_API_KEY\n"
@@ -82,3 +95,18 @@ def create_demo(platform: Platform, runtime: RuntimeParts | None = None) -> str:
         "Chat with it:\n"
         "  osp chat demo \"hello\"\n"
     )
+
+
+def _use_local_model(platform: Platform, runtime: RuntimeParts | None,
+                     tenant: TenantInfo, model: LocalModel, actor: str) -> None:
+    """Everything a tenant needs to use the local model, in place before its agent starts:
+    the model setting, the key as its MODEL_API_KEY secret (delivered at boot like a hosted
+    provider's key), and the model's port among the host ports its firewall lets through."""
+    AgentSettings(platform.db, platform.audit).set_model(
+        tenant.id, "openai", model.tenant_base_url, model.name, actor)
+    with platform.db.tenant(tenant.id) as s:
+        platform.vault.put(s, tenant.id, MODEL_KEY_SECRET, model.api_key.encode(), actor)
+    if runtime is not None:
+        ports = runtime.service.repo.get(tenant.id).host_ports
+        if model.port not in ports:
+            runtime.service.set_limits(tenant, actor, host_ports=(*ports, model.port))
