@@ -39,7 +39,6 @@ from osp.agent.tools.builtins import builtin_tools
 from osp.agent.tools.connected import connected_tools
 from osp.agent.tools.registry import ToolContext, ToolError, ToolRegistry
 from osp.governance import (
-    AuditRecord,
     Pipeline,
     RailDeps,
     Stage,
@@ -47,6 +46,7 @@ from osp.governance import (
     ToolCall,
     builtin_registry,
 )
+from osp.governance.interfaces import RequestSink
 
 GOVERNANCE_FAILED = "Sorry, I can't answer right now: a safety check could not run."
 MODEL_FAILED = "Sorry, I can't answer right now: the model could not answer."
@@ -87,36 +87,6 @@ class Request:
     text: str
     config: AgentConfig
     skill: str | None = None
-
-
-class _RoutingSink:
-    """One pipeline serves concurrent requests; records are sorted by request id."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._open: dict[str, list[dict[str, Any]]] = {}
-
-    def open(self, request_id: str) -> list[dict[str, Any]]:
-        bucket: list[dict[str, Any]] = []
-        with self._lock:
-            self._open[request_id] = bucket
-        return bucket
-
-    def close(self, request_id: str) -> None:
-        with self._lock:
-            self._open.pop(request_id, None)
-
-    def emit(self, record: AuditRecord) -> None:
-        row = asdict(record)
-        row["changes"] = [[c["kind"], c["start"], c["end"]] for c in row["changes"]]
-        row["stage"] = str(record.stage)
-        with self._lock:
-            bucket = self._open.get(record.request_id)
-        if bucket is None:
-            # A record nobody will persist must not be silently dropped: the pipeline turns
-            # a sink error into a reject (fail closed).
-            raise RuntimeError("audit record for an unknown request")
-        bucket.append(row)
 
 
 @dataclass
@@ -168,7 +138,7 @@ class Agent:
         # shared encoder; without it (in-process use) the local encoder, loaded on first use.
         self._deps = RailDeps(encoders=RemoteScorer(internal)) if internal is not None \
             else RailDeps()
-        self._sink = _RoutingSink()
+        self._sink = RequestSink()
         self._pipelines: dict[str, Pipeline] = {}
         self._lock = threading.Lock()
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from osp.governance import AuditRecord, Pipeline, Policy, Stage, StageResult, builtin_registry
+from osp.governance import Pipeline, Policy, Stage, StageResult, builtin_registry
 from osp.governance.detectors.encoder import EncoderStore
-from osp.governance.interfaces import RailDeps, ScorerSource
+from osp.governance.interfaces import RailDeps, RequestSink, ScorerSource
 from osp.governance.policy import RailSettings, StagesConfig
 
 # Rails the gateway runs instead of the agent (stage -> keys).
@@ -49,36 +49,6 @@ class GatewayCheck:
     @property
     def allowed(self) -> bool:
         return self.result.allowed
-
-
-class _Sink:
-    """Collects the records of one check by request id (one pipeline serves many turns)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._open: dict[str, list[dict[str, Any]]] = {}
-
-    def open(self, request_id: str) -> list[dict[str, Any]]:
-        bucket: list[dict[str, Any]] = []
-        with self._lock:
-            self._open[request_id] = bucket
-        return bucket
-
-    def close(self, request_id: str) -> None:
-        with self._lock:
-            self._open.pop(request_id, None)
-
-    def emit(self, record: AuditRecord) -> None:
-        row = asdict(record)
-        row["changes"] = [[c["kind"], c["start"], c["end"]] for c in row["changes"]]
-        row["stage"] = str(record.stage)
-        row["detail"] = WHERE
-        with self._lock:
-            bucket = self._open.get(record.request_id)
-        if bucket is None:
-            # Never dropped silently: the pipeline turns a sink error into a reject.
-            raise RuntimeError("audit record for an unknown request")
-        bucket.append(row)
 
 
 def gateway_stages(policy: Policy) -> dict[Stage, list[RailSettings]]:
@@ -106,7 +76,7 @@ class GatewayRails:
     def __init__(self, encoders: ScorerSource | None = None) -> None:
         self.encoders: ScorerSource = encoders if encoders is not None else EncoderStore()
         self._deps = RailDeps(encoders=self.encoders)
-        self._sink = _Sink()
+        self._sink = RequestSink(detail=WHERE)
         self._pipelines: OrderedDict[str, Pipeline] = OrderedDict()
         self._lock = threading.Lock()
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from osp.governance.decisions import AuditRecord, Decision, Stage
@@ -114,3 +115,38 @@ class MemorySink:
 class NullSink:
     def emit(self, record: AuditRecord) -> None:
         return None
+
+
+class RequestSink:
+    """Collects records per request id, as rows: one pipeline serves concurrent requests.
+
+    `detail`, when given, marks every row (the gateway marks its own decisions)."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        self._detail = detail
+        self._lock = threading.Lock()
+        self._open: dict[str, list[dict[str, Any]]] = {}
+
+    def open(self, request_id: str) -> list[dict[str, Any]]:
+        bucket: list[dict[str, Any]] = []
+        with self._lock:
+            self._open[request_id] = bucket
+        return bucket
+
+    def close(self, request_id: str) -> None:
+        with self._lock:
+            self._open.pop(request_id, None)
+
+    def emit(self, record: AuditRecord) -> None:
+        row = asdict(record)
+        row["changes"] = [[c["kind"], c["start"], c["end"]] for c in row["changes"]]
+        row["stage"] = str(record.stage)
+        if self._detail is not None:
+            row["detail"] = self._detail
+        with self._lock:
+            bucket = self._open.get(record.request_id)
+        if bucket is None:
+            # A record nobody will persist must not be silently dropped: the pipeline turns
+            # a sink error into a reject (fail closed).
+            raise RuntimeError("audit record for an unknown request")
+        bucket.append(row)
