@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,34 @@ from osp.gateway.interfaces import AgentEndpoint
 from osp.gateway.service import GatewayOptions
 from osp.platform import Platform
 from tests.apps import admin_app
+
+
+class ScriptedAgent:
+    """Stands in for the tenant's container: every delivery gets ``outcome``; the bodies sent
+    are kept in ``sent``. ``answering(reply)`` is a container that reports one allow."""
+
+    def __init__(self, outcome: dict[str, Any]) -> None:
+        self.outcome = outcome
+        self.sent: list[dict[str, Any]] = []
+
+    @classmethod
+    def answering(cls, reply: str) -> ScriptedAgent:
+        return cls({"status": "answered", "reply": reply,
+                    "audit": [{"stage": "input", "rail": "input.pii", "action": "allow"}]})
+
+    def locate(self, tenant: str) -> AgentEndpoint:
+        return AgentEndpoint("http://agent.invalid", "k", "i")
+
+    def forget(self, tenant: str) -> None:
+        return None
+
+    def expected(self, tenant_id: uuid.UUID) -> bool:
+        return True
+
+    def post(self, endpoint: AgentEndpoint, path: str, body: dict[str, Any],
+             timeout_s: float) -> dict[str, Any]:
+        self.sent.append(body)
+        return self.outcome
 
 
 class NoAgent:

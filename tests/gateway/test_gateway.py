@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from osp.app.agent import AgentParts, build_agent
 from osp.errors import Unauthorized
 from osp.gateway.demo import create_demo
-from osp.gateway.interfaces import AgentEndpoint
 from osp.gateway.service import DeliveryFailed, audit_details
 from osp.identity.scopes import ROLE_SCOPES
 from osp.identity.service import Principal
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
+from tests.gateway.fixtures import ScriptedAgent
 
 
 def token_for(platform: Platform, tenant: TenantInfo, scopes: list[str],
@@ -146,33 +146,13 @@ def test_the_demo_tenant_is_created_once_and_prints_how_to_chat(
         platform.tenants.delete(platform.tenants.get("demo"), "test")
 
 
-class _UngovernedAgent:
-    """Stands in for a broken or tampered agent (the real one always reports its decisions)."""
-
-    def __init__(self, outcome: dict[str, object]) -> None:
-        self.outcome = outcome
-
-    def locate(self, tenant: str) -> AgentEndpoint:
-        return AgentEndpoint("http://agent.invalid", "k", "i")
-
-    def forget(self, tenant: str) -> None:
-        return None
-
-    def expected(self, tenant_id: uuid.UUID) -> bool:
-        return True
-
-    def post(self, endpoint: AgentEndpoint, path: str, body: dict[str, object],
-             timeout_s: float) -> dict[str, object]:
-        return self.outcome
-
-
 def test_an_answer_without_governance_decisions_is_not_delivered(
         platform: Platform, make_tenant: Callable[..., TenantInfo]) -> None:
     tenant = make_tenant()
     for outcome in ({"status": "answered", "reply": "ungoverned", "audit": []},
                     {"status": "answered", "reply": "ungoverned"},
                     {"status": "shrug", "reply": "?", "audit": [{"stage": "input"}]}):
-        fake = _UngovernedAgent(outcome)
+        fake = ScriptedAgent(outcome)
         parts = build_agent(platform, locator=fake, transport=fake)
 
         with pytest.raises(DeliveryFailed) as failed:

@@ -6,41 +6,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from osp.app.agent import build_agent
 from osp.errors import IntegrityFailure
-from osp.gateway.interfaces import AgentEndpoint
 from osp.gateway.protect import PREFIX, MessageProtection
 from osp.platform import Platform
 from osp.tenancy.service import TenantInfo
+from tests.gateway.fixtures import ScriptedAgent
 from tests.gateway.test_gateway import auth, token_for
 
 SQL = Callable[[str], list[tuple[object, ...]]]
-
-
-class _Answering:
-    """Stands in for the tenant's agent: answers every message with ``reply``."""
-
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
-
-    def locate(self, tenant: str) -> AgentEndpoint:
-        return AgentEndpoint("http://agent.invalid", "k", "i")
-
-    def forget(self, tenant: str) -> None:
-        return None
-
-    def expected(self, tenant_id: uuid.UUID) -> bool:
-        return True
-
-    def post(self, endpoint: AgentEndpoint, path: str, body: dict[str, Any],
-             timeout_s: float) -> dict[str, Any]:
-        return {"status": "answered", "reply": self.reply,
-                "audit": [{"stage": "input", "rail": "input.pii", "action": "allow"}]}
 
 
 def _stored(superuser_sql: SQL, tenant: TenantInfo) -> list[tuple[object, ...]]:
@@ -52,7 +30,8 @@ def test_the_database_holds_only_ciphertext(
         platform: Platform, client: TestClient, superuser_sql: SQL,
         make_tenant: Callable[..., TenantInfo]) -> None:
     tenant = make_tenant()
-    fake = _Answering("Your order A-77 ships to 12 Baker Street.")
+    reply = "Your order A-77 ships to 12 Baker Street."
+    fake = ScriptedAgent.answering(reply)
     parts = build_agent(platform, locator=fake, transport=fake)
     token = token_for(platform, tenant, ["chat"], role="member")
 
@@ -68,7 +47,7 @@ def test_the_database_holds_only_ciphertext(
         assert plain not in dump, dump
     assert all(str(text).startswith(PREFIX) for _id, text, _r, _e in rows)
     # ...and the owner of the data reads it back through the service.
-    assert parts.gateway.get(tenant, answered.message_id).reply == fake.reply
+    assert parts.gateway.get(tenant, answered.message_id).reply == reply
     failed = next(r for r in rows if r[3] is not None)
     assert "not running" in str(parts.gateway.get(tenant, uuid.UUID(str(failed[0]))).error)
 
@@ -76,10 +55,10 @@ def test_the_database_holds_only_ciphertext(
 def test_a_ciphertext_moved_to_another_message_does_not_open(
         platform: Platform, superuser_sql: SQL, make_tenant: Callable[..., TenantInfo]) -> None:
     tenant = make_tenant()
-    fake = _Answering("the secret plan")
+    fake = ScriptedAgent.answering("the secret plan")
     parts = build_agent(platform, locator=fake, transport=fake)
     first = parts.gateway.send(tenant, "api", "u1", "one").message_id
-    fake.reply = "harmless"
+    fake.outcome = ScriptedAgent.answering("harmless").outcome
     second = parts.gateway.send(tenant, "api", "u1", "two").message_id
 
     superuser_sql(f"UPDATE agent_messages SET reply = (SELECT reply FROM agent_messages "
@@ -93,7 +72,7 @@ def test_messages_past_the_retention_are_deleted_and_the_deletion_audited(
         platform: Platform, client: TestClient, superuser_sql: SQL,
         make_tenant: Callable[..., TenantInfo]) -> None:
     tenant = make_tenant()
-    fake = _Answering("ok")
+    fake = ScriptedAgent.answering("ok")
     parts = build_agent(platform, locator=fake, transport=fake)
     old = parts.gateway.send(tenant, "api", "u1", "old message").message_id
     new = parts.gateway.send(tenant, "api", "u1", "new message").message_id
