@@ -84,11 +84,11 @@ def require_installation(cfg: Settings) -> None:
 @contextmanager
 def opened(*, create: bool = False, **kw: Any) -> Iterator[App]:
     """The composition root over this installation, for one command."""
-    from osp.app import open_app
-
     cfg = settings()
     if not create:
-        require_installation(cfg)
+        require_installation(cfg)  # before the heavy import: a wrong directory says so at once
+    from osp.app import open_app
+
     with open_app(cfg, **kw) as a:
         yield a
 

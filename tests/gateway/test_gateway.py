@@ -68,6 +68,32 @@ def test_a_message_is_persisted_and_fails_visibly_without_an_agent(
     assert "agent.message_failed" in kinds
 
 
+class _RailsThatMustNotRun:
+    def runs(self, policy: object, stage: object) -> bool:
+        return True
+
+    def check(self, *args: object) -> object:
+        raise AssertionError("a message for a stopped agent reached the rails")
+
+
+def test_a_stopped_agent_fails_the_message_before_any_rail_in_one_record(
+        platform: Platform, parts: AgentParts, make_tenant: Callable[..., TenantInfo]) -> None:
+    """A member flooding a stopped agent must cost little: no rail runs, the message is stored
+    already failed (never 'delivering'), with exactly one audit event."""
+    tenant = make_tenant()
+    parts.gateway.rails = _RailsThatMustNotRun()  # type: ignore[assignment]
+
+    with pytest.raises(DeliveryFailed, match="the agent is not running"):
+        parts.gateway.send(tenant, "api", "flooder", "are you there?")
+
+    with platform.db.tenant(tenant.id) as s:
+        kinds = [e.kind for e in platform.audit.list(s, tenant.id)]
+    assert kinds.count("agent.message_failed") == 1
+    (listed,) = parts.gateway.recent(tenant, ("api", "flooder"), 5)
+    shown = parts.gateway.get(tenant, uuid.UUID(listed["message_id"]), ("api", "flooder"))
+    assert shown.status == "failed" and "not running" in str(shown.error)
+
+
 def test_model_and_config_are_validated_with_reasons(
         platform: Platform, client: TestClient, make_tenant: Callable[..., TenantInfo]) -> None:
     tenant = make_tenant()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from osp.platform import Platform
-from osp.release.build import BuiltImage
+from osp.release.build import IMAGE_REPO, BuiltImage
 from osp.release.manifest import (
     ImageRefused,
     ManifestStore,
@@ -22,10 +22,12 @@ from osp.release.manifest import (
     sign,
 )
 from osp.release.scan import scan_tree
+from osp.release.signed import SignedBuilds
 from osp.runtime.service import FixedImage
 from osp.runtime.store import PlatformSecrets
-from osp.runtime.wiring import build_runtime
+from osp.runtime.wiring import agent_image_builder, build_runtime
 from osp.tenancy.service import TenantInfo
+from tests.release.conftest import CACHE_DIR
 from tests.runtime.conftest import FakeBackend
 
 pytestmark = pytest.mark.podman
@@ -91,6 +93,44 @@ def test_a_signed_image_verifies(built_image: BuiltImage, store: ManifestStore,
     assert manifest.policy_schema_hash == json.loads(podman(
         "image", "inspect", built_image.image_id))[0]["Config"]["Labels"]["osp.policy.schema"]
     assert verifier.verify(f"localhost/{built_image.tag}") == manifest  # by tag, too
+
+
+@pytest.fixture
+def foreign_copy(built_image: BuiltImage) -> Iterator[str]:
+    """Another image with the same source digest, built after ours and signed by nobody here
+    (what a test run or another installation on the host leaves behind)."""
+    container = podman("create", "--runtime", "runc", "--entrypoint", "/bin/true",
+                       built_image.image_id)
+    try:
+        image_id = podman("commit", "-q", container)
+    finally:
+        podman("rm", "-f", container)
+    tag = f"localhost/{IMAGE_REPO}:foreign-{uuid.uuid4().hex[:8]}"
+    podman("tag", image_id, tag)
+    yield image_id
+    subprocess.run(["podman", "rmi", "-f", tag, image_id], capture_output=True)
+
+
+def test_a_start_reuses_the_image_signed_here_not_a_newer_foreign_one(
+        built_image: BuiltImage, foreign_copy: str, store: ManifestStore, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = MemoryKeys()
+    _sign(store, keys, built_image, tmp_path)
+    builder = agent_image_builder(CACHE_DIR)
+    reusing = builder.build
+
+    def no_rebuild(progress: Any = None, wheel: Any = None, reuse: bool = False,
+                   accept: Any = None) -> BuiltImage:
+        # A rebuild here is the defect: minutes of scan, install and signing on a start.
+        assert reuse, "the signed build rebuilt instead of reusing the image signed here"
+        return reusing(progress, wheel=wheel, reuse=reuse, accept=accept)
+
+    monkeypatch.setattr(builder, "build", no_rebuild)
+    built, manifest = SignedBuilds(builder, keys, store).build(reuse=True)
+
+    assert built.image_id == built_image.image_id != foreign_copy
+    assert ManifestVerifier(store, [ReleaseKey(keys).private().public_key()]).verify(
+        built.image_id) == manifest
 
 
 def test_tampered_foreign_unsigned_retagged_and_changed_images_are_refused(

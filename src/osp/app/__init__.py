@@ -14,54 +14,34 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, FastAPI
-
-from osp.app.agent import (
-    AgentParts,
-    agent_routers,
-    build_agent,
-    connected_app_router,
-    scoring_router,
-)
-from osp.app.jobs import Job, JobRunner, lifespan
-from osp.audit.anchor import AnchorFile, anchor_all
-from osp.audit.api import router as audit_router
+from osp.app.jobs import Job
 from osp.config import Settings
-from osp.console import ConsoleServices, build_console
 from osp.errors import OspError
-from osp.gateway.interfaces import AgentLocator, AgentTransport
-from osp.gateway.protect import MessageProtection
-from osp.gateway.service import GatewayOptions
-from osp.identity.api import router as identity_router
-from osp.oauth.api import router as oauth_router
-from osp.oauth.refresh import refresh_due
-from osp.oauth.service import OAuthBroker
-from osp.oauth.store import SealedStore
 from osp.platform import Platform, open_platform
-from osp.release.build import ImageBuilder, Progress, ReleaseHook
-from osp.release.fleet_cli import ReleaseRuntime
-from osp.release.gate import ReleaseFiles
-from osp.release.smoke import SMOKE_PATH, GovernedSmoke, gateway_sender, smoke_model_router
-from osp.runtime.interfaces import RuntimeBackend
-from osp.runtime.service import ImageSource
-from osp.runtime.store import PlatformSecrets
-from osp.runtime.wiring import (
-    RuntimeParts,
-    agent_image_builder,
-    billing_router,
-    build_runtime,
-    internal_app,
-    release_parts,
-    tenant_router,
-)
-from osp.tenancy.api import router as tenancy_router
-from osp.tenancy.service import TenantInfo
-from osp.vault.api import router as vault_router
-from osp.vault.rotation import Rewrapper, RotationReport, rotate_kek
-from osp.web.app import create_app
 
-__all__ = ["AgentParts", "App", "Job", "core_routers", "open_app"]
+# Everything else is imported where it is used: a CLI command that only lists tenants must
+# not pay for FastAPI, the gateway, the console and the governance engine (about 1.2 s of
+# imports, measured with `python -X importtime`).
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
+
+    from osp.app.agent import AgentParts
+    from osp.gateway.interfaces import AgentLocator, AgentTransport
+    from osp.gateway.service import GatewayOptions
+    from osp.oauth.service import OAuthBroker
+    from osp.release.build import ImageBuilder, Progress, ReleaseHook
+    from osp.release.fleet_cli import ReleaseRuntime
+    from osp.release.gate import ReleaseFiles
+    from osp.runtime.interfaces import RuntimeBackend
+    from osp.runtime.service import ImageSource
+    from osp.runtime.store import PlatformSecrets
+    from osp.runtime.wiring import RuntimeParts
+    from osp.tenancy.service import TenantInfo
+    from osp.vault.rotation import Rewrapper, RotationReport
+
+__all__ = ["App", "Job", "core_routers", "open_app"]
 
 APPROVAL_EXPIRY_INTERVAL_S = 60.0
 AUDIT_ANCHOR_INTERVAL_S = 60.0
@@ -87,6 +67,12 @@ def require_control_plane(port: int) -> None:
 
 def core_routers() -> list[APIRouter]:
     """The admin API's routes that need no runtime (explicit, in a fixed order)."""
+    from osp.audit.api import router as audit_router
+    from osp.identity.api import router as identity_router
+    from osp.oauth.api import router as oauth_router
+    from osp.tenancy.api import router as tenancy_router
+    from osp.vault.api import router as vault_router
+
     return [identity_router, tenancy_router, vault_router, audit_router, oauth_router]
 
 
@@ -108,17 +94,23 @@ class App:
 
     @cached_property
     def runtime(self) -> RuntimeParts:
+        from osp.runtime.wiring import build_runtime
+
         return build_runtime(self.platform, backend=self._backend, images=self._images,
                              progress=self._progress)
 
     @cached_property
     def agent(self) -> AgentParts:
+        from osp.app.agent import build_agent
+
         runtime = None if self._locator is not None else self.runtime
         return build_agent(self.platform, runtime, locator=self._locator,
                            transport=self._transport, options=self._gateway_options)
 
     @cached_property
     def broker(self) -> OAuthBroker:
+        from osp.oauth.service import OAuthBroker
+
         # One broker per process: its HTTP client costs ~20 ms to build (TLS context).
         return OAuthBroker(self.platform.db, self.platform.vault, self.platform.audit,
                            allow_loopback=self.settings.oauth_allow_loopback)
@@ -126,10 +118,14 @@ class App:
     # -- release (osp image build|list, osp release, osp snapshot, osp fleet) -----------
     def release_keys(self) -> PlatformSecrets:
         """Where the release signing key is sealed: the vault's platform secrets."""
+        from osp.runtime.store import PlatformSecrets
+
         return PlatformSecrets(self.platform.db, self.platform.vault)
 
     def image_builder(self, cache_dir: Path, files: ReleaseFiles,
                       overlay: ReleaseHook | None = None) -> ImageBuilder:
+        from osp.runtime.wiring import agent_image_builder
+
         return agent_image_builder(cache_dir, release=files, overlay=overlay)
 
     def require_control_plane(self) -> None:
@@ -139,6 +135,8 @@ class App:
 
     def release(self) -> ReleaseRuntime:
         """What snapshots and fleet upgrades drive: this runtime, with image verification."""
+        from osp.runtime.wiring import release_parts
+
         parts = release_parts(self.platform, self.runtime, self.require_control_plane)
         if parts is None:
             raise OspError("snapshots and fleet upgrades need the podman backend")
@@ -147,6 +145,8 @@ class App:
 
     def smoke_check(self, mode: str) -> Callable[[TenantInfo], str | None]:
         """The fleet health gate's governed smoke message, sent through this gateway."""
+        from osp.release.smoke import SMOKE_PATH, GovernedSmoke, gateway_sender
+
         send = gateway_sender(self.agent.gateway)
         return GovernedSmoke(send, mode, f"http://osp-host:{self.settings.internal_port}"
                                          f"{SMOKE_PATH}/v1")
@@ -165,20 +165,30 @@ class App:
     def kek_rewrappers(self) -> list[Rewrapper]:
         """Everything sealed under the KEK outside ``secret_versions``, re-sealed on
         rotation."""
+        from osp.gateway.protect import MessageProtection
+        from osp.oauth.store import SealedStore
+
         return [self.platform.identity.rewrap_totp, SealedStore(self.platform.vault).rewrap_tenant,
                 MessageProtection(self.platform.db, self.platform.vault,
                                   self.platform.audit).rewrap_tenant]
 
     def rotate_kek(self, actor: str) -> RotationReport:
+        from osp.runtime.store import PlatformSecrets
+        from osp.vault.rotation import rotate_kek
+
         p = self.platform
         return rotate_kek(p.db, p.vault, p.tenants, p.audit, actor, self.kek_rewrappers(),
                           [PlatformSecrets(p.db, p.vault).rewrap_all, p.operators.rewrap_all])
 
     def anchor_trails(self) -> None:
+        from osp.audit.anchor import AnchorFile, anchor_all
+
         anchor_all(self.platform.db, AnchorFile(self.settings.anchor_path),
                    [t.id for t in self.platform.tenants.list()])
 
     def refresh_tokens(self) -> None:
+        from osp.oauth.refresh import refresh_due
+
         refresh_due(self.broker, [t.id for t in self.platform.tenants.list()])
 
     def expire_messages(self) -> int:
@@ -204,6 +214,12 @@ class App:
         ]
 
     def admin_app(self, *, with_jobs: bool = True) -> FastAPI:
+        from osp.app.agent import agent_routers
+        from osp.app.jobs import JobRunner, lifespan
+        from osp.console import ConsoleServices, build_console
+        from osp.runtime.wiring import billing_router, tenant_router
+        from osp.web.app import create_app
+
         routers = [*core_routers(), billing_router(self.runtime), tenant_router(self.runtime),
                    *agent_routers(self.agent)]
         runner = JobRunner(self.jobs() if with_jobs else ())
@@ -216,6 +232,10 @@ class App:
         return app
 
     def internal_app(self) -> FastAPI:
+        from osp.app.agent import connected_app_router, scoring_router
+        from osp.release.smoke import smoke_model_router
+        from osp.runtime.wiring import internal_app
+
         return internal_app(self.runtime, [
             connected_app_router(self.platform, self.runtime, self.agent, self.broker,
                                  cache_s=self._agent_auth_cache_s),

@@ -54,6 +54,10 @@ MAX_TEXT = 32_000
 CHANNELS = ("api", "slack", "telegram")
 
 
+def _not_running(tenant: TenantInfo) -> str:
+    return f"the agent is not running (`osp tenant start {tenant.name}`)"
+
+
 class DeliveryFailed(Unavailable):
     """The tenant's agent could not be reached in time."""
 
@@ -158,8 +162,17 @@ class GatewayService:
         ``model`` replaces the model section of the tenant's configuration for this one
         message (a fleet upgrade's smoke message against a scripted model); the policy,
         flows and tools stay the tenant's own, so the message passes the same rails."""
+        if not self.locator.expected(tenant.id):
+            # A stopped agent fails before anything else runs: the message is recorded as
+            # failed (visible in the sender's history, audited) in the same transaction that
+            # stores it, and no rail or worker spends time on it. A member flooding a
+            # stopped agent then costs one commit per message, not two plus the rails.
+            reason = _not_running(tenant)
+            message_id = self._persist(tenant, channel, user, text, reply_to,
+                                       status="failed", failure=reason)[0]
+            raise self._failed(tenant, message_id, reason)
         message_id, config = self._persist(tenant, channel, user, text, reply_to,
-                                           delivering=True)
+                                           status="delivering")
         if model is not None:
             config = {**config, "model": model}
             parse_config_cached(config)  # an invalid document never travels
@@ -169,11 +182,11 @@ class GatewayService:
     def enqueue(self, tenant: TenantInfo, channel: str, user: str, text: str, *,
                 reply_to: dict[str, Any] | None = None) -> uuid.UUID:
         """Persist a message for later delivery (channels answer in the background)."""
-        return self._persist(tenant, channel, user, text, reply_to, delivering=False)[0]
+        return self._persist(tenant, channel, user, text, reply_to, status="queued")[0]
 
     def _persist(self, tenant: TenantInfo, channel: str, user: str, text: str,
-                 reply_to: dict[str, Any] | None, *,
-                 delivering: bool) -> tuple[uuid.UUID, dict[str, Any]]:
+                 reply_to: dict[str, Any] | None, *, status: str,
+                 failure: str | None = None) -> tuple[uuid.UUID, dict[str, Any]]:
         if channel not in CHANNELS:
             raise InvalidInput(f"unknown channel {channel[:20]!r}")
         if not text.strip():
@@ -191,12 +204,15 @@ class GatewayService:
         message_id = uuid.uuid4()
         message = AgentMessage(id=message_id, tenant_id=tenant.id, channel=channel,
                                channel_user=user[:200] or "anonymous",
-                               status="delivering" if delivering else "queued",
-                               attempts=1 if delivering else 0, reply_to=reply_to or {})
+                               status=status, attempts=int(status == "delivering"),
+                               reply_to=reply_to or {})
         with self.db.tenant(tenant.id) as s:
             # Only ciphertext reaches the database (see osp.gateway.protect).
             message.text = self._seal(s, tenant, message_id, "text", text) or ""
             s.add(message)
+            if failure is not None:
+                message.error = self._seal(s, tenant, message_id, "error", failure)
+                self._audit_failure(s, tenant, message_id, failure)
             row = s.get(AgentConfigRow, tenant.id)
             config_from_row(row)  # validated (cached by content) before anything is stored
             document = document_of(row)
@@ -228,8 +244,16 @@ class GatewayService:
             if row is not None:
                 row.status = "failed"
                 row.error = self._seal(s, tenant, message_id, "error", reason)
-            self.audit.record(s, tenant.id, "system:gateway", "agent.message_failed",
-                              {"message_id": str(message_id), "reason": reason[:200]})
+            self._audit_failure(s, tenant, message_id, reason)
+        return self._failed(tenant, message_id, reason)
+
+    def _audit_failure(self, s: Session, tenant: TenantInfo, message_id: uuid.UUID,
+                       reason: str) -> None:
+        self.audit.record(s, tenant.id, "system:gateway", "agent.message_failed",
+                          {"message_id": str(message_id), "reason": reason[:200]})
+
+    @staticmethod
+    def _failed(tenant: TenantInfo, message_id: uuid.UUID, reason: str) -> DeliveryFailed:
         log.warning("message_failed", tenant=tenant.name, message_id=str(message_id),
                     reason=reason)
         telemetry.message_ended("failed")
@@ -241,8 +265,7 @@ class GatewayService:
         if not self.locator.expected(tenant.id):
             # Stopped on purpose: nothing will bring it back within the window, so the
             # message fails now instead of holding a worker for a minute.
-            raise self._fail(tenant, message_id, "the agent is not running "
-                                                 f"(`osp tenant start {tenant.name}`)")
+            raise self._fail(tenant, message_id, _not_running(tenant))
         if isinstance(body.get("config"), dict):
             # The rails the gateway runs are taken out of the agent's copy of the policy.
             document = body["config"]

@@ -186,13 +186,15 @@ class ImageBuilder:
         return wheels[-1]
 
     def build(self, progress: Progress | None = None, wheel: Path | None = None,
-              reuse: bool = False) -> BuiltImage:
+              reuse: bool = False,
+              accept: Callable[[BuiltImage], bool] | None = None) -> BuiltImage:
         """Build the image; with ``reuse``, return an existing one built from the same inputs
-        (release gates ran on it when it was built, so nothing is skipped)."""
+        (release gates ran on it when it was built, so nothing is skipped) that ``accept``,
+        when given, admits."""
         report = progress or (lambda _msg: None)
         digest = self._digest(wheel)
         if reuse:
-            found = self._find(digest)
+            found = self._find(digest, accept)
             if found is not None:
                 report(f"up to date: {found.tag}")
                 return found
@@ -225,14 +227,17 @@ class ImageBuilder:
                 parts.append(str(fingerprint()))
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
-    def _find(self, digest: str) -> BuiltImage | None:
+    def _find(self, digest: str,
+              accept: Callable[[BuiltImage], bool] | None) -> BuiltImage | None:
         from osp.release.images import list_images  # images.py imports this module
 
         for image in list_images(self.podman_bin):
             if image.source == digest and image.tags and image.osp_version == osp.__version__:
                 tag = image.tags[0].removeprefix("localhost/")
-                return BuiltImage(image.image_id, tag, image.osp_version,
-                                  image.governance_version)
+                built = BuiltImage(image.image_id, tag, image.osp_version,
+                                   image.governance_version)
+                if accept is None or accept(built):
+                    return built
         return None
 
     def _install(self, ctx: BuildContext, whl: Path, progress: Progress) -> None:
