@@ -74,6 +74,12 @@ def test_memory_survives_a_tenant_restart(stack: Stack, live_tenant: LiveTenant)
     stack.model.reset(say("Nice to meet you, Ada."))
     assert stack.chat(tenant, token, "Hello, my name is Ada Lovelace.").status_code == 200
     before = stack.runtime.service.status(tenant).instance_id
+    # At rest the volume holds ciphertext only: a copy of it (backup, snapshot, a host with
+    # the volume mounted) reads neither the question nor the reply.
+    volume = stack.backend._podman("volume", "export",
+                                   stack.backend.volume_name(tenant.name)).stdout
+    assert "osp-sealed-1:" in volume
+    assert "Lovelace" not in volume and "Nice to meet you" not in volume
 
     stack.runtime.service.restart(tenant, "test")
     stack.model.reset(say("You are Ada Lovelace."))

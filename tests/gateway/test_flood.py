@@ -3,7 +3,9 @@
 The outside test sent 45 concurrent messages to a tenant whose agent was stopped; every
 worker of the shared pool waited for it and another tenant's ``GET /tenants/...`` and
 ``/healthz`` took 58 s. Here the same attack runs against the real server, with real
-concurrency, and the other tenant's requests are timed while the flood is in progress.
+concurrency. The properties are about order and work done, not wall-clock bounds a loaded
+machine could break: a stopped agent is never waited for (its locator is never asked), and
+the other tenant is served while the crashed agent's capped turns are still waiting.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from tests.apps import admin_app
 from tests.live import serving
 
 FLOOD = 45
-WINDOW_S = 10.0  # how long a crashed agent is waited for (60 s in production)
+WINDOW_S = 15.0  # how long a crashed agent is waited for (60 s in production)
 
 
 class Locator:
@@ -38,8 +40,10 @@ class Locator:
 
     def __init__(self, crashed: bool) -> None:
         self.crashed = crashed
+        self.asked = 0  # how often a delivery looked for the agent (i.e. waited for it)
 
     def locate(self, tenant: str) -> AgentEndpoint | None:
+        self.asked += 1
         return None
 
     def forget(self, tenant: str) -> None:
@@ -65,15 +69,19 @@ def tenants(platform: Platform, make_tenant: Callable[..., TenantInfo]
 
 def _flood_and_time(platform: Platform, crashed: bool,
                     tenants: tuple[TenantInfo, str, TenantInfo, str]
-                    ) -> tuple[Counter[int], list[float], list[float], list[float]]:
+                    ) -> tuple[Counter[int], list[float], list[float], list[float],
+                               list[tuple[float, int]], float, int]:
     abuser, abuser_token, other, other_token = tenants
-    parts = build_agent(platform, locator=Locator(crashed),
+    locator = Locator(crashed)
+    parts = build_agent(platform, locator=locator,
                         options=GatewayOptions(redeliver_window_s=WINDOW_S, poll_s=0.2))
     app = admin_app(platform, *agent_routers(parts))
     statuses: Counter[int] = Counter()
     flood_s: list[float] = []
     other_s: list[float] = []
     health_s: list[float] = []
+    ended: list[tuple[float, int]] = []  # (when, status) of each flood message's answer
+    other_done = 0.0
     with serving(app) as base:
         started = threading.Barrier(FLOOD + 1)
 
@@ -85,6 +93,7 @@ def _flood_and_time(platform: Platform, crashed: bool,
                            json={"text": f"are you there? {i}"},
                            headers={"Authorization": f"Bearer {abuser_token}"})
                 flood_s.append(time.perf_counter() - t0)
+                ended.append((time.perf_counter(), r.status_code))
                 statuses[r.status_code] += 1
 
         with ThreadPoolExecutor(FLOOD) as pool:
@@ -102,8 +111,9 @@ def _flood_and_time(platform: Platform, crashed: bool,
                     t0 = time.perf_counter()
                     assert c.get("/healthz").status_code == 200
                     health_s.append(time.perf_counter() - t0)
+                other_done = time.perf_counter()
     parts.gateway.limits.close()
-    return statuses, flood_s, other_s, health_s
+    return statuses, flood_s, other_s, health_s, ended, other_done, locator.asked
 
 
 def _ms(values: list[float]) -> str:
@@ -115,19 +125,24 @@ def _ms(values: list[float]) -> str:
 def test_a_flood_on_one_tenants_agent_does_not_stall_the_others(
         platform: Platform, tenants: tuple[TenantInfo, str, TenantInfo, str],
         crashed: bool) -> None:
-    statuses, flood_s, other_s, health_s = _flood_and_time(platform, crashed, tenants)
+    statuses, flood_s, other_s, health_s, ended, other_done, asked = _flood_and_time(
+        platform, crashed, tenants)
 
     print(f"\n{FLOOD} concurrent messages to a {'crashed' if crashed else 'stopped'} agent: "
           f"{dict(statuses)}, flood {_ms(flood_s)}; other tenant GET {_ms(other_s)}; "
           f"/healthz {_ms(health_s)}")
     assert sum(statuses.values()) == FLOOD
     assert set(statuses) <= {429, 503}, statuses  # refused or visibly failed, never a 500
-    # The other tenant is not held up by the flood (the old code held it for the window).
-    assert max(other_s) < WINDOW_S / 2 and max(health_s) < WINDOW_S / 2
     if not crashed:
-        # A stopped agent is not waited for at all.
-        assert max(flood_s) < WINDOW_S / 2
+        # A stopped agent is not waited for at all: no delivery even looked for it.
+        assert asked == 0, f"a message for a stopped agent looked for it {asked} times"
     else:
         # Only the tenant's cap of turns waits for the crashed agent; the rest are refused.
         assert statuses[503] <= GatewayOptions().max_turns_per_tenant
         assert statuses[429] >= FLOOD - GatewayOptions().max_turns_per_tenant
+        # The other tenant (10 reads and 10 health checks) was served while those turns
+        # still waited out the window: the old code made it wait for them.
+        waited = [t for t, code in ended if code == 503]
+        assert waited and other_done < min(waited), (
+            f"the other tenant finished {other_done - min(waited):.1f} s after the first "
+            "waiting turn gave up")

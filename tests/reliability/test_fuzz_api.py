@@ -159,18 +159,13 @@ def _objects_of(platform: Platform, app: FastAPI, tenant: TenantInfo) -> dict[st
             "token_id": str(token_id)}
 
 
-def test_no_object_id_of_another_tenant_is_reachable_through_ones_own_tenant(
-        platform: Platform, fuzz_app: tuple[FastAPI, TenantInfo, dict[str, str]]) -> None:
-    """The object-id sweep: tenant B calls every operation that takes an object id on its
-    *own* tenant path, with A's message, approval and token ids in every id slot. Generated
-    from the OpenAPI document like the sweep above. Property: never a success, never a 5xx,
-    and A's objects are unchanged (the approval still pending, the token still listed)."""
-    app, victim, _tokens = fuzz_app
-    objects = _objects_of(platform, app, victim)
-    intruder, intruder_tokens = _tenant_with_tokens(platform)
+def _object_id_sweep(app: FastAPI, intruder: TenantInfo, intruder_tokens: dict[str, str],
+                     objects: dict[str, str]) -> tuple[list[Any], list[str], dict[int, int]]:
+    """Every operation with an ``*_id`` in its path, called on the intruder's own tenant path
+    with each of the victim's ids in every id slot, with each role's token: (operations,
+    leaks, answers by status)."""
     operations = [op for op in _operations(app) if "{tenant}" in op.path and any(
         p.endswith("_id") for p in re.findall(r"{(\w+)}", op.path))]
-    assert len(operations) >= 3, [op.path for op in operations]
     leaks: list[str] = []
     statuses: dict[int, int] = {}
 
@@ -195,6 +190,20 @@ def test_no_object_id_of_another_tenant_is_reachable_through_ones_own_tenant(
                                          f"{response.text[:120]}")
 
         run()
+    return operations, leaks, statuses
+
+
+def test_no_object_id_of_another_tenant_is_reachable_through_ones_own_tenant(
+        platform: Platform, fuzz_app: tuple[FastAPI, TenantInfo, dict[str, str]]) -> None:
+    """The object-id sweep: tenant B calls every operation that takes an object id on its
+    *own* tenant path, with A's message, approval and token ids in every id slot. Generated
+    from the OpenAPI document like the sweep above. Property: never a success, never a 5xx,
+    and A's objects are unchanged (the approval still pending, the token still listed)."""
+    app, victim, _tokens = fuzz_app
+    objects = _objects_of(platform, app, victim)
+    intruder, intruder_tokens = _tenant_with_tokens(platform)
+    operations, leaks, statuses = _object_id_sweep(app, intruder, intruder_tokens, objects)
+    assert len(operations) >= 3, [op.path for op in operations]
     print(f"{len(operations)} object-id operations, answers {dict(sorted(statuses.items()))}")
     assert leaks == [], "\n".join(sorted(set(leaks))[:20])
     with platform.db.tenant(victim.id) as s:
@@ -202,3 +211,29 @@ def test_no_object_id_of_another_tenant_is_reachable_through_ones_own_tenant(
         token = s.get(ApiToken, uuid.UUID(objects["token_id"]))
         assert approval is not None and approval.status == "pending"
         assert token is not None and token.revoked_at is None
+
+
+def test_the_object_id_sweep_reports_a_route_that_leaks(platform: Platform) -> None:
+    """The sweep can fail: a route planted in a test app that answers for any id (a lookup
+    that forgot its tenant) is found and reported, without anyone naming it."""
+    from fastapi import APIRouter
+
+    parts = App(platform, backend=FakeBackend(), images=FAKE_IMAGE, locator=NoAgent())
+    app = parts.admin_app(with_jobs=False)
+    app.state.test_parts = parts
+    leaky = APIRouter(prefix="/api/v1")
+
+    @leaky.get("/tenants/{tenant}/receipts/{receipt_id}")
+    def receipt(tenant: str, receipt_id: str) -> dict[str, str]:
+        return {"receipt": receipt_id}  # the defect: no tenant or owner check at all
+
+    app.include_router(leaky)
+    victim, _ = _tenant_with_tokens(platform)
+    intruder, intruder_tokens = _tenant_with_tokens(platform)
+    objects = _objects_of(platform, app, victim)
+
+    _operations_seen, leaks, _statuses = _object_id_sweep(app, intruder, intruder_tokens,
+                                                          objects)
+
+    assert leaks and all("/receipts/" in leak for leak in leaks), leaks
+    assert {leak.split(" as ")[1].split(":")[0] for leak in leaks} == set(ROLES)

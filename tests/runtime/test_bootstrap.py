@@ -107,3 +107,13 @@ def test_status_keys_differ_per_instance() -> None:
     service, _, _, _ = make()
     assert service.status_key("i1") != service.status_key("i2")
     assert len(service.status_key("i1")) == 64
+
+
+def test_the_memory_key_is_the_tenants_across_instances_and_never_anothers() -> None:
+    service, _, events, _ = make()
+    first = service.exchange(service.issue("alpha", "i1"), "alpha", "i1").memory_key
+    again = service.exchange(service.issue("alpha", "i2"), "alpha", "i2").memory_key
+    other = service.exchange(service.issue("beta", "i3"), "beta", "i3").memory_key
+    assert first == again != other  # a restart reads what the last instance sealed
+    assert len(bytes.fromhex(first)) == 32
+    assert all(first not in str(e) for e in events)  # never in the audit trail

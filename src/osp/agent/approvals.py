@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from osp.agent.sealing import Sealer
+
 if TYPE_CHECKING:
     from osp.agent.loop import Request
     from osp.agent.providers import ToolRequest
@@ -49,7 +51,8 @@ class PendingCall:
 
 
 class PendingStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sealer: Sealer) -> None:
+        self.sealer = sealer  # the paused turn's text and the tool's arguments: sealed
         self.dir = root / "approvals"
         self.dir.mkdir(parents=True, exist_ok=True)
 
@@ -61,7 +64,8 @@ class PendingStore:
     def save(self, pending: PendingCall) -> None:
         path = self._path(pending.id)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(pending)), encoding="utf-8")
+        tmp.write_text(self.sealer.seal(json.dumps(asdict(pending)), f"approval:{path.name}"),
+                       encoding="utf-8")
         os.replace(tmp, path)
 
     def take(self, approval_id: str) -> PendingCall | None:
@@ -73,6 +77,8 @@ class PendingStore:
         except FileNotFoundError:
             return None
         try:
-            return PendingCall(**json.loads(claimed.read_text(encoding="utf-8")))
+            opened = self.sealer.open(claimed.read_text(encoding="utf-8"),
+                                      f"approval:{path.name}")
+            return None if opened is None else PendingCall(**json.loads(opened))
         finally:
             claimed.unlink(missing_ok=True)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from osp.release.build import VENV, BuildContext, BuildError
 
-AGENT_REQUIREMENTS = ("pydantic", "numpy", "phonenumbers", "bm25s")
+# cryptography: the agent seals what it keeps on the tenant's volume (osp.agent.sealing).
+AGENT_REQUIREMENTS = ("pydantic", "numpy", "phonenumbers", "bm25s", "cryptography")
 
 
 def pinned() -> list[str]:

@@ -13,6 +13,7 @@ itself blocks the message: the loop never answers ungoverned.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -34,6 +35,7 @@ from osp.agent.providers import Provider, ProviderError, ToolRequest, make_provi
 from osp.agent.providers.base import Message
 from osp.agent.providers.http import RetryPolicy
 from osp.agent.scoring import RemoteScorer
+from osp.agent.sealing import Sealer
 from osp.agent.skills import Skill, SkillError, Skills
 from osp.agent.tools.builtins import builtin_tools
 from osp.agent.tools.connected import connected_tools
@@ -121,19 +123,23 @@ class Agent:
                  provider_factory: ProviderFactory = default_provider,
                  host_alias: Mapping[str, str] | None = None,
                  internal: InternalApi | None = None,
-                 brand: Mapping[str, str] | None = None) -> None:
+                 brand: Mapping[str, str] | None = None,
+                 memory_key: bytes | None = None) -> None:
         self.tenant = tenant
         self.brand = dict(brand or {})  # the image's brand overlay (main.read_brand)
         self.internal = internal
         self.secrets = dict(secrets)
         self.provider_factory = provider_factory
         self.host_alias = dict(host_alias or {})
-        self.memory = Memory(data_dir)
+        # A booted container gets the tenant's memory key from the control plane; in-process
+        # use without one gets a key of its own, so memory lives as long as this object.
+        sealer = Sealer(memory_key or os.urandom(32))
+        self.memory = Memory(data_dir, sealer)
         self.knowledge = Knowledge(data_dir)
         self.skills = Skills(data_dir)
         self.flows = FlowState(data_dir)
-        self.pending = PendingStore(data_dir)
-        self.outbox = Outbox(data_dir)
+        self.pending = PendingStore(data_dir, sealer)
+        self.outbox = Outbox(data_dir, sealer)
         # With the control plane at hand (a booted container), the semantic tier is its one
         # shared encoder; without it (in-process use) the local encoder, loaded on first use.
         self._deps = RailDeps(encoders=RemoteScorer(internal)) if internal is not None \

@@ -65,6 +65,7 @@ class AgentState:
     secrets: dict[str, str] = field(repr=False)
     status_key: str = field(repr=False)
     agent_key: str = field(repr=False)  # what this instance presents to the internal API
+    memory_key: bytes = field(repr=False, default=b"")  # seals /data/memory, never stored
     internal_url: str = ""
     brand: dict[str, str] = field(default_factory=dict)  # product_name, agent_name, preamble
     started: float = field(default_factory=time.monotonic)
@@ -151,9 +152,17 @@ def exchange(internal_url: str, token: str, tenant: str, instance_id: str) -> di
             raise BootError("bootstrap exchange failed: the answer is not JSON") from None
         break
     if not isinstance(payload, dict) or not isinstance(payload.get("secrets"), dict) or \
-            not payload.get("status_key") or not payload.get("agent_key"):
+            not payload.get("status_key") or not payload.get("agent_key") or \
+            not _is_key(payload.get("memory_key")):
         raise BootError("bootstrap exchange returned a malformed answer")
     return payload
+
+
+def _is_key(value: object) -> bool:
+    # A memory key is 32 bytes as hex: without a usable one the agent cannot seal its memory
+    # and must not run (it would otherwise write conversations in the clear).
+    return isinstance(value, str) and len(value) == 64 and \
+        all(c in "0123456789abcdef" for c in value)
 
 
 def _release_info() -> dict[str, str]:
@@ -197,6 +206,7 @@ def boot() -> AgentState:
         secrets=secrets,
         status_key=str(payload["status_key"]),
         agent_key=str(payload["agent_key"]),
+        memory_key=bytes.fromhex(str(payload["memory_key"])),
         internal_url=internal_url,
         brand=read_brand(),
     )

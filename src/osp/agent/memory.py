@@ -9,6 +9,9 @@ Layout::
 Both are per channel user: what one person asked the agent to remember is not read back to
 another person of the same tenant. (Notes written before this layout, directly under
 ``notes/``, belonged to nobody in particular and are not offered to anyone.)
+
+Sealed at rest (``osp.agent.sealing``): every conversation line and every note is ciphertext
+bound to its owner and file; a line is bound to its conversation.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from osp.agent.sealing import Sealer
 
 NOTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MAX_NOTE_CHARS = 20_000
@@ -41,11 +46,12 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 class Memory:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sealer: Sealer) -> None:
         self.conversations = root / "memory" / "conversations"
         self.notes = root / "memory" / "notes"
         self.conversations.mkdir(parents=True, exist_ok=True)
         self.notes.mkdir(parents=True, exist_ok=True)
+        self._sealer = sealer
         self._lock = threading.Lock()
 
     # -- conversation -----------------------------------------------------------------
@@ -56,13 +62,17 @@ class Memory:
         path = self._conversation(channel, user)
         if turns <= 0 or not path.exists():
             return []
+        aad = f"conversation:{path.name}"
         lines = path.read_text(encoding="utf-8").splitlines()[-turns * 2:]
         out = []
         for line in lines:
+            opened = self._sealer.open(line, aad)
+            if opened is None:
+                continue  # a torn last line, a foreign or a plaintext line: never offered
             try:
-                row = json.loads(line)
+                row = json.loads(opened)
             except ValueError:
-                continue  # a torn last line after a crash is skipped, not fatal
+                continue
             if row.get("role") in ("user", "assistant") and isinstance(row.get("content"), str):
                 out.append({"role": row["role"], "content": row["content"]})
         return out
@@ -72,8 +82,9 @@ class Memory:
         now = round(time.time(), 3)
         rows = [{"role": "user", "content": user_text[:MAX_TURN_CHARS], "at": now},
                 {"role": "assistant", "content": reply[:MAX_TURN_CHARS], "at": now}]
+        aad = f"conversation:{path.name}"
         with self._lock, open(path, "a", encoding="utf-8") as fh:
-            fh.write("".join(json.dumps(r) + "\n" for r in rows))
+            fh.write("".join(self._sealer.seal(json.dumps(r), aad) + "\n" for r in rows))
             fh.flush()
             os.fsync(fh.fileno())
 
@@ -89,11 +100,13 @@ class Memory:
         path = self._note(channel, user, name)
         with self._lock:
             path.parent.mkdir(exist_ok=True)
-            _atomic_write(path, content)
+            _atomic_write(path, self._sealer.seal(content, _note_aad(path)))
 
     def read_note(self, channel: str, user: str, name: str) -> str | None:
         path = self._note(channel, user, name)
-        return path.read_text(encoding="utf-8") if path.exists() else None
+        if not path.exists():
+            return None
+        return self._sealer.open(path.read_text(encoding="utf-8"), _note_aad(path))
 
     def note_names(self, channel: str, user: str) -> list[str]:
         return sorted(p.stem for p in (self.notes / _owner_key(channel, user)).glob("*.md"))
@@ -115,3 +128,8 @@ class Memory:
 def _owner_key(channel: str, user: str) -> str:
     # Hashed: a channel user id (an e-mail, a phone number) never becomes a file name.
     return hashlib.sha256(f"{channel}:{user}".encode()).hexdigest()[:32]
+
+
+def _note_aad(path: Path) -> str:
+    # Owner folder and note name: a sealed note moved to another name or person fails.
+    return f"note:{path.parent.name}/{path.name}"

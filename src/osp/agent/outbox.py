@@ -15,13 +15,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from osp.agent.sealing import Sealer
+
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 KEEP_S = 24 * 3600
 MAX_FILES = 2000
 
 
 class Outbox:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sealer: Sealer) -> None:
+        self.sealer = sealer  # an answer holds the reply: sealed like the conversation
         self.dir = root / "outbox"
         self.dir.mkdir(parents=True, exist_ok=True)
 
@@ -32,10 +35,11 @@ class Outbox:
         path = self._path(key)
         if path is None or not path.exists():
             return None
+        opened = self.sealer.open(path.read_text(encoding="utf-8"), f"outbox:{path.name}")
         try:
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            data: dict[str, Any] = json.loads(opened or "")
         except ValueError:
-            return None
+            return None  # unreadable, foreign or plaintext: the turn runs again
         return data
 
     def put(self, key: str, outcome: dict[str, Any]) -> None:
@@ -43,7 +47,8 @@ class Outbox:
         if path is None:
             return
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(outcome), encoding="utf-8")
+        tmp.write_text(self.sealer.seal(json.dumps(outcome), f"outbox:{path.name}"),
+                       encoding="utf-8")
         os.replace(tmp, path)
         self._prune()
 

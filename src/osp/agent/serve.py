@@ -62,7 +62,7 @@ class LazyAgent:
                                        state.agent_key) if state.internal_url else None
                 self._agent = Agent(state.tenant, self.data_dir, state.secrets,
                                     host_alias=self.aliases, internal=internal,
-                                brand=state.brand)
+                                brand=state.brand, memory_key=state.memory_key)
             return self._agent
 
 

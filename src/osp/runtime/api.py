@@ -31,6 +31,7 @@ class ExchangeResponse(BaseModel):
     secrets: dict[str, str]
     status_key: str
     agent_key: str
+    memory_key: str
 
 
 def build_internal_router(
@@ -59,7 +60,8 @@ def build_internal_router(
         if on_exchanged is not None:
             on_exchanged(result.tenant, result.instance_id)
         return ExchangeResponse(secrets=dict(result.secrets), status_key=result.status_key,
-                                agent_key=result.agent_key)
+                                agent_key=result.agent_key,
+                                memory_key=result.memory_key)
 
     return router
 

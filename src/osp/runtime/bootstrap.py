@@ -96,6 +96,7 @@ class ExchangeResult:
     secrets: Mapping[str, str]
     status_key: str
     agent_key: str
+    memory_key: str
 
 
 def status_key(runtime_key: bytes, instance_id: str) -> str:
@@ -109,6 +110,16 @@ def agent_key(runtime_key: bytes, tenant: str, instance_id: str) -> str:
     tenant and the instance: a restart makes the old instance's key worthless."""
     return hmac.new(runtime_key, f"agent:{tenant}:{instance_id}".encode(),
                     hashlib.sha256).hexdigest()
+
+
+def memory_key(runtime_key: bytes, tenant: str) -> str:
+    """The key the tenant's agent seals its memory (conversations, notes) with on its volume.
+
+    Derived, so it is never stored, and the same for every instance of the tenant: a restart
+    or an image upgrade still reads what the previous instance wrote. A tenant's name is
+    unique while the tenant exists and its volume is deleted with it, so a later tenant of
+    the same name finds nothing to open."""
+    return hmac.new(runtime_key, f"memory:{tenant}".encode(), hashlib.sha256).hexdigest()
 
 
 class BootstrapService:
@@ -183,4 +194,5 @@ class BootstrapService:
                    {"instance_id": row.instance_id, "names": sorted(values)})
         return ExchangeResult(row.tenant, row.instance_id, values,
                               self.status_key(row.instance_id),
-                              self.agent_key(row.tenant, row.instance_id))
+                              self.agent_key(row.tenant, row.instance_id),
+                              memory_key(self.runtime_key, row.tenant))
