@@ -575,6 +575,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     res = report(keep, {n: s[np.array(held)] for n, s in scores.items()})
     out = HERE / "results" / "finetune_eval.json"
     out.write_text(json.dumps({"args": vars(args), **res}, indent=1, default=str))
+    # Every held-out score, for threshold selection across groups (tune_thresholds.py).
+    per_item = [
+        {
+            "source": it.source,
+            "group": it.group,
+            "labels": list(it.labels),
+            "kind": it.kind,
+            **{n: [round(float(x), 5) for x in scores[n][i]] for n in scores},
+        }
+        for i, it in enumerate(items)
+        if held[i]
+    ]
+    (HERE / "results" / "finetune_eval_scores.json").write_text(json.dumps(per_item) + "\n")
     _log(f"wrote {out}")
     return 0
 

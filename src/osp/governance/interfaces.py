@@ -65,6 +65,14 @@ class TextScorer(Protocol):
     def scores(self, text: str, heads: tuple[str, ...]) -> dict[str, float]: ...
 
 
+@runtime_checkable
+class CategoryScorer(TextScorer, Protocol):
+    """A scorer that also names the harm category from the same pass (the local encoder with
+    a category head); a scorer without it leaves naming to the word-stem taxonomy."""
+
+    def assess(self, text: str, heads: tuple[str, ...]) -> tuple[dict[str, float], str | None]: ...
+
+
 class ScorerSource(Protocol):
     """Hands out the scorer, loading it on first use; raises ``EncoderError`` (with the
     reason) when it cannot: a missing or altered model, or a scorer that cannot be reached."""

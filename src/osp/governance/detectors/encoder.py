@@ -48,6 +48,19 @@ class Head:
         return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
 
 
+@dataclass(frozen=True, slots=True)
+class CategoryHead:
+    """Harm category of a harmful request: multinomial logistic regression on the mean vector."""
+
+    classes: tuple[str, ...]
+    weights: FloatArray  # (classes, 384)
+    bias: FloatArray  # (classes,)
+
+    def category(self, embeddings: FloatArray) -> str:
+        z = embeddings.mean(axis=0) @ self.weights.T + self.bias
+        return self.classes[int(np.argmax(z))]
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -117,6 +130,13 @@ class Encoder:
                 str(model), opts, providers=["CPUExecutionProvider"]
             )
             self.heads = _load_heads(heads) if heads is not None else {}
+            # Optional: an artefact whose manifest lists no category head reports none (the
+            # word-stem taxonomy names the category); one it lists must be present and intact.
+            self.categories: CategoryHead | None = None
+            if with_heads and "categories.json" in manifest.get("files", {}):
+                self.categories = _load_categories(
+                    _verified(directory, manifest, "categories.json")
+                )
         except EncoderError:
             raise
         except Exception as exc:  # onnxruntime/tokenizers raise their own types on bad files
@@ -156,6 +176,13 @@ class Encoder:
         emb = self.embed(text)
         return {h: self.heads[h].score(emb) for h in heads}
 
+    def assess(self, text: str, heads: tuple[str, ...]) -> tuple[dict[str, float], str | None]:
+        """Head scores and the learned harm category (None without a category head), from one
+        pass of the encoder."""
+        emb = self.embed(text)
+        scores = {h: self.heads[h].score(emb) for h in heads}
+        return scores, (self.categories.category(emb) if self.categories else None)
+
 
 def _load_heads(path: Path) -> dict[str, Head]:
     doc = json.loads(path.read_text(encoding="utf-8"))
@@ -168,6 +195,18 @@ def _load_heads(path: Path) -> dict[str, Head]:
             raise EncoderError(f"{path.name}: head {name!r} has shape {w.shape}, not (384,)")
         heads[name] = Head(name, w, float(h["bias"]), float(h["threshold"]))
     return heads
+
+
+def _load_categories(path: Path) -> CategoryHead:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if doc.get("format") != "osp-categories-v1":
+        raise EncoderError(f"{path.name}: unsupported category head format")
+    classes = tuple(str(c) for c in doc["classes"])
+    w = np.asarray(doc["weights"], dtype=np.float32)
+    b = np.asarray(doc["bias"], dtype=np.float32)
+    if w.shape != (len(classes), 384) or b.shape != (len(classes),):
+        raise EncoderError(f"{path.name}: weights {w.shape} do not fit {len(classes)} classes")
+    return CategoryHead(classes, w, b)
 
 
 class EncoderStore:

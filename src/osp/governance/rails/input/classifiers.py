@@ -73,6 +73,7 @@ def harm_decision(
     threshold: float,
     scores: dict[str, float],
     hint: str | None = None,
+    learned: str | None = None,
 ) -> Decision:
     """A content-safety decision under the tenant's moderation policy: the harm category decides
     the threshold (``moderation.category_thresholds``, else the rail's own) and whether the
@@ -83,6 +84,10 @@ def harm_decision(
     if score < lowest:
         return Allow(scores)  # below every threshold: no need to name a category
     category = categorise(text, hint)
+    if category == "other" and learned is not None:
+        # The encoder's category head names what no keyword did; an explicit keyword (e.g.
+        # sexual content involving minors, never allowable) always wins over the learned guess.
+        category = learned
     scores = {**scores, f"category.{category}": 1.0}
     if score < mod.category_thresholds.get(category, threshold):  # type: ignore[call-overload]
         return Allow(scores)

@@ -12,7 +12,7 @@ import logging
 from osp.governance.decisions import Decision, Reason, Reject, Stage
 from osp.governance.detectors.encoder import EncoderError
 from osp.governance.detectors.normalize import normalize
-from osp.governance.interfaces import RailContext
+from osp.governance.interfaces import CategoryScorer, RailContext
 from osp.governance.rails.base import BaseRail
 from osp.governance.rails.input.classifiers import harm_decision
 
@@ -25,9 +25,17 @@ class SemanticRail(BaseRail):
     heads: tuple[str, ...] = ()
 
     def head_scores(self, text: str) -> dict[str, float] | Reject:
+        got = self.assessed(text)
+        return got if isinstance(got, Reject) else got[0]
+
+    def assessed(self, text: str) -> tuple[dict[str, float], str | None] | Reject:
+        """Head scores and the encoder's learned harm category (None without a category head)."""
         try:
             encoder = self.deps.encoders.get()
-            return encoder.scores(normalize(text).text, self.heads)
+            clean = normalize(text).text
+            if isinstance(encoder, CategoryScorer):
+                return encoder.assess(clean, self.heads)
+            return encoder.scores(clean, self.heads), None
         except EncoderError as exc:
             # Fail closed: a tenant whose policy asks for the semantic tier never gets a
             # message through unchecked because the model file is missing or altered.
@@ -41,11 +49,14 @@ class SemanticInputRail(SemanticRail):
     heads = ("injection", "harmful")
 
     def check(self, text: str, ctx: RailContext) -> Decision:
-        got = self.head_scores(text)
-        if isinstance(got, Reject):
-            return got
+        assessed = self.assessed(text)
+        if isinstance(assessed, Reject):
+            return assessed
+        got, learned = assessed
         scores = {f"semantic.{h}": round(s, 4) for h, s in got.items()}
         t = self.policy.thresholds
         if got["injection"] >= t.semantic_injection:
             return self.reject(Reason.PROMPT_INJECTION, scores)
-        return harm_decision(self, text, got["harmful"], t.semantic_harmful, scores)
+        return harm_decision(
+            self, text, got["harmful"], t.semantic_harmful, scores, learned=learned
+        )

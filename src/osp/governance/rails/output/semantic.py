@@ -18,11 +18,12 @@ class OutputSemanticRail(SemanticRail):
     heads = ("harmful",)
 
     def check(self, text: str, ctx: RailContext) -> Decision:
-        got = self.head_scores(text)
-        if isinstance(got, Reject):
-            return got
+        assessed = self.assessed(text)
+        if isinstance(assessed, Reject):
+            return assessed
+        got, learned = assessed
         scores = {"semantic.harmful": round(got["harmful"], 4)}
         # The tenant's moderation policy (categories allowed, per-category thresholds) applies
         # to replies as it does to requests.
         return harm_decision(self, text, got["harmful"], self.policy.thresholds.semantic_harmful,
-                             scores)
+                             scores, learned=learned)
