@@ -163,3 +163,25 @@ def test_semantic_tier_through_guard(app: typer.Typer, tmp_path: Path) -> None:
         ("allow", None),
     ]
     assert "semantic.injection" in out[1]["scores"]
+
+
+def test_output_judge_without_a_model_is_a_clear_error_not_a_reject_of_everything(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    from osp.governance.policy import PRESETS
+
+    # Only the judge in the output stage: the semantic tier is another test's subject.
+    stages = {k: list(v) for k, v in PRESETS["lean"].items()}
+    stages["output"] = [*stages["output"], {"key": "output.judge"}]
+    policy = tmp_path / "judge.json"
+    policy.write_text(json.dumps({"stages": stages}), encoding="utf-8")
+    line = json.dumps({"id": 1, "text": "Porto is lovely in May."}) + "\n"
+    code, out, err = run(app, line, "--stage", "output", "--policy", str(policy))
+    assert code == 2 and out == []
+    assert len(err.strip().splitlines()) == 1 and "--without-judge" in err
+    code, out, err = run(app, line, "--stage", "output", "--policy", str(policy), "--without-judge")
+    assert code == 0 and out[0]["action"] == "allow", err
+    assert "output.judge skipped" in err
+    # The judge only matters for replies: the input stage of the same policy runs as before.
+    code, out, _ = run(app, line, "--stage", "input", "--policy", str(policy))
+    assert code == 0 and out[0]["action"] == "allow"

@@ -18,8 +18,10 @@ import typer
 if TYPE_CHECKING:  # imported by the command itself: `osp --help` does not load the rails
     from osp.governance.decisions import AuditRecord, Stage
     from osp.governance.pipeline import Pipeline
+    from osp.governance.policy import Policy
 
 GUARD_STAGES = ("input", "output", "retrieval")
+JUDGE_KEY = "output.judge"
 
 
 class _JsonlAuditSink:
@@ -117,6 +119,14 @@ def guard(
     audit: Annotated[
         Path | None, typer.Option(help="Append audit records (JSON Lines) to this file.")
     ] = None,
+    without_judge: Annotated[
+        bool,
+        typer.Option(
+            "--without-judge",
+            help="Run the output stage without the policy's output.judge rail (it needs the "
+            "tenant's model, which osp guard does not have).",
+        ),
+    ] = False,
 ) -> None:
     """Check JSON Lines {"id", "text"} from stdin; write one verdict line per input to stdout."""
     from osp.governance.decisions import Stage
@@ -131,6 +141,8 @@ def guard(
         pol = load_policy(policy) if policy else Policy.preset_policy("lean")
     except PolicyError as exc:
         raise _fail(str(exc).replace("\n", "; ").replace(":; ", ": ")) from None
+    if stage == "output":
+        pol = _judge_checked(pol, without_judge)
     audit_stream = None
     try:
         audit_stream = audit.open("a", encoding="utf-8") if audit else None
@@ -155,6 +167,23 @@ def guard(
             audit_stream.close()
     if bad:
         raise SystemExit(2 if stop_on_error else 1)
+
+
+def _judge_checked(pol: Policy, without_judge: bool) -> Policy:
+    """The output judge asks the tenant's own model; the CLI has none. Running it anyway would
+    reject every reply as ``judge_unavailable`` (fail closed), which reads like a verdict on the
+    input. So: a one-line error, or, when asked, the other output rails without the judge."""
+    output = pol.stages.output
+    if not any(r.key == JUDGE_KEY for r in output):
+        return pol
+    if not without_judge:
+        raise _fail(
+            f"the policy's {JUDGE_KEY} rail asks the tenant's model, which osp guard cannot "
+            "reach; pass --without-judge to check the other output rails"
+        )
+    typer.echo(f"osp guard: {JUDGE_KEY} skipped (--without-judge)", err=True)
+    stages = pol.stages.model_copy(update={"output": [r for r in output if r.key != JUDGE_KEY]})
+    return pol.model_copy(update={"stages": stages})
 
 
 def register(app: typer.Typer) -> None:
