@@ -12,6 +12,10 @@ container-hop overhead.
 Run as root on a host with podman, runc, nft and debootstrap:
 
     python bench/agent/bench_overhead.py [--tenants 20] [--messages 200] [--per-tenant 30]
+                                         [--client-cpu 1]
+
+``--client-cpu N`` pins the load generator's processes to CPU N and this process (the
+control plane) to the other CPUs, so the clients do not compete with the server's thread.
 """
 
 from __future__ import annotations
@@ -110,6 +114,10 @@ def client_run(url: str, tenant: str, token: str, count: int) -> list[tuple[floa
                 for i in range(count)]
 
 
+def pin(cpus: set[int]) -> None:
+    os.sched_setaffinity(0, cpus)
+
+
 def report(name: str, samples: list[tuple[float, float, float]],
            wall_s: float | None = None) -> None:
     overhead = [total - model for total, model, _agent in samples]
@@ -176,10 +184,17 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=20)
     parser.add_argument("--messages", type=int, default=200, help="sequential, one tenant")
     parser.add_argument("--per-tenant", type=int, default=30, help="concurrent phase")
+    parser.add_argument("--client-cpu", type=int, default=None,
+                        help="pin the clients to this CPU, the control plane to the others")
     args = parser.parse_args()
     spawn = multiprocessing.get_context("spawn")
+    pinning: dict[str, Any] = {}
+    if args.client_cpu is not None:
+        pin(set(os.sched_getaffinity(0)) - {args.client_cpu})
+        pinning = {"initializer": pin, "initargs": ({args.client_cpu},)}
+    print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     with installation(args.tenants) as (url, tenants), \
-            ProcessPoolExecutor(max_workers=len(tenants), mp_context=spawn) as pool:
+            ProcessPoolExecutor(max_workers=len(tenants), mp_context=spawn, **pinning) as pool:
         # Warm-up: the first message of each agent loads its rails.
         list(pool.map(client_run, repeat(url), *zip(*tenants, strict=True),
                       repeat(len(QUESTIONS))))
@@ -192,6 +207,7 @@ def main() -> None:
                            repeat(args.per_tenant))
         results = [x for batch in batches for x in batch]
         report(f"{len(tenants)} tenants at once", results, time.perf_counter() - started)
+        print(f"load average at end: {os.getloadavg()[0]:.2f}", flush=True)
 
 if __name__ == "__main__":
     main()

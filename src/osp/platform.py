@@ -11,6 +11,7 @@ from osp.audit.unproven import UnprovenTrail
 from osp.audit.verified import VerifiedChains
 from osp.config import Settings
 from osp.db.embedded import EmbeddedPostgres
+from osp.db.revision import ensure_current
 from osp.db.rls import APP_ROLE
 from osp.db.roles import DatabaseSetupError, check_app_role, migrate, password_of
 from osp.db.session import Database, to_sqlalchemy_url
@@ -83,7 +84,10 @@ def open_platform(settings: Settings, *, run_migrations: bool | None = None) -> 
         if run_migrations or (run_migrations is None and embedded is not None):
             if not admin_url:
                 raise OspError("OSP_ADMIN_DATABASE_URL is needed to migrate an external database")
-            migrate(admin_url, password_of(settings.database_url or ""))
+            if run_migrations:  # `osp db migrate`: roles, password and every revision
+                migrate(admin_url, password_of(settings.database_url or ""))
+            else:  # any other command: one query, the migrator only when behind
+                ensure_current(admin_url, password_of(settings.database_url or ""))
         problems = check_app_role(app_url).problems()
         if problems:
             raise OspError("refusing to start: " + "; ".join(problems))

@@ -1,7 +1,7 @@
 """An installation created by an earlier release upgrades in place: a database left at the
 heads the previous release shipped (0002_runtime, 0003_oauth, 0006_message_protection) is
 migrated by today's code to the same schema a fresh database gets, and migrating again
-changes nothing (every CLI command runs the migrator)."""
+changes nothing (`osp db migrate` runs the migrator every time)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from osp.app.agent import AgentParts, build_agent
 from osp.errors import Unauthorized
 from osp.gateway.demo import create_demo
-from osp.gateway.service import DeliveryFailed, audit_details
+from osp.gateway.service import DeliveryFailed, GatewayOptions, audit_details
 from osp.identity.scopes import ROLE_SCOPES
 from osp.identity.service import Principal
 from osp.platform import Platform
@@ -92,6 +92,43 @@ def test_a_stopped_agent_fails_the_message_before_any_rail_in_one_record(
     (listed,) = parts.gateway.recent(tenant, ("api", "flooder"), 5)
     shown = parts.gateway.get(tenant, uuid.UUID(listed["message_id"]), ("api", "flooder"))
     assert shown.status == "failed" and "not running" in str(shown.error)
+
+
+class _StoppedAfterTheCheck:
+    """Running when ``send`` reads the desired state, stopped (no container) right after."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.locates = 0
+
+    def locate(self, tenant: str) -> None:
+        self.locates += 1
+        return None
+
+    def forget(self, tenant: str) -> None:
+        return None
+
+    def expected(self, tenant_id: uuid.UUID) -> bool:
+        self.reads += 1
+        return self.reads == 1
+
+
+def test_an_agent_stopped_during_send_fails_the_message_at_once(
+        platform: Platform, make_tenant: Callable[..., TenantInfo]) -> None:
+    """``send`` reads the desired state once and does not read it again for its first
+    attempt (one transaction less per message); a stop in between is still seen before the
+    gateway waits for a restart: the message fails after one attempt, not after the window."""
+    locator = _StoppedAfterTheCheck()
+    parts = build_agent(platform, locator=locator,
+                        options=GatewayOptions(redeliver_window_s=60, poll_s=0.1))
+    tenant = make_tenant()
+
+    with pytest.raises(DeliveryFailed, match="the agent is not running"):
+        parts.gateway.send(tenant, "api", "u", "hello?")
+
+    assert (locator.reads, locator.locates) == (2, 1)
+    (listed,) = parts.gateway.recent(tenant, ("api", "u"), 5)
+    assert listed["status"] == "failed"
 
 
 def test_model_and_config_are_validated_with_reasons(

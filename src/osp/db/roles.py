@@ -7,17 +7,22 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from osp.db.rls import APP_ROLE
 from osp.db.session import to_sqlalchemy_url
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 OWNER_ROLE = "osp_owner"
+# One key for "someone is migrating this database": concurrent openers of a database that is
+# behind wait for each other instead of racing on CREATE ROLE and the same DDL.
+MIGRATION_LOCK = 0x05B_0001
 
 
 class DatabaseSetupError(Exception):
@@ -44,6 +49,8 @@ class RoleCheck:
 
 
 def _alembic_config(connection: Connection) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", "osp.db:migrations")
     cfg.attributes["connection"] = connection
@@ -54,20 +61,33 @@ def migrate(admin_url: str, app_password: str | None = None) -> None:
     """Create the roles when missing and apply every migration. Safe to run repeatedly."""
     try:
         engine = create_engine(to_sqlalchemy_url(admin_url))
-        with engine.begin() as conn:
-            _ensure_roles(conn, app_password)
-        with engine.begin() as conn:
-            superuser = conn.execute(text("SELECT rolsuper FROM pg_roles "
-                                          "WHERE rolname = current_user")).scalar_one()
-            if superuser:
-                # Tables must belong to a dedicated owner role, never to a superuser and
-                # never to the app role (an owner can ALTER TABLE ... DISABLE RLS).
-                conn.execute(text(f"SET ROLE {OWNER_ROLE}"))
-            # "heads": feature packages add migration branches off 0001_core independently.
-            command.upgrade(_alembic_config(conn), "heads")
+        with engine.connect() as lock:
+            lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+            lock.commit()
+            try:
+                _migrate_locked(engine, app_password)
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+                lock.commit()
         engine.dispose()
     except SQLAlchemyError as exc:
         raise DatabaseSetupError(f"migration failed: {_first_line(exc)}") from None
+
+
+def _migrate_locked(engine: Engine, app_password: str | None) -> None:
+    from alembic import command
+
+    with engine.begin() as conn:
+        _ensure_roles(conn, app_password)
+    with engine.begin() as conn:
+        superuser = conn.execute(text("SELECT rolsuper FROM pg_roles "
+                                      "WHERE rolname = current_user")).scalar_one()
+        if superuser:
+            # Tables must belong to a dedicated owner role, never to a superuser and
+            # never to the app role (an owner can ALTER TABLE ... DISABLE RLS).
+            conn.execute(text(f"SET ROLE {OWNER_ROLE}"))
+        # "heads": feature packages add migration branches off 0001_core independently.
+        command.upgrade(_alembic_config(conn), "heads")
 
 
 def _ensure_roles(conn: Connection, app_password: str | None) -> None:

@@ -177,7 +177,7 @@ class GatewayService:
             config = {**config, "model": model}
             parse_config_cached(config)  # an invalid document never travels
         return self._deliver(tenant, message_id, channel, user[:200] or "anonymous", text,
-                             config, skill)
+                             config, skill, running_checked=True)
 
     def enqueue(self, tenant: TenantInfo, channel: str, user: str, text: str, *,
                 reply_to: dict[str, Any] | None = None) -> uuid.UUID:
@@ -260,9 +260,12 @@ class GatewayService:
         return DeliveryFailed(f"message {message_id} failed: {reason}")
 
     def call_agent(self, tenant: TenantInfo, message_id: uuid.UUID, path: str,
-                   body: dict[str, Any]) -> dict[str, Any]:
-        """POST to the tenant's agent, waiting out a restart within the redelivery window."""
-        if not self.locator.expected(tenant.id):
+                   body: dict[str, Any], *, running_checked: bool = False) -> dict[str, Any]:
+        """POST to the tenant's agent, waiting out a restart within the redelivery window.
+
+        ``running_checked``: the caller read the desired state a moment ago (``send``), so
+        the first attempt does not read it again; before any wait it is read afresh."""
+        if not running_checked and not self.locator.expected(tenant.id):
             # Stopped on purpose: nothing will bring it back within the window, so the
             # message fails now instead of holding a worker for a minute.
             raise self._fail(tenant, message_id, _not_running(tenant))
@@ -291,6 +294,11 @@ class GatewayService:
                     raise self._fail(tenant, message_id, f"agent error: {exc}") from None
             if time.monotonic() >= deadline:
                 raise self._fail(tenant, message_id, last)
+            if running_checked:
+                running_checked = False
+                if not self.locator.expected(tenant.id):
+                    # Stopped since the caller looked: fail now rather than wait the window.
+                    raise self._fail(tenant, message_id, _not_running(tenant))
             self.sleep(self.options.poll_s)
 
     def deliver(self, tenant: TenantInfo, message_id: uuid.UUID, *,
@@ -308,19 +316,22 @@ class GatewayService:
         return self._deliver(tenant, message_id, channel, user, text, document, skill)
 
     def _deliver(self, tenant: TenantInfo, message_id: uuid.UUID, channel: str, user: str,
-                 text: str, document: dict[str, Any], skill: str | None) -> MessageResult:
+                 text: str, document: dict[str, Any], skill: str | None, *,
+                 running_checked: bool = False) -> MessageResult:
         with self._active_lock:
             if message_id in self._active:
                 raise Busy("this message is already being delivered")
             self._active.add(message_id)
         try:
-            return self._turn(tenant, message_id, channel, user, text, document, skill)
+            return self._turn(tenant, message_id, channel, user, text, document, skill,
+                              running_checked)
         finally:
             with self._active_lock:
                 self._active.discard(message_id)
 
     def _turn(self, tenant: TenantInfo, message_id: uuid.UUID, channel: str, user: str,
-              text: str, document: dict[str, Any], skill: str | None) -> MessageResult:
+              text: str, document: dict[str, Any], skill: str | None,
+              running_checked: bool = False) -> MessageResult:
         policy = parse_config_cached(document).governance_policy()
         before: list[dict[str, Any]] = []
         if self.rails.runs(policy, Stage.INPUT):
@@ -337,7 +348,8 @@ class GatewayService:
                                 "config": document}
         if skill:
             body["skill"] = skill
-        outcome = self.call_agent(tenant, message_id, "/v1/messages", body)
+        outcome = self.call_agent(tenant, message_id, "/v1/messages", body,
+                                  running_checked=running_checked)
         return self.apply_outcome(tenant, message_id, outcome, policy=policy, before=before)
 
     def _gateway_check(self, policy: Policy, stage: Stage, text: str, message_id: uuid.UUID,

@@ -21,29 +21,20 @@ from rich.table import Table
 
 from osp.errors import OspError
 from osp.release import fleet_cli
-from osp.release.build import BuildError, BuildRefused
-from osp.release.gate import BASELINE, RELEASE_TOML, ReleaseFiles, ScanGate, scan_image
-from osp.release.images import list_images
-from osp.release.manifest import ReleaseKey, key_id
-from osp.release.scan import (
-    ERROR,
-    ScanConfigError,
-    ScanReport,
-    baseline_entries,
-    load_baseline,
-    load_config,
-    scan_tree,
-)
-from osp.release.signed import SignedBuilds, manifest_store, verifier_for
 
 if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of it
     from osp.app import App
+    from osp.release.scan import ScanReport
 
 OpenApp = Callable[..., AbstractContextManager["App"]]
 DataDir = Callable[[], Path]
 out = Console()
 err = Console(stderr=True)
 REPO_BASELINE = ".osp-scan-baseline.toml"
+# The gate's file names, for the help texts without importing the gate (a test keeps them equal).
+RELEASE_TOML = "release.toml"
+BASELINE = "scan-baseline.toml"
+ERROR = 2  # exit code: could not scan
 
 
 @contextmanager
@@ -95,6 +86,15 @@ def register(app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
                  "--suggest-baseline", help="Print allow-list entries for the findings.")]
              = False) -> None:
         """Leak scan: secrets and branding. Exit 0 clean, 1 findings, 2 could not scan."""
+        from osp.release.gate import ReleaseFiles, scan_image
+        from osp.release.scan import (
+            ScanConfigError,
+            baseline_entries,
+            load_baseline,
+            load_config,
+            scan_tree,
+        )
+
         if (path is None) == (image is None):
             print("error: name a PATH or pass --image (not both)", file=sys.stderr)
             raise typer.Exit(ERROR)
@@ -126,6 +126,8 @@ def register(app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
     @release_app.command("keygen")
     def keygen() -> None:
         """Create the Ed25519 release key, sealed in the vault; prints its public half."""
+        from osp.release.manifest import ReleaseKey
+
         with open_app() as a:
             public = ReleaseKey(a.release_keys()).generate()
         out.print(f"release key created: {public}")
@@ -133,6 +135,8 @@ def register(app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
     @release_app.command("show-key")
     def show_key() -> None:
         """Print the release key's public half (to trust it on another host)."""
+        from osp.release.manifest import ReleaseKey, key_id
+
         with open_app() as a:
             public = ReleaseKey(a.release_keys()).public()
         if public is None:
@@ -149,6 +153,9 @@ def register(app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
               ) -> None:
         """Build the agent image, scan it (blocking), sign its manifest; tagged by digest."""
         from osp.release.brand import BrandError, BrandOverlay
+        from osp.release.build import BuildError, BuildRefused
+        from osp.release.gate import ReleaseFiles, ScanGate
+        from osp.release.signed import SignedBuilds, manifest_store
 
         if wheel is not None and not wheel.is_file():
             raise OspError(f"no such wheel: {wheel}")
@@ -177,6 +184,10 @@ def register(app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
     @image_app.command("list")
     def images(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         """Agent images on this host, newest first, with their signature status."""
+        from osp.release.build import BuildError
+        from osp.release.images import list_images
+        from osp.release.signed import verifier_for
+
         try:
             rows = list_images()
         except BuildError as exc:

@@ -37,6 +37,7 @@ from osp.tenancy.service import TenantInfo, TenantService
 
 P = ParamSpec("P")
 R = TypeVar("R")
+STATE_EVERY_S = 0.5  # how often a start waiting for health re-reads the container state
 
 
 class EngineError(Unavailable):
@@ -189,10 +190,15 @@ class RuntimeService:
 
     def _wait_healthy(self, tenant: str, runtime: TenantRuntime) -> None:
         deadline = time.monotonic() + self.health_timeout_s
+        read = 0.0  # when the container's state was last read from the engine
         while time.monotonic() < deadline:
-            runtime = self.backend.status(tenant)
-            if runtime.state == State.STOPPED:
-                break
+            # The health endpoint is polled every 50 ms; the engine (an inspect costs about as
+            # much as the poll interval) only every STATE_EVERY_S, to notice an agent that
+            # exited instead of booting, and while the address is not known yet.
+            if not runtime.agent_url or time.monotonic() - read >= STATE_EVERY_S:
+                runtime, read = self.backend.status(tenant), time.monotonic()
+                if runtime.state == State.STOPPED:
+                    break
             if runtime.agent_url:
                 try:
                     health = httpx.get(runtime.agent_url + "/healthz", timeout=1,
