@@ -5,6 +5,10 @@ an embedded PostgreSQL among them, must never ship to tenants). The governance l
 agent loop need a few libraries, listed in :data:`AGENT_REQUIREMENTS`; this hook downloads
 their wheels on the build host once (cached), then installs them offline inside the chroot,
 pinned to the versions the host runs, so agent and control plane test the same code.
+
+It also drops the semantic tier's encoder (ONNX model, tokenizer, heads) from the installed
+wheel: inside a container the semantic rails score through the control plane's one shared
+encoder (``osp.agent.scoring``), so the files would only be dead weight in every tenant's image.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from osp.release.build import VENV, BuildContext, BuildError
 
 # cryptography: the agent seals what it keeps on the tenant's volume (osp.agent.sealing).
 AGENT_REQUIREMENTS = ("pydantic", "numpy", "phonenumbers", "bm25s", "cryptography")
+# Where the encoder lands inside the image's venv (site-packages path under VENV/lib).
+ENCODER_IN_VENV = "osp/governance/detectors/weights/encoder"
 
 
 def pinned() -> list[str]:
@@ -81,5 +87,15 @@ class InstallAgentDeps:
                  "install agent dependencies")
             _run([*chroot, f"{VENV}/bin/python", "-m", "compileall", "-q", f"{VENV}/lib"],
                  "compileall")
+            drop_encoder(ctx.rootfs)
         finally:
             shutil.rmtree(staged, ignore_errors=True)
+
+
+def drop_encoder(rootfs: Path) -> list[Path]:
+    """Removes the encoder's files from the image's venv; returns the directories removed."""
+    lib = rootfs / VENV.lstrip("/") / "lib"
+    gone = sorted(lib.glob(f"python3*/site-packages/{ENCODER_IN_VENV}"))
+    for path in gone:
+        shutil.rmtree(path)
+    return gone
