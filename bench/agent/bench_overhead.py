@@ -133,7 +133,7 @@ def report(name: str, samples: list[tuple[float, float, float]],
 
 @contextlib.contextmanager
 def installation(tenants: int, stopped: int = 0, prefix: str = "osb",
-                 pool: str = "10.216.0.0/16") -> Iterator[tuple[str, list[tuple[str, str]]]]:
+                 pool: str = "10.225.0.0/16") -> Iterator[tuple[str, list[tuple[str, str]]]]:
     """``tenants`` running tenants, then ``stopped`` more whose agents were never started."""
     cache = Path(os.environ.get("OSP_TEST_CACHE", "/var/tmp/osp-test-cache"))
     image = agent_image_builder(cache).build(reuse=True)
