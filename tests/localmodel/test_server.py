@@ -106,7 +106,10 @@ def test_osp_model_serve_answers_a_chat_request_only_with_its_key(tmp_path: Path
         raise AssertionError("the model server outlived `osp model serve`")
 
 
-def test_osp_up_local_model_serves_it_and_stops_it_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize("when", ["serving", "starting"])
+def test_osp_up_local_model_serves_it_and_stops_it_on_ctrl_c(tmp_path: Path, when: str) -> None:
+    """Ctrl-C stops `osp up` cleanly (exit 0, no traceback) both once it serves and while
+    it is still starting (right after the model's hint, before the servers run)."""
     _installed()
     port, model_port = free_port(), free_port()
     env = {**os.environ, "OSP_DATA_DIR": str(tmp_path / "osp"), "OSP_PORT": str(port),
@@ -124,8 +127,9 @@ def test_osp_up_local_model_serves_it_and_stops_it_on_ctrl_c(tmp_path: Path) -> 
             assert line and time.monotonic() < deadline, (seen, proc.stderr)
             seen += line
         assert f"--base-url http://osp-host:{model_port}/v1" in seen
-        key = (tmp_path / "osp" / KEY_FILE).read_text()
-        assert _chat(model_port, key).status_code == 200
+        if when == "serving":
+            key = (tmp_path / "osp" / KEY_FILE).read_text()
+            assert _chat(model_port, key).status_code == 200
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err

@@ -88,6 +88,15 @@ def exports(host: str, port: int, data_dir: Path) -> list[str]:
 def serve(app: App, *, demo: bool = False, local_model: LocalModel | None = None) -> None:
     cfg = app.settings
     check_ports_free((cfg.host, cfg.port), (INTERNAL_HOST, cfg.internal_port))
+    # Ctrl-C is a stop whenever it comes: also while recovering, reconciling or building the
+    # apps, before the servers own the signal (it used to end the process by the signal).
+    with contextlib.suppress(KeyboardInterrupt):
+        _start_and_serve(app, demo, local_model)
+    log.info("stopped")
+
+
+def _start_and_serve(app: App, demo: bool, local_model: LocalModel | None) -> None:
+    cfg = app.settings
     recovered = recover_fleet(app.platform, app.runtime)  # first: no half-upgraded tenant
     if recovered:
         print(recovered, flush=True)
@@ -111,6 +120,4 @@ def serve(app: App, *, demo: bool = False, local_model: LocalModel | None = None
     async def run_all() -> None:
         await asyncio.gather(*(s.serve() for s in servers))
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_all())
-    log.info("stopped")
+    asyncio.run(run_all())
