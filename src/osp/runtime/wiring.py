@@ -227,6 +227,8 @@ def internal_app(parts: RuntimeParts, routers: Sequence[APIRouter] = ()) -> Fast
 
 def agent_authenticator(platform: Platform, parts: RuntimeParts,
                         cache_s: float = 2.0) -> AgentAuthenticator:
+    from osp.runtime.agent_auth import AgentAuthenticator
+
     return AgentAuthenticator(parts.bootstrap, parts.backend,
                               lambda name: platform.tenants.get(name).id, parts.audit, cache_s)
 
