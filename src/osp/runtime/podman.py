@@ -291,8 +291,11 @@ class PodmanBackend:
         self._create(spec, "create")
         return self.status(spec.tenant)
 
-    def _create(self, spec: ContainerSpec, verb: str) -> None:
-        """``podman create`` or ``podman run -d`` (one process fewer on the start path)."""
+    def _create(self, spec: ContainerSpec, verb: str) -> TenantRuntime:
+        """``podman create`` or ``podman run -d`` (one process fewer on the start path).
+
+        The agent gets a fixed address, the one after the gateway of its own network (the
+        only container there), so a started tenant's runtime is known without an inspect."""
         tenant = validate_tenant_name(spec.tenant)
         if not spec.image_id.startswith("sha256:"):
             raise ValueError("containers run from an image digest (sha256:...), not a tag")
@@ -311,7 +314,8 @@ class PodmanBackend:
             self._podman("volume", "create",
                          "--label", f"{LABEL_INSTALL}={self.settings.prefix}",
                          "--label", f"{LABEL_TENANT}={tenant}", self.volume_name(tenant))
-        gateway = net["subnets"][0]["gateway"]
+        subnet, gateway = net["subnets"][0]["subnet"], net["subnets"][0]["gateway"]
+        ip = str(next(h for h in ipaddress.ip_network(subnet).hosts() if str(h) != gateway))
         internal_url = spec.internal_url or f"http://{gateway}:{self.settings.internal_api_port}"
         token_file = self._write_token(spec)
         userns = self._userns_args()
@@ -322,7 +326,7 @@ class PodmanBackend:
         args = [
             "--runtime", self.settings.runtime, *verb.split(), "--replace",
             "--name", name, "--hostname", tenant,
-            "--network", self.network_name(tenant),
+            "--network", self.network_name(tenant), "--ip", ip,
             "--pull", "never",
             "--read-only", "--read-only-tmpfs=false",
             "--tmpfs", f"/tmp:rw,nosuid,nodev,noexec,size={lim.tmp_mb}m,mode=1777",  # noqa: S108
@@ -354,21 +358,28 @@ class PodmanBackend:
         ]
         try:
             try:
-                self._podman(*args)
+                proc = self._podman(*args)
             except OperationFailed as exc:
                 if "resource busy" not in str(exc):
                     raise
                 # The old container's /dev/shm was still mounted (see _remove_container):
                 # remove it with retries, then create the new one.
                 self._remove_container(tenant)
-                self._podman(*args)
+                proc = self._podman(*args)
         except Exception:
             self.discard_bootstrap(tenant, spec.instance_id)
             raise
+        return TenantRuntime(
+            tenant=tenant, state=State.RUNNING if verb.startswith("run") else State.CREATED,
+            container_id=proc.stdout.strip(), instance_id=spec.instance_id,
+            image_id=spec.image_id, governance_version=spec.governance_version,
+            ip=ip if verb.startswith("run") else "", gateway=gateway, subnet=subnet,
+            agent_port=spec.agent_port)
 
     def start(self, spec: ContainerSpec) -> TenantRuntime:
-        self._create(spec, "run -d")
-        return self.status(spec.tenant)
+        # `run -d` returns once the container runs: its runtime is what was just created
+        # (no inspect; the health wait reads the engine's state if the agent takes long).
+        return self._create(spec, "run -d")
 
     def stop(self, tenant: str, timeout_s: int = 5) -> TenantRuntime:
         self.check()

@@ -37,7 +37,7 @@ from osp.tenancy.service import TenantInfo, TenantService
 
 P = ParamSpec("P")
 R = TypeVar("R")
-STATE_EVERY_S = 0.5  # how often a start waiting for health re-reads the container state
+STATE_EVERY_S = 1.0  # how often a start waiting for health re-reads the container state
 
 
 class EngineError(Unavailable):
