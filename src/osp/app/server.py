@@ -120,4 +120,5 @@ def _start_and_serve(app: App, demo: bool, local_model: LocalModel | None) -> No
     async def run_all() -> None:
         await asyncio.gather(*(s.serve() for s in servers))
 
-    asyncio.run(run_all())
+    with app.operator_socket():  # the CLI's lifecycle commands, without opening it anew
+        asyncio.run(run_all())
