@@ -48,3 +48,6 @@ __getattr__  # governance/__init__.py
 built_at  # release/manifest.py
 agent_name  # release/scan.py Brand
 preamble
+
+# socketserver hooks, called by the standard library
+verify_request  # runtime/operator.py
