@@ -11,10 +11,13 @@ runs it: a fresh process, from exec to the command's exit, which is after the ag
 its health check. The bare case times `podman run -d` of the same image digest on the
 tenant's own network, read-only, all capabilities dropped, no-new-privileges, the same user,
 memory/pids/ulimit limits and sysctl (no volume, no token, no health check: the floor).
-The in-process case times `RuntimeService.start` to healthy in this process (the
-installation opened once), with a per-phase split (every podman call, the nft load, the
-image checks, the health polls; the agent's boot from its container start to its
-``agent.ready`` line): see ``start_phases.py``. ``--no-cli`` skips the CLI case.
+While `osp up` runs, the CLI's lifecycle commands go through its operator socket; the
+bench also times the same command with the socket's name moved away (the CLI then opens the
+installation itself, as without `osp up`). The in-process case times
+`RuntimeService.start` to healthy in this process (the installation opened once), with a
+per-phase split (every podman call, the nft load, the image checks, the health polls; the
+agent's boot from its container start to its ``agent.ready`` line): see
+``start_phases.py``. ``--no-cli`` skips the CLI cases.
 Everything is removed at the end (`osp tenant delete` of the last tenant clears the host).
 """
 
@@ -156,6 +159,21 @@ def main() -> None:
             osp(env, "tenant", "start", TENANT)
             starts.append(time.perf_counter() - t0)
         osp(env, "tenant", "stop", TENANT)
+        # The same command when it finds no control plane on the operator socket and opens
+        # the installation itself: the socket's name is moved away (the server keeps it).
+        sock = data_dir / "operator.sock"
+        opened: list[float] = []
+        if sock.exists() and not args.no_cli:
+            sock.rename(data_dir / "operator.sock.off")
+            try:
+                for _ in range(args.runs):
+                    osp(env, "tenant", "stop", TENANT)
+                    t0 = time.perf_counter()
+                    osp(env, "tenant", "start", TENANT)
+                    opened.append(time.perf_counter() - t0)
+                osp(env, "tenant", "stop", TENANT)
+            finally:
+                (data_dir / "operator.sock.off").rename(sock)
 
         bare: list[float] = []
         for _ in range(args.runs):
@@ -174,6 +192,8 @@ def main() -> None:
         report("bare `podman run -d` (same image, hardening)", bare)
         if starts:
             report("`osp tenant start` to healthy", starts, floor)
+        if opened:
+            report("the same, opening the installation itself", opened, floor)
         start_phases.report(in_process, phases, boots, floor)
     finally:
         if not (args.keep and args.data_dir):
