@@ -89,7 +89,10 @@ def harm_decision(
         # sexual content involving minors, never allowable) always wins over the learned guess.
         category = learned
     scores = {**scores, f"category.{category}": 1.0}
-    if score < mod.category_thresholds.get(category, threshold):  # type: ignore[call-overload]
+    applied = mod.category_thresholds.get(category, threshold)  # type: ignore[call-overload]
+    if category in mod.category_thresholds:
+        scores[f"threshold.category.{category}"] = applied  # the tenant's per-category override
+    if score < applied:
         return Allow(scores)
     if category in mod.allowed_categories:
         # Allowed by the tenant's policy (e.g. security teaching): passes, audited as such.
