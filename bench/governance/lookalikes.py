@@ -19,12 +19,14 @@ document (retrieval).
 
 from __future__ import annotations
 
+import argparse
 import base64
 import codecs
 import json
 import random
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from corpus import HERE
 
@@ -355,8 +357,10 @@ def rows_by_family(rows: list[dict[str, str]]) -> Iterator[tuple[str, list[dict[
 
 
 def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=HERE / "data" / "osp_lookalikes.jsonl")
+    path = ap.parse_args().out
     rows = generate()
-    path = HERE / "data" / "osp_lookalikes.jsonl"
     with path.open("w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
