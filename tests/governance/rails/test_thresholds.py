@@ -1,6 +1,6 @@
 """A tenant's policy sets the encoder heads' thresholds: a stricter tenant blocks what the default
 lets through, an out-of-range value is refused with the field named, and every audited decision
-of a semantic rail carries the threshold that was in force."""
+of a thresholded rail (semantic and cheap tier) carries the threshold that was in force."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def pipeline(sink: MemorySink, **thresholds: float) -> Pipeline:
                     deps=RailDeps(models=STORE, encoders=_ENCODERS))
 
 
-def semantic_records(sink: MemorySink, rail: str) -> list[Any]:
+def records_of(sink: MemorySink, rail: str) -> list[Any]:
     return [r for r in sink.records if r.rail == rail]
 
 
@@ -76,8 +76,8 @@ def test_a_stricter_tenant_blocks_what_the_default_lets_through(
     # The audit says which threshold decided: the default for one tenant, the override for the
     # other.
     used = Policy.preset_policy("full").thresholds.model_dump()[field]
-    assert [r.scores[f"threshold.{field}"] for r in semantic_records(default_sink, rail)] == [used]
-    record = semantic_records(strict_sink, rail)[-1]
+    assert [r.scores[f"threshold.{field}"] for r in records_of(default_sink, rail)] == [used]
+    record = records_of(strict_sink, rail)[-1]
     assert record.action == "reject" and record.scores[f"threshold.{field}"] == strict
 
 
@@ -108,3 +108,29 @@ def test_an_out_of_range_threshold_is_refused(field: str, value: object, bound: 
     problems = str(info.value).splitlines()[1:]
     assert problems == [problems[0]] and problems[0].startswith(f"thresholds.{field}: ")
     assert bound in problems[0]
+
+
+CHEAP = {
+    "input.injection": "injection",
+    "input.moderation": "harmful",
+    "output.moderation": "output_harmful",
+    "retrieval.injection": "retrieval_injection",
+}
+
+
+def test_the_cheap_rails_audit_their_threshold_too() -> None:
+    overrides = {"injection": 0.55, "harmful": 0.65, "output_harmful": 0.75,
+                 "retrieval_injection": 0.45}
+    for thresholds in ({}, overrides):
+        sink = MemorySink()
+        pipe = Pipeline(parse_policy({"preset": "lean", "thresholds": thresholds}),
+                        builtin_registry(), sink, deps=RailDeps(models=STORE))
+        try:
+            for stage in ("input", "output", "retrieval"):
+                pipe.check(stage, "What time does the library open on Sunday?")
+        finally:
+            pipe.close()
+        expected = {**Policy().thresholds.model_dump(), **thresholds}
+        for rail, field in CHEAP.items():
+            (record,) = records_of(sink, rail)
+            assert record.scores[f"threshold.{field}"] == expected[field], rail
