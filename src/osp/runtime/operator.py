@@ -7,8 +7,8 @@ and open the installation themselves only when nothing answers there.
 
 Authentication is the file system and the kernel, no token to leak:
 
-* the socket lives in the data directory (created 0700 for the installation's owner) and is
-  itself created 0600;
+* the socket is created 0600 (a connect needs write permission on it), in the data
+  directory, which ``osp up`` creates 0700 for the installation's owner;
 * every connection's peer credentials (``SO_PEERCRED``, filled in by the kernel, not the
   client) must name the user that runs ``osp up``, or root; anyone else is refused before a
   byte of the request is read.
