@@ -12,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "bench" / "governance" / "data" / "osp_lookalikes.jsonl"
 FAMILIES = {"hijack", "system_prompt", "roleplay_fiction", "persona", "encoded", "multilingual",
-            "many_shot", "document"}
+            "many_shot", "sensitive_topic", "document"}
 
 
 def test_the_generator_rebuilds_the_committed_set(tmp_path: Path) -> None:
