@@ -371,7 +371,8 @@ class PodmanBackend:
             raise
         return TenantRuntime(
             tenant=tenant, state=State.RUNNING if verb.startswith("run") else State.CREATED,
-            container_id=proc.stdout.strip(), instance_id=spec.instance_id,
+            # `--replace` prints the replaced container's name first; the new ID comes last.
+            container_id=(proc.stdout.split() or [""])[-1], instance_id=spec.instance_id,
             image_id=spec.image_id, governance_version=spec.governance_version,
             ip=ip if verb.startswith("run") else "", gateway=gateway, subnet=subnet,
             agent_port=spec.agent_port)
