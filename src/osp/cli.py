@@ -126,8 +126,16 @@ def up(host: Annotated[str | None, typer.Option(help="Address to listen on.")] =
     cfg = settings(host=host, port=port)
     # Before the database starts: a busy port is one line, not a traceback after start-up.
     check_ports_free((cfg.host, cfg.port), (INTERNAL_HOST, cfg.internal_port))
+    last = ""
+
+    def report(message: str) -> None:  # the first start builds the agent image: minutes
+        nonlocal last
+        if message != last:
+            print(f"agent image: {message}", flush=True)
+            last = message
+
     with ExitStack() as stack:
-        a = stack.enter_context(open_app(cfg))
+        a = stack.enter_context(open_app(cfg, progress=report))
         model = None
         if local_model:
             from osp.localmodel.server import ServerOptions, running
