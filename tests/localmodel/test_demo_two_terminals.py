@@ -87,8 +87,8 @@ def test_the_local_model_demo_in_two_terminals_then_a_clean_uninstall(tmp_path: 
         assert up.stdout is not None
         printed = ""
         deadline = time.monotonic() + 1200  # the first start builds the agent image
-        while "export OSP_DATA_DIR=" not in printed:
-            line = up.stdout.readline()
+        while "In another terminal" not in printed or not printed.endswith("\n\n"):
+            line = up.stdout.readline()  # the export lines end with an empty line
             assert line and time.monotonic() < deadline, \
                 (printed, (tmp_path / "up.err").read_text()[-2000:])
             printed += line
@@ -97,6 +97,7 @@ def test_the_local_model_demo_in_two_terminals_then_a_clean_uninstall(tmp_path: 
         second = {**base, **exported}
         assert {"OSP_URL", "OSP_DATA_DIR", "OSP_TOKEN", "OSP_RUNTIME_PREFIX",
                 "OSP_RUNTIME_POOL"} <= set(exported), printed
+        assert (exported["OSP_RUNTIME_PREFIX"], exported["OSP_RUNTIME_POOL"]) == (PREFIX, POOL)
 
         answered = _osp(second, "chat", "demo", "What is the capital of France?", "--json")
         assert answered.returncode == 0, (answered.stderr, printed)
@@ -130,4 +131,6 @@ def test_the_local_model_demo_in_two_terminals_then_a_clean_uninstall(tmp_path: 
             up.wait()
         log.close()
         if _leftovers():
-            _osp(second or first, "system", "uninstall", "--yes")
+            # With this test's own prefix, whatever the exports said: an uninstall under the
+            # default prefix would remove another installation on this host.
+            _osp(first, "system", "uninstall", "--yes")
