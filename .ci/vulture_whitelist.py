@@ -48,3 +48,13 @@ __getattr__  # governance/__init__.py
 built_at  # release/manifest.py
 agent_name  # release/scan.py Brand
 preamble
+
+# uvicorn calls Server.capture_signals (osp.app.server._Server replaces it) and reads
+# force_exit in its main loop (set by osp up's own signal handler).
+_.capture_signals
+_.force_exit
+
+# Policy thresholds the cheap-tier rails read by field name (`threshold_field`, getattr):
+# osp.governance.policy.Thresholds.
+harmful
+output_harmful

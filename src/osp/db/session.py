@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy import exc as sa
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from osp.errors import Unavailable
 
@@ -25,18 +25,43 @@ OUTAGES = (sa.OperationalError, sa.InterfaceError, sa.TimeoutError)
 class Database:
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
         self.url = url
+        # No ping on every checkout (one round trip per unit of work, about five per chat
+        # message): a pooled connection the server dropped is detected by the unit's first
+        # statement instead, and that unit is retried once on a fresh connection (see _open).
         self.engine: Engine = create_engine(
-            to_sqlalchemy_url(url), pool_size=pool_size, pool_pre_ping=True, future=True
+            to_sqlalchemy_url(url), pool_size=pool_size, pool_pre_ping=False, future=True
         )
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _open(self, setting: str | None, value: str) -> tuple[Session, SessionTransaction]:
+        """A session in a transaction whose first statement has run. That statement sets the
+        unit's scope (a probe for an unscoped unit), so when the pooled connection turns out
+        dead (Postgres restarted, an idle connection dropped) nothing of the caller has run
+        yet and the unit can start again on a new connection. The pool then discards every
+        connection older than the failure, so one restart costs one retry, not one per
+        pooled connection."""
+        for attempt in (1, 2):
+            session = self._factory()
+            transaction = session.begin()
+            try:
+                if setting is None:
+                    session.execute(text("SELECT 1"))
+                else:
+                    session.execute(text("SELECT set_config(:k, :v, true)"),
+                                    {"k": setting, "v": value})
+            except sa.DBAPIError as exc:
+                session.close()
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+                continue
+            return session, transaction
+        raise AssertionError("unreachable")
 
     @contextmanager
     def _unit(self, setting: str | None, value: str = "") -> Iterator[Session]:
         try:
-            with self._factory() as session, session.begin():
-                if setting is not None:
-                    session.execute(text("SELECT set_config(:k, :v, true)"),
-                                    {"k": setting, "v": value})
+            session, transaction = self._open(setting, value)
+            with session, transaction:
                 yield session
         except OUTAGES as exc:
             # An outage is reported as an outage: callers must never read it as "unknown

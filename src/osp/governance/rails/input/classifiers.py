@@ -25,20 +25,22 @@ class InjectionRail(BaseRail):
 
     def check(self, text: str, ctx: RailContext) -> Decision:
         v = self._clf.classify(text)
-        scores = v.scores("injection")
+        threshold = self.policy.thresholds.injection
+        # The threshold in force is audited with the scores (a tenant may override it).
+        scores = {**v.scores("injection"), "threshold.injection": threshold}
         if v.normalized.tags:
             # Text hidden in Unicode tag characters is never legitimate user input.
             return self.reject(
                 Reason.PROMPT_INJECTION, {**scores, "tag_chars": float(v.normalized.tags)}
             )
-        if v.score >= self.policy.thresholds.injection:
+        if v.score >= threshold:
             reason = Reason.JAILBREAK if v.category == "jailbreak" else Reason.PROMPT_INJECTION
             return self.reject(reason, scores)
         # Instructions smuggled in base64, leetspeak or spelt-out letters are judged as if
         # written in the clear (homoglyphs and invisible characters are undone by normalize).
         for kind, decoded in decoded_variants(v.normalized.text, text):
             hidden = self._clf.classify(decoded)
-            if hidden.score >= self.policy.thresholds.injection:
+            if hidden.score >= threshold:
                 return self.reject(
                     Reason.PROMPT_INJECTION, {**scores, f"injection.{kind}": hidden.score}
                 )
@@ -50,20 +52,18 @@ class InputModerationRail(BaseRail):
 
     key = "input.moderation"
     stage = Stage.INPUT
+    threshold_field = "harmful"  # the policy's `thresholds.<field>` this rail applies
 
     def __init__(self, settings: RailSettings, policy: Policy, deps: RailDeps) -> None:
         super().__init__(settings, policy, deps)
         self._clf = Classifier(deps.models, "harmful", HARM_RULES)
         self._clf.warm()
 
-    def threshold(self) -> float:
-        return self.policy.thresholds.harmful
-
     def check(self, text: str, ctx: RailContext) -> Decision:
         v = self._clf.classify(text)
-        return harm_decision(
-            self, v.normalized.text, v.score, self.threshold(), v.scores("harmful"), v.category
-        )
+        threshold: float = getattr(self.policy.thresholds, self.threshold_field)
+        scores = {**v.scores("harmful"), f"threshold.{self.threshold_field}": threshold}
+        return harm_decision(self, v.normalized.text, v.score, threshold, scores, v.category)
 
 
 def harm_decision(
@@ -89,7 +89,10 @@ def harm_decision(
         # sexual content involving minors, never allowable) always wins over the learned guess.
         category = learned
     scores = {**scores, f"category.{category}": 1.0}
-    if score < mod.category_thresholds.get(category, threshold):  # type: ignore[call-overload]
+    applied = mod.category_thresholds.get(category, threshold)  # type: ignore[call-overload]
+    if category in mod.category_thresholds:
+        scores[f"threshold.category.{category}"] = applied  # the tenant's per-category override
+    if score < applied:
         return Allow(scores)
     if category in mod.allowed_categories:
         # Allowed by the tenant's policy (e.g. security teaching): passes, audited as such.

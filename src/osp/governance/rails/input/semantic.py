@@ -53,8 +53,14 @@ class SemanticInputRail(SemanticRail):
         if isinstance(assessed, Reject):
             return assessed
         got, learned = assessed
-        scores = {f"semantic.{h}": round(s, 4) for h, s in got.items()}
         t = self.policy.thresholds
+        # The thresholds in force are audited with the scores: a tenant's override (policy
+        # `thresholds.semantic_*`) is visible in every decision it shaped.
+        scores = {
+            **{f"semantic.{h}": round(s, 4) for h, s in got.items()},
+            "threshold.semantic_injection": t.semantic_injection,
+            "threshold.semantic_harmful": t.semantic_harmful,
+        }
         if got["injection"] >= t.semantic_injection:
             return self.reject(Reason.PROMPT_INJECTION, scores)
         return harm_decision(

@@ -18,9 +18,7 @@ class OutputModerationRail(InputModerationRail):
 
     key = "output.moderation"
     stage = Stage.OUTPUT
-
-    def threshold(self) -> float:
-        return self.policy.thresholds.output_harmful
+    threshold_field = "output_harmful"
 
 
 def _jaccard(a: str, b: str) -> float:
@@ -51,7 +49,9 @@ class SelfCheckRail(BaseRail):
         if not samples:
             raise RuntimeError("sampler returned no samples")
         agreement = sum(_jaccard(text, s) for s in samples) / len(samples)
-        scores = {"self_check.agreement": round(agreement, 4)}
-        if agreement < self.policy.thresholds.self_check_agreement:
+        threshold = self.policy.thresholds.self_check_agreement
+        scores = {"self_check.agreement": round(agreement, 4),
+                  "threshold.self_check_agreement": threshold}
+        if agreement < threshold:
             return self.reject(Reason.SELF_CHECK_DISAGREEMENT, scores)
         return Allow(scores)

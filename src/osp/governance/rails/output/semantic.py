@@ -22,8 +22,9 @@ class OutputSemanticRail(SemanticRail):
         if isinstance(assessed, Reject):
             return assessed
         got, learned = assessed
-        scores = {"semantic.harmful": round(got["harmful"], 4)}
+        threshold = self.policy.thresholds.semantic_harmful
+        scores = {"semantic.harmful": round(got["harmful"], 4),
+                  "threshold.semantic_harmful": threshold}
         # The tenant's moderation policy (categories allowed, per-category thresholds) applies
         # to replies as it does to requests.
-        return harm_decision(self, text, got["harmful"], self.policy.thresholds.semantic_harmful,
-                             scores, learned=learned)
+        return harm_decision(self, text, got["harmful"], threshold, scores, learned=learned)

@@ -34,8 +34,9 @@ class RetrievalInjectionRail(BaseRail):
 
     def check(self, text: str, ctx: RailContext) -> Decision:
         v = self._clf.classify(text)
-        scores = v.scores("retrieval_injection")
-        if v.score < self.policy.thresholds.retrieval_injection and not v.normalized.tags:
+        threshold = self.policy.thresholds.retrieval_injection
+        scores = {**v.scores("retrieval_injection"), "threshold.retrieval_injection": threshold}
+        if v.score < threshold and not v.normalized.tags:
             return Allow(scores)
         if self.policy.retrieval.on_injection == "drop":
             return self.reject(Reason.INDIRECT_INJECTION, scores)

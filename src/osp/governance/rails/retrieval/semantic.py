@@ -23,8 +23,10 @@ class RetrievalSemanticRail(SemanticRail):
         got = self.head_scores(text)
         if isinstance(got, Reject):
             return got
-        scores = {"semantic.document": round(got["document"], 4)}
-        if got["document"] < self.policy.thresholds.semantic_document:
+        threshold = self.policy.thresholds.semantic_document
+        scores = {"semantic.document": round(got["document"], 4),
+                  "threshold.semantic_document": threshold}
+        if got["document"] < threshold:
             return Allow(scores)
         if self.policy.retrieval.on_injection == "drop":
             return self.reject(Reason.INDIRECT_INJECTION, scores)
