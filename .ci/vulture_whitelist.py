@@ -49,6 +49,9 @@ built_at  # release/manifest.py
 agent_name  # release/scan.py Brand
 preamble
 
+# socketserver hooks, called by the standard library
+verify_request  # runtime/operator.py
+
 # uvicorn calls Server.capture_signals (osp.app.server._Server replaces it) and reads
 # force_exit in its main loop (set by osp up's own signal handler).
 _.capture_signals

@@ -11,6 +11,13 @@ runs it: a fresh process, from exec to the command's exit, which is after the ag
 its health check. The bare case times `podman run -d` of the same image digest on the
 tenant's own network, read-only, all capabilities dropped, no-new-privileges, the same user,
 memory/pids/ulimit limits and sysctl (no volume, no token, no health check: the floor).
+While `osp up` runs, the CLI's lifecycle commands go through its operator socket; the
+bench also times the same command with the socket's name moved away (the CLI then opens the
+installation itself, as without `osp up`). The in-process case times
+`RuntimeService.start` to healthy in this process (the installation opened once), with a
+per-phase split (every podman call, the nft load, the image checks, the health polls; the
+agent's boot from its container start to its ``agent.ready`` line): see
+``start_phases.py``. ``--no-cli`` skips the CLI cases.
 Everything is removed at the end (`osp tenant delete` of the last tenant clears the host).
 """
 
@@ -30,6 +37,9 @@ import time
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+import start_phases  # this directory's helper, found through sys.path above
 
 PREFIX = "osst"
 POOL = "10.220.0.0/16"
@@ -105,7 +115,7 @@ def bare_args(container: dict[str, object]) -> list[str]:
 
 def report(label: str, times: list[float], floor: float | None = None) -> None:
     ratio = f"{statistics.median(times) / floor:.2f}x" if floor else "1.00x"
-    print(f"{label:44} p50 {statistics.median(times):6.3f} s  p90 {pct(times, 0.9):6.3f} s  "
+    print(f"{label:44} p50 {statistics.median(times):6.3f} s  p95 {pct(times, 0.95):6.3f} s  "
           f"min {min(times):6.3f} s  n={len(times)}  {ratio}")
 
 
@@ -113,6 +123,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--no-cli", action="store_true", help="only the in-process case")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the tenant (and its signed image) for the next run; "
+                             "only with --data-dir")
     args = parser.parse_args()
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="osp-bench-start-")) / "osp"
@@ -139,12 +153,27 @@ def main() -> None:
         load_before = os.getloadavg()[0]
 
         starts: list[float] = []
-        for _ in range(args.runs):
+        for _ in range(0 if args.no_cli else args.runs):
             osp(env, "tenant", "stop", TENANT)
             t0 = time.perf_counter()
             osp(env, "tenant", "start", TENANT)
             starts.append(time.perf_counter() - t0)
         osp(env, "tenant", "stop", TENANT)
+        # The same command when it finds no control plane on the operator socket and opens
+        # the installation itself: the socket's name is moved away (the server keeps it).
+        sock = data_dir / "operator.sock"
+        opened: list[float] = []
+        if sock.exists() and not args.no_cli:
+            sock.rename(data_dir / "operator.sock.off")
+            try:
+                for _ in range(args.runs):
+                    osp(env, "tenant", "stop", TENANT)
+                    t0 = time.perf_counter()
+                    osp(env, "tenant", "start", TENANT)
+                    opened.append(time.perf_counter() - t0)
+                osp(env, "tenant", "stop", TENANT)
+            finally:
+                (data_dir / "operator.sock.off").rename(sock)
 
         bare: list[float] = []
         for _ in range(args.runs):
@@ -153,14 +182,23 @@ def main() -> None:
             bare.append(time.perf_counter() - t0)
             podman("rm", "-f", "--time", "0", f"{PREFIX}-bare")
 
+        os.environ.update(env)  # the in-process case opens the same installation
+        in_process, phases, boots = start_phases.measure(TENANT, args.runs)
+        osp(env, "tenant", "stop", TENANT)
+
         print(f"\nload average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; "
               f"{os.cpu_count()} cores")
         floor = statistics.median(bare)
         report("bare `podman run -d` (same image, hardening)", bare)
-        report("`osp tenant start` to healthy", starts, floor)
+        if starts:
+            report("`osp tenant start` to healthy", starts, floor)
+        if opened:
+            report("the same, opening the installation itself", opened, floor)
+        start_phases.report(in_process, phases, boots, floor)
     finally:
-        subprocess.run([str(Path(sys.executable).parent / "osp"), "tenant", "delete", TENANT,
-                        "--yes"], env=env, capture_output=True, check=False)
+        if not (args.keep and args.data_dir):
+            subprocess.run([str(Path(sys.executable).parent / "osp"), "tenant", "delete",
+                            TENANT, "--yes"], env=env, capture_output=True, check=False)
         subprocess.run(["podman", "rm", "-f", "--time", "0", f"{PREFIX}-bare"],
                        capture_output=True, check=False)
         up.send_signal(signal.SIGINT)

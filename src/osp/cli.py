@@ -398,7 +398,8 @@ def _register_features() -> None:
     from osp.release import cli as release_cli
     from osp.runtime import cli as runtime_cli
 
-    runtime_cli.register(tenant_app, image_app, opened, billing_app)
+    runtime_cli.register(tenant_app, image_app, opened, billing_app,
+                         lambda: settings().data_dir)
     identity_cli.register(app, opened)
     operator_cli.register(app, opened)
     agent_cli.register(app, tenant_app, opened, settings)

@@ -218,6 +218,29 @@ def test_cli_status_json_shows_names_not_values(podman_parts: RuntimeParts,
     assert {"state", "container_id", "image_digest", "governance_version", "uptime_s"} <= set(data)
 
 
+def test_a_start_of_a_stopped_tenant_replaces_its_container_and_knows_its_address(
+        podman_parts: RuntimeParts, backend: PodmanBackend,
+        make_tenant: Callable[..., TenantInfo]) -> None:
+    """The start path skips the inspects and the `podman rm` it used to make: the old
+    container goes in the same engine call (`run --replace`) and the status a start returns
+    is what it created. Both must still be what the engine says."""
+    t = make_tenant("rpl")
+    podman_parts.service.start(t, ACTOR)
+    old = backend.status(t.name)
+    podman_parts.service.stop(t, ACTOR)
+    status = podman_parts.service.start(t, ACTOR)
+    now = backend.status(t.name)
+    assert now.state.value == "running" and now.instance_id != old.instance_id
+    assert (status.ip, status.container_id, status.instance_id) == \
+        (now.ip, now.container_id[:12], now.instance_id)
+    assert status.secrets == []  # the agent's /status answered the returned status
+    rows = backend._json("ps", "-a", "--format", "json", "--filter",
+                         f"name=^{backend.container_name(t.name)}$")
+    assert len(rows) == 1  # replaced, not added
+    assert not backend._token_path(old.instance_id).exists()
+    assert not backend._token_path(now.instance_id).exists()  # traded and wiped
+
+
 def test_agent_restart_after_crash_needs_a_new_instance(podman_parts: RuntimeParts,
                                                        backend: PodmanBackend,
                                                        make_tenant: Callable[..., TenantInfo]

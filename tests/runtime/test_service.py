@@ -41,6 +41,27 @@ def test_start_records_desired_state_and_audits(fake_parts: RuntimeParts,
     assert fake_parts.service.status(t).desired == "stopped"
 
 
+def test_a_start_kills_the_untraded_token_of_the_instance_it_replaces(
+        fake_parts: RuntimeParts, fake_backend: FakeBackend,
+        make_tenant: Callable[..., TenantInfo]) -> None:
+    """The old container is replaced in the same engine call that creates the new one; the
+    token handed to the old instance, if never traded, must not outlive it."""
+    from osp.runtime.bootstrap import ExchangeRefused
+
+    t = make_tenant()
+    fake_parts.service.start(t, ACTOR, wait=False)
+    first = fake_backend.running[t.name]
+    fake_parts.service.stop(t, ACTOR)
+    fake_parts.service.start(t, ACTOR, wait=False)
+    second = fake_backend.running[t.name]
+    assert second.instance_id != first.instance_id  # every start is a new instance
+    assert first.instance_id in fake_backend.discarded  # its token file is wiped
+    with pytest.raises(ExchangeRefused, match="replay"):  # and the token is spent
+        fake_parts.bootstrap.exchange(first.bootstrap_token, t.name, first.instance_id)
+    traded = fake_parts.bootstrap.exchange(second.bootstrap_token, t.name, second.instance_id)
+    assert traded.instance_id == second.instance_id
+
+
 def test_unknown_and_invalid_tenant_names_are_clear_errors(platform: Platform) -> None:
     # The edge (CLI argument, API dependency) resolves the name once; the service gets a
     # TenantInfo and never sees a name.

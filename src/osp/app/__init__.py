@@ -11,7 +11,7 @@ touches one, and each part is built once per process (one OAuth broker, one runt
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -150,6 +150,15 @@ class App:
         send = gateway_sender(self.agent.gateway)
         return GovernedSmoke(send, mode, f"http://osp-host:{self.settings.internal_port}"
                                          f"{SMOKE_PATH}/v1")
+
+    def operator_socket(self) -> AbstractContextManager[Path | None]:
+        """`osp tenant start|stop|restart|status` through this process (osp.runtime.operator)."""
+        from osp.runtime.operator import Operations, serving
+        from osp.terminal import tenant_arg
+
+        return serving(self.settings.data_dir, Operations(
+            self.runtime.service, lambda name: tenant_arg(self.platform, name),
+            self.model_endpoint_problems))
 
     def model_endpoint_problems(self, info: TenantInfo) -> list[str]:
         """Why the tenant's agent could not reach its model, each with its fix (the model

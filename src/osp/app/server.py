@@ -191,7 +191,8 @@ def _start_and_serve(app: App, demo: bool, local_model: LocalModel | None) -> No
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)
 
-        asyncio.run(run_all())
+        with app.operator_socket():  # the CLI's lifecycle commands, without opening it anew
+            asyncio.run(run_all())
     finally:
         for sock in sockets:
             sock.close()

@@ -13,7 +13,8 @@ import secrets
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -71,12 +72,13 @@ def _warn(problems: list[str]) -> None:
         print(f"warning: {problem}", file=sys.stderr, flush=True)
 
 
-def _print_status(status: TenantStatus, as_json: bool) -> None:
+def _print_status(status: TenantStatus | dict[str, Any], as_json: bool) -> None:
+    fields = status if isinstance(status, dict) else status.as_dict()
     if as_json:
-        print(json.dumps(status.as_dict(), sort_keys=True))
+        print(json.dumps(fields, sort_keys=True))
         return
     table = Table(show_header=False, box=None)
-    for key, value in status.as_dict().items():
+    for key, value in fields.items():
         if key == "secrets":
             value = ", ".join(value) if value is not None else "(agent not reachable)"
         elif key == "uptime_s" and value is not None:
@@ -86,16 +88,32 @@ def _print_status(status: TenantStatus, as_json: bool) -> None:
 
 
 def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
-             billing_app: typer.Typer | None = None) -> None:
+             billing_app: typer.Typer | None = None,
+             data_dir: Callable[[], Path] | None = None) -> None:
     @contextmanager
     def runtime() -> Iterator[App]:
         with _progress() as report, open_app(progress=report) as a:
             yield a
 
+    def remote(op: str, name: str, wait: bool = True) -> dict[str, Any] | None:
+        """The running `osp up` does it (see osp.runtime.operator); None: do it here."""
+        if data_dir is None:
+            return None
+        from osp.runtime.operator import call
+
+        reply = call(data_dir(), op, name, wait=wait)
+        if reply is not None:
+            _warn([str(w) for w in reply.get("warnings") or []])
+        return reply
+
     @tenant_app.command("start")
     def start(name: str, no_wait: Annotated[bool, typer.Option(
             "--no-wait", help="Do not wait for the agent to report healthy.")] = False) -> None:
         """Start the tenant's agent (builds the agent image first when there is none)."""
+        if (reply := remote("start", name, wait=not no_wait)) is not None:
+            done = reply["status"]
+            out.print(f"started {name} ({done['container_id']}, {done['image_digest'][:19]})")
+            return
         with _progress() as report, open_app(progress=report) as a:
             a.require_control_plane()
             info = tenant_arg(a.platform, name)
@@ -106,6 +124,9 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
     @tenant_app.command("stop")
     def stop(name: str) -> None:
         """Stop the tenant's agent; it stays stopped until started."""
+        if remote("stop", name) is not None:
+            out.print(f"stopped {name}")
+            return
         with runtime() as a:
             a.runtime.service.stop(tenant_arg(a.platform, name), ACTOR)
         out.print(f"stopped {name}")
@@ -113,6 +134,9 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
     @tenant_app.command("restart")
     def restart(name: str) -> None:
         """Replace the agent with a fresh instance (re-reads rotated secrets)."""
+        if (reply := remote("restart", name)) is not None:
+            out.print(f"restarted {name} ({reply['status']['container_id']})")
+            return
         with _progress() as report, open_app(progress=report) as a:
             a.require_control_plane()
             info = tenant_arg(a.platform, name)
@@ -140,6 +164,9 @@ def register(tenant_app: typer.Typer, image_app: typer.Typer, open_app: OpenApp,
     @tenant_app.command("status")
     def status(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         """State, container, image digest, governance version, uptime, loaded secret names."""
+        if (reply := remote("status", name)) is not None:
+            _print_status(reply["status"], as_json)
+            return
         with runtime() as a:
             result = a.runtime.service.status(tenant_arg(a.platform, name))
         _print_status(result, as_json)

@@ -54,6 +54,7 @@ LABEL_HOST_PORTS = "osp.host_ports"
 LABEL_POLICY_SCHEMA = "osp.policy.schema"
 USERNS_SIZE = 65536
 RM_ATTEMPTS = 4
+TOKEN_TTL_S = 60  # a bootstrap token's longest lifetime (osp.runtime.bootstrap.MAX_TTL)
 TENANT_PREFIX_LEN = 28  # /28: gateway + agent + headroom; 4096 tenants per /16 pool
 
 
@@ -182,7 +183,9 @@ class PodmanBackend:
                 return str(candidate)
         raise OperationFailed(f"address pool {self.settings.pool} is exhausted")
 
-    def _ensure_network(self, tenant: str, host_ports: tuple[int, ...]) -> dict[str, Any]:
+    def _ensure_network(self, tenant: str, host_ports: tuple[int, ...]
+                        ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """(the tenant's network, every network as it now is: what the firewall renders)."""
         name = self.network_name(tenant)
         wanted = set(host_ports) | set(self.settings.host_ports.get(tenant, ()))
         ports = ",".join(str(p) for p in sorted(wanted))
@@ -190,33 +193,37 @@ class PodmanBackend:
         current = next((n for n in networks if n.get("name") == name), None)
         if current is not None:
             if (current.get("labels") or {}).get(LABEL_HOST_PORTS, "") == ports:
-                return current
+                return current, networks
             self._podman("network", "rm", "-f", name)  # reachability changed: rebuild
             networks = [n for n in networks if n.get("name") != name]
         subnet = ipaddress.ip_network(self._free_subnet(networks))
         gateway = str(next(subnet.hosts()))
+        labels = {LABEL_INSTALL: self.settings.prefix, LABEL_TENANT: tenant,
+                  LABEL_HOST_PORTS: ports}
         self._podman(
             "network", "create",
             "--opt", "isolate=true",  # netavark's own inter-bridge isolation, layer one
             "--subnet", str(subnet), "--gateway", gateway,
-            "--label", f"{LABEL_INSTALL}={self.settings.prefix}",
-            "--label", f"{LABEL_TENANT}={tenant}",
-            "--label", f"{LABEL_HOST_PORTS}={ports}",
+            *[a for k, v in labels.items() for a in ("--label", f"{k}={v}")],
             name,
         )
-        return {"name": name, "subnets": [{"subnet": str(subnet), "gateway": gateway}]}
+        # The same shape as a row of `podman network ls --format json`.
+        created = {"name": name, "labels": labels,
+                   "subnets": [{"subnet": str(subnet), "gateway": gateway}]}
+        return created, [*networks, created]
 
     def prepare(self) -> None:
         self.check()
         with self._lock():
             self.apply_firewall()
 
-    def apply_firewall(self) -> None:
-        """Render and load the nft table from the tenant networks that exist now."""
+    def apply_firewall(self, networks: Sequence[dict[str, Any]] | None = None) -> None:
+        """Render and load the nft table from the tenant networks that exist now (``networks``:
+        a listing the caller just took under the lock, to save a second one)."""
         tenants: list[TenantRule] = []
         foreign: list[str] = []
         pool = ipaddress.ip_network(self.settings.pool)
-        for net in self._networks():
+        for net in self._networks() if networks is None else networks:
             labels = net.get("labels") or {}
             for sub in net.get("subnets") or []:
                 subnet = ipaddress.ip_network(sub["subnet"])
@@ -260,6 +267,16 @@ class PodmanBackend:
         os.chown(path, AGENT_UID, AGENT_UID)
         return path
 
+    def _sweep_tokens(self) -> None:
+        """Wipe token files older than a token's lifetime: what they hold expired anyway
+        (e.g. an agent that never booted, replaced since)."""
+        cutoff = time.time() - TOKEN_TTL_S
+        with contextlib.suppress(FileNotFoundError):
+            for path in self.settings.token_dir.iterdir():
+                with contextlib.suppress(FileNotFoundError, ValueError):
+                    if path.name != ".lock" and path.lstat().st_mtime < cutoff:
+                        self.discard_bootstrap("", path.name)
+
     def discard_bootstrap(self, tenant: str, instance_id: str) -> None:
         path = self._token_path(instance_id)
         with contextlib.suppress(FileNotFoundError):
@@ -274,24 +291,31 @@ class PodmanBackend:
         self._create(spec, "create")
         return self.status(spec.tenant)
 
-    def _create(self, spec: ContainerSpec, verb: str) -> None:
-        """``podman create`` or ``podman run -d`` (one process fewer on the start path)."""
+    def _create(self, spec: ContainerSpec, verb: str) -> TenantRuntime:
+        """``podman create`` or ``podman run -d`` (one process fewer on the start path).
+
+        The agent gets a fixed address, the one after the gateway of its own network (the
+        only container there), so a started tenant's runtime is known without an inspect."""
         tenant = validate_tenant_name(spec.tenant)
         if not spec.image_id.startswith("sha256:"):
             raise ValueError("containers run from an image digest (sha256:...), not a tag")
-        # No separate engine check: the first call below (the old container's inspect) fails
-        # with the engine's own reason before anything changes.
+        # No separate engine check: the first call below (the network listing) fails with the
+        # engine's own reason before anything changes. The old container, if any, is replaced
+        # by the same podman process that creates the new one (`--replace`): no inspect and
+        # no `podman rm` of their own on the start path. Its token file was wiped when it
+        # became healthy; any the engine never got to is swept here once expired.
         name = self.container_name(tenant)
-        self._remove_container(tenant)
+        self._sweep_tokens()
         with self._lock():
-            net = self._ensure_network(tenant, spec.host_ports)
+            net, networks = self._ensure_network(tenant, spec.host_ports)
             # Fail closed: no tenant container runs before its reachability rules are loaded.
-            self.apply_firewall()
+            self.apply_firewall(networks)
         if not self._exists("volume", self.volume_name(tenant)):
             self._podman("volume", "create",
                          "--label", f"{LABEL_INSTALL}={self.settings.prefix}",
                          "--label", f"{LABEL_TENANT}={tenant}", self.volume_name(tenant))
-        gateway = net["subnets"][0]["gateway"]
+        subnet, gateway = net["subnets"][0]["subnet"], net["subnets"][0]["gateway"]
+        ip = str(next(h for h in ipaddress.ip_network(subnet).hosts() if str(h) != gateway))
         internal_url = spec.internal_url or f"http://{gateway}:{self.settings.internal_api_port}"
         token_file = self._write_token(spec)
         userns = self._userns_args()
@@ -300,9 +324,9 @@ class PodmanBackend:
         own = ",U" if userns else ""
         lim = spec.limits
         args = [
-            "--runtime", self.settings.runtime, *verb.split(),
+            "--runtime", self.settings.runtime, *verb.split(), "--replace",
             "--name", name, "--hostname", tenant,
-            "--network", self.network_name(tenant),
+            "--network", self.network_name(tenant), "--ip", ip,
             "--pull", "never",
             "--read-only", "--read-only-tmpfs=false",
             "--tmpfs", f"/tmp:rw,nosuid,nodev,noexec,size={lim.tmp_mb}m,mode=1777",  # noqa: S108
@@ -333,14 +357,29 @@ class PodmanBackend:
             spec.image_id,
         ]
         try:
-            self._podman(*args)
+            try:
+                proc = self._podman(*args)
+            except OperationFailed as exc:
+                if "resource busy" not in str(exc):
+                    raise
+                # The old container's /dev/shm was still mounted (see _remove_container):
+                # remove it with retries, then create the new one.
+                self._remove_container(tenant)
+                proc = self._podman(*args)
         except Exception:
             self.discard_bootstrap(tenant, spec.instance_id)
             raise
+        return TenantRuntime(
+            tenant=tenant, state=State.RUNNING if verb.startswith("run") else State.CREATED,
+            container_id=proc.stdout.strip(), instance_id=spec.instance_id,
+            image_id=spec.image_id, governance_version=spec.governance_version,
+            ip=ip if verb.startswith("run") else "", gateway=gateway, subnet=subnet,
+            agent_port=spec.agent_port)
 
     def start(self, spec: ContainerSpec) -> TenantRuntime:
-        self._create(spec, "run -d")
-        return self.status(spec.tenant)
+        # `run -d` returns once the container runs: its runtime is what was just created
+        # (no inspect; the health wait reads the engine's state if the agent takes long).
+        return self._create(spec, "run -d")
 
     def stop(self, tenant: str, timeout_s: int = 5) -> TenantRuntime:
         self.check()

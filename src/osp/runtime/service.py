@@ -32,12 +32,12 @@ from osp.runtime.interfaces import (
     State,
     TenantRuntime,
 )
-from osp.runtime.store import RuntimeStateRepo
+from osp.runtime.store import DesiredState, RuntimeStateRepo
 from osp.tenancy.service import TenantInfo, TenantService
 
 P = ParamSpec("P")
 R = TypeVar("R")
-STATE_EVERY_S = 0.5  # how often a start waiting for health re-reads the container state
+STATE_EVERY_S = 1.0  # how often a start waiting for health re-reads the container state
 
 
 class EngineError(Unavailable):
@@ -141,15 +141,21 @@ class RuntimeService:
                 image: tuple[str, str] | None = None) -> TenantStatus:
         self.backend.check()  # before any change: a missing engine leaves state as it was
         want = self.repo.get(info.id)
+        governance: str | None
         if image is not None:
             image_id, governance = image
         elif want.image_id:
             # Pinned: a tenant runs the image its runtime record names (its first start, or
             # where a fleet upgrade or rollback moved it), never silently the newest build.
-            image_id, governance = want.image_id, self.images.governance_of(want.image_id)
+            image_id, governance = want.image_id, None
         else:
             image_id, governance = self.images.resolve()
-        self._verify(info, actor, image_id)
+        verified = self._verify(info, actor, image_id)
+        if governance is None:
+            # A verified manifest names the governance version the image's label carries
+            # (the verifier checked they match): no second look at the image.
+            governance = str(getattr(verified, "governance_version", "")) or \
+                self.images.governance_of(image_id)
         instance = uuid.uuid4().hex
         token = self.bootstrap.issue(info.name, instance)
         spec = ContainerSpec(
@@ -163,18 +169,25 @@ class RuntimeService:
         except Exception:
             self.bootstrap.revoke(info.name, instance)
             raise
+        if want.instance_id and want.instance_id != instance:
+            # The instance this one replaced: its token (if it was never traded) dies with it.
+            self.backend.discard_bootstrap(info.name, want.instance_id)
+            self.bootstrap.revoke(info.name, want.instance_id)
         self.repo.set(info.id, desired="running", instance_id=instance, image_id=image_id)
         self._record(info, actor, kind, instance_id=instance, image_digest=image_id,
                      governance_version=governance)
         if wait:
-            self._wait_healthy(info.name, runtime)
+            runtime = self._wait_healthy(info.name, runtime)
+            # Healthy just now: the engine's view is the one the start returned (no second
+            # inspect); /status is still asked, for the secret names the agent loaded.
+            return self._status_of(info, self.repo.get(info.id), runtime)
         return self.status(info)
 
-    def _verify(self, info: TenantInfo, actor: str, image_id: str) -> None:
+    def _verify(self, info: TenantInfo, actor: str, image_id: str) -> object:
         if self.verifier is None:
-            return
+            return None
         try:
-            self.verifier.verify(image_id)  # before a token exists or anything changes
+            return self.verifier.verify(image_id)  # before a token exists or anything changes
         except OspError as exc:
             self._record(info, actor, "runtime.start_refused", reason="image_unverified",
                          image_digest=image_id, detail=exc.message)
@@ -188,28 +201,29 @@ class RuntimeService:
         self.repo.set(info.id, image_id=image_id)
         self._record(info, actor, kind, image_digest=image_id)
 
-    def _wait_healthy(self, tenant: str, runtime: TenantRuntime) -> None:
+    def _wait_healthy(self, tenant: str, runtime: TenantRuntime) -> TenantRuntime:
         deadline = time.monotonic() + self.health_timeout_s
-        read = 0.0  # when the container's state was last read from the engine
-        while time.monotonic() < deadline:
-            # The health endpoint is polled every 50 ms; the engine (an inspect costs about as
-            # much as the poll interval) only every STATE_EVERY_S, to notice an agent that
-            # exited instead of booting, and while the address is not known yet.
-            if not runtime.agent_url or time.monotonic() - read >= STATE_EVERY_S:
-                runtime, read = self.backend.status(tenant), time.monotonic()
-                if runtime.state == State.STOPPED:
-                    break
-            if runtime.agent_url:
-                try:
-                    health = httpx.get(runtime.agent_url + "/healthz", timeout=1,
-                                       trust_env=False)
-                    if health.status_code == 200:
-                        # Traded (or never will be): the token file is wiped either way.
-                        self.backend.discard_bootstrap(tenant, runtime.instance_id)
-                        return
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.05)
+        read = time.monotonic()  # the engine's state was read by the start that just ran
+        # One client for every poll: building one per request costs ~20 ms (TLS context),
+        # CPU taken from the agent booting next to it.
+        with httpx.Client(timeout=1, trust_env=False) as client:
+            while time.monotonic() < deadline:
+                # The health endpoint is polled every 50 ms; the engine (an inspect costs
+                # more than the poll interval) only every STATE_EVERY_S, to notice an agent
+                # that exited instead of booting, and while the address is not known yet.
+                if not runtime.agent_url or time.monotonic() - read >= STATE_EVERY_S:
+                    runtime, read = self.backend.status(tenant), time.monotonic()
+                    if runtime.state == State.STOPPED:
+                        break
+                if runtime.agent_url:
+                    try:
+                        if client.get(runtime.agent_url + "/healthz").status_code == 200:
+                            # Traded (or never will be): the token file is wiped either way.
+                            self.backend.discard_bootstrap(tenant, runtime.instance_id)
+                            return runtime
+                    except httpx.HTTPError:
+                        pass
+                time.sleep(0.05)
         self.backend.discard_bootstrap(tenant, runtime.instance_id)
         self.bootstrap.revoke(tenant, runtime.instance_id)
         last = (self.backend.logs(tenant, tail=5).strip().splitlines() or ["no output"])[-1]
@@ -283,8 +297,10 @@ class RuntimeService:
 
     @_engine
     def status(self, info: TenantInfo) -> TenantStatus:
-        want = self.repo.get(info.id)
-        runtime = self.backend.status(info.name)
+        return self._status_of(info, self.repo.get(info.id), self.backend.status(info.name))
+
+    def _status_of(self, info: TenantInfo, want: DesiredState,
+                   runtime: TenantRuntime) -> TenantStatus:
         agent = self._agent_status(runtime)
         return TenantStatus(
             tenant=info.name, tenant_state=info.state, desired=want.desired,

@@ -15,29 +15,31 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-from fastapi import APIRouter, FastAPI
 
 import osp
 from osp.errors import OspError
 from osp.platform import Platform
-from osp.release.build import BuildError, ImageBuilder, Progress, ReleaseHook
-from osp.release.fleet_cli import ReleaseRuntime, fleet_of
-from osp.release.gate import ReleaseFiles, ScanGate
-from osp.release.images import latest_image
-from osp.release.manifest import ImageRefused, KeyStore, ManifestVerifier, inspect_image
-from osp.release.signed import SignedBuilds, manifest_store, verifier_for
-from osp.runtime.agent_auth import AgentAuthenticator
-from osp.runtime.api import create_internal_app
-from osp.runtime.billing import build_billing_router
 from osp.runtime.bootstrap import BootstrapService
 from osp.runtime.firewall import BlockedDestination
 from osp.runtime.interfaces import RuntimeBackend
 from osp.runtime.podman import PodmanBackend, PodmanSettings
 from osp.runtime.service import ImageCheck, ImageSource, RuntimeService
 from osp.runtime.store import PlatformSecrets, SqlAudit, SqlTokenStore, tenant_secrets
-from osp.runtime.user_api import build_tenant_runtime_router
+
+# FastAPI, the image builder, the release gate and the fleet are imported by the functions
+# that use them: `osp tenant start|stop|status` builds the runtime in a fresh process and
+# must not pay for the web framework and the build tooling (measured in
+# docs/benchmarks.md, "`osp tenant start`").
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
+
+    from osp.release.build import ImageBuilder, Progress, ReleaseHook
+    from osp.release.fleet_cli import ReleaseRuntime
+    from osp.release.gate import ReleaseFiles
+    from osp.release.manifest import KeyStore
+    from osp.runtime.agent_auth import AgentAuthenticator
 
 RUNTIME_KEY = "runtime_key"
 
@@ -53,6 +55,11 @@ class LocalImages:
     keys: KeyStore | None = None
 
     def resolve(self) -> tuple[str, str]:
+        from osp.release.build import BuildError
+        from osp.release.gate import ReleaseFiles
+        from osp.release.images import latest_image
+        from osp.release.signed import SignedBuilds, manifest_store
+
         builder = agent_image_builder(self.cache_dir, self.podman_bin,
                                       ReleaseFiles.in_dir(self.data_dir / "release")
                                       if self.data_dir else None)
@@ -72,6 +79,8 @@ class LocalImages:
         return built.image_id, built.governance_version
 
     def governance_of(self, image_id: str) -> str:
+        from osp.release.manifest import ImageRefused, inspect_image
+
         try:
             labels = inspect_image(image_id, self.podman_bin).labels
         except ImageRefused:
@@ -87,6 +96,8 @@ def agent_image_builder(cache_dir: Path, podman_bin: str = "podman",
     brand overlay (if any), then the blocking leak scan over the finished tree, last, so
     it also sees what the hooks before it added."""
     from osp.agent.imagedeps import InstallAgentDeps
+    from osp.release.build import ImageBuilder
+    from osp.release.gate import ReleaseFiles, ScanGate
 
     hooks: list[ReleaseHook] = [InstallAgentDeps(cache_dir)]
     if overlay is not None:
@@ -157,6 +168,8 @@ def build_runtime(platform: Platform, *, backend: RuntimeBackend | None = None,
         # Production path: images are built, scanned and signed here, and nothing starts
         # unless its signed manifest verifies. A caller that injects its own image source
         # (tests, benchmarks) vouches for it, unless it passes a verifier too.
+        from osp.release.signed import verifier_for
+
         images = LocalImages(data_dir / "cache", progress=progress, data_dir=data_dir,
                              keys=secrets)
         verifier = verifier or verifier_for(data_dir, secrets)
@@ -170,6 +183,9 @@ def release_parts(platform: Platform, parts: RuntimeParts,
                   require_control_plane: Callable[[], None] = lambda: None
                   ) -> ReleaseRuntime | None:
     """What snapshots and fleet upgrades drive (None without podman or image verification)."""
+    from osp.release.fleet_cli import ReleaseRuntime
+    from osp.release.manifest import ManifestVerifier
+
     verifier = parts.service.verifier
     if not isinstance(parts.backend, PodmanBackend) or not isinstance(verifier,
                                                                       ManifestVerifier):
@@ -181,6 +197,8 @@ def release_parts(platform: Platform, parts: RuntimeParts,
 
 def recover_fleet(platform: Platform, parts: RuntimeParts) -> str | None:
     """``osp up``, before reconcile: finish an upgrade a killed process left mid-wave."""
+    from osp.release.fleet_cli import fleet_of
+
     rt = release_parts(platform, parts)
     if rt is None:
         return None
@@ -198,6 +216,8 @@ def recover_fleet(platform: Platform, parts: RuntimeParts) -> str | None:
 def internal_app(parts: RuntimeParts, routers: Sequence[APIRouter] = ()) -> FastAPI:
     """The internal listener's app; ``routers`` are routes for booted agents (they take
     :func:`agent_authenticator`'s answer as the caller's tenant)."""
+    from osp.runtime.api import create_internal_app
+
     def locate(tenant: str) -> str | None:
         return parts.backend.status(tenant).ip or None
 
@@ -207,13 +227,19 @@ def internal_app(parts: RuntimeParts, routers: Sequence[APIRouter] = ()) -> Fast
 
 def agent_authenticator(platform: Platform, parts: RuntimeParts,
                         cache_s: float = 2.0) -> AgentAuthenticator:
+    from osp.runtime.agent_auth import AgentAuthenticator
+
     return AgentAuthenticator(parts.bootstrap, parts.backend,
                               lambda name: platform.tenants.get(name).id, parts.audit, cache_s)
 
 
 def billing_router(parts: RuntimeParts) -> APIRouter:
+    from osp.runtime.billing import build_billing_router
+
     return build_billing_router(parts.service, parts.secrets, parts.audit)
 
 
 def tenant_router(parts: RuntimeParts) -> APIRouter:
+    from osp.runtime.user_api import build_tenant_runtime_router
+
     return build_tenant_runtime_router(parts.service)
