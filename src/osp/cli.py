@@ -7,6 +7,8 @@ bare typer program does (docs/benchmarks.md). Feature CLI modules follow the sam
 
 from __future__ import annotations
 
+import copy
+import inspect
 import json
 import sys
 import uuid
@@ -124,8 +126,16 @@ def up(host: Annotated[str | None, typer.Option(help="Address to listen on.")] =
     cfg = settings(host=host, port=port)
     # Before the database starts: a busy port is one line, not a traceback after start-up.
     check_ports_free((cfg.host, cfg.port), (INTERNAL_HOST, cfg.internal_port))
+    last = ""
+
+    def report(message: str) -> None:  # the first start builds the agent image: minutes
+        nonlocal last
+        if message != last:
+            print(f"agent image: {message}", flush=True)
+            last = message
+
     with ExitStack() as stack:
-        a = stack.enter_context(open_app(cfg))
+        a = stack.enter_context(open_app(cfg, progress=report))
         model = None
         if local_model:
             from osp.localmodel.server import ServerOptions, running
@@ -411,10 +421,67 @@ _ClickException: type[Exception] = next(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
+# Options of the root callback that take a value (`osp --data-dir DIR tenant list`): needed to
+# find the command word in argv. tests/test_cli_startup.py keeps this in step with `_main`.
+ROOT_VALUE_OPTIONS = frozenset({"--data-dir"})
+
+
+def command_word(argv: list[str]) -> str | None:
+    """The first word of argv that names a command or group, past the root's options."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--":
+            return None
+        elif arg in ROOT_VALUE_OPTIONS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _command_name(function_name: str) -> str:  # typer's rule for a command's default name
+    return function_name.lower().replace("_", "-")
+
+
+def _never_run() -> None:
+    """Stands for a command argv does not name: only its name and help are ever shown."""
+    raise AssertionError("a pruned command ran")
+
+
+def for_argv(argv: list[str]) -> typer.Typer:
+    """The app with only the group argv names built in full.
+
+    typer turns every command of every group into a click command (signature, annotations,
+    parameters) before it parses anything: about a third of `osp tenant --help`'s time went
+    to the ~130 commands it never runs. The other groups and commands keep their name and
+    help (what `osp --help` and an unknown command's message show), not their parameters."""
+    word = command_word(argv)
+    pruned = copy.copy(app)
+    pruned.registered_groups, pruned.registered_commands = [], []
+    for command in app.registered_commands:
+        callback = command.callback
+        if callback is not None and (command.name or _command_name(callback.__name__)) != word:
+            command = copy.copy(command)
+            command.name = command.name or _command_name(callback.__name__)
+            command.help = command.help or inspect.getdoc(callback)
+            command.callback = _never_run
+        pruned.registered_commands.append(command)
+    for info in app.registered_groups:
+        if info.name != word and info.typer_instance is not None:
+            empty = copy.copy(info.typer_instance)
+            empty.registered_commands, empty.registered_groups = [], []
+            info = copy.copy(info)
+            info.typer_instance = empty
+        pruned.registered_groups.append(info)
+    return pruned
+
+
 def main() -> None:
     try:
         # Without standalone mode click returns a command's exit code instead of exiting.
-        rc = app(standalone_mode=False, prog_name="osp")
+        rc = for_argv(sys.argv[1:])(standalone_mode=False, prog_name="osp")
         sys.exit(rc if isinstance(rc, int) else 0)
     except OspError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

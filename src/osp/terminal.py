@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from typing import TYPE_CHECKING
 
@@ -19,6 +18,8 @@ CLI_ACTOR = "cli:operator"
 def read_secret_stdin(prompt: str) -> bytes:
     """A secret from the terminal (not echoed) or from piped stdin, never from argv."""
     if sys.stdin.isatty():
+        import getpass
+
         value = getpass.getpass(prompt)
     else:
         value = sys.stdin.read()

@@ -122,7 +122,7 @@ def test_osp_up_local_model_serves_it_and_stops_it_on_ctrl_c(tmp_path: Path, whe
         assert proc.stdout is not None
         seen = ""
         deadline = time.monotonic() + 180
-        while "osp tenant limits NAME --host-port" not in seen:
+        while "osp tenant restart NAME" not in seen:
             line = proc.stdout.readline()
             assert line and time.monotonic() < deadline, (seen, proc.stderr)
             seen += line

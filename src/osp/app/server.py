@@ -8,8 +8,9 @@ import asyncio
 import contextlib
 import shlex
 import signal
+import socket
 from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -20,6 +21,9 @@ from osp.localmodel.server import LocalModel
 from osp.logs import get_logger
 from osp.runtime.service import EngineError
 from osp.runtime.wiring import recover_fleet
+
+if TYPE_CHECKING:
+    from osp.config import Settings
 
 log = get_logger("osp.up")
 
@@ -92,10 +96,27 @@ def local_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def exports(host: str, port: int, data_dir: Path) -> list[str]:
+# Settings a command in another terminal must share with this control plane (the same
+# containers, networks, firewall table, key provider): exported when not at their default.
+SHARED = ("internal_port", "model_port", "runtime_prefix", "runtime_pool", "runtime_userns",
+          "kek_provider", "transit_url", "transit_key", "transit_mount", "audit_anchor_file")
+# Shared too, but they hold a password or a token: named, never printed.
+SHARED_SECRETS = ("database_url", "vault_token")
+
+
+def exports(cfg: Settings) -> list[str]:
     """The lines a second terminal needs so the CLI finds this control plane and data."""
-    return [f"export OSP_URL={local_url(host, port)}",
-            f"export OSP_DATA_DIR={shlex.quote(str(data_dir))}"]
+    lines = [f"export OSP_URL={local_url(cfg.host, cfg.port)}",
+             f"export OSP_DATA_DIR={shlex.quote(str(cfg.data_dir))}"]
+    fields = type(cfg).model_fields
+    for name in SHARED:
+        value = getattr(cfg, name)
+        if value != fields[name].default:
+            lines.append(f"export OSP_{name.upper()}={shlex.quote(str(value))}")
+    for name in SHARED_SECRETS:
+        if getattr(cfg, name) is not None:
+            lines.append(f"export OSP_{name.upper()}=...  # as set here (not printed)")
+    return lines
 
 
 def serve(app: App, *, demo: bool = False, local_model: LocalModel | None = None) -> None:
@@ -108,45 +129,70 @@ def serve(app: App, *, demo: bool = False, local_model: LocalModel | None = None
     log.info("stopped")
 
 
+def listening(host: str, port: int) -> socket.socket:
+    """A socket bound and listening now; uvicorn serves it later."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise OspError(f"port {port} on {host} is already in use: pick another with "
+                       "--port (API) or OSP_INTERNAL_PORT (internal API)") from None
+    sock.listen(2048)
+    return sock
+
+
 def _start_and_serve(app: App, demo: bool, local_model: LocalModel | None) -> None:
     cfg = app.settings
-    recovered = recover_fleet(app.platform, app.runtime)  # first: no half-upgraded tenant
-    if recovered:
-        print(recovered, flush=True)
-    _reconcile(app)
-    if demo:
-        print(create_demo(app.platform, app.runtime, local_model), flush=True)
-    elif local_model is not None:
-        from osp.localmodel.cli import tenant_instructions
-
-        print(f"Local model {local_model.name} on port {local_model.port}; point a tenant at "
-              f"it (replace NAME):\n{tenant_instructions(local_model)}", flush=True)
     servers = [_server(app.admin_app(), cfg.host, cfg.port),
                _server(app.internal_app(), INTERNAL_HOST, cfg.internal_port)]
-    print(f"OSP control plane on {local_url(cfg.host, cfg.port)} (data dir {cfg.data_dir}); "
-          "Ctrl-C stops it (tenant containers keep running)\n"
-          "In another terminal, before any other osp command:\n"
-          + "".join(f"  {line}\n" for line in exports(cfg.host, cfg.port, cfg.data_dir)),
-          flush=True)
-    log.info("started", host=cfg.host, port=cfg.port, internal_port=cfg.internal_port)
+    # Both ports listen before any tenant starts: an agent exchanges its boot token with the
+    # internal API within a second of starting and retries a refused connection only for a
+    # few seconds, so a container started by the reconcile or the demo below used to exit
+    # (78) while the apps were still being built. Connections wait in the backlog until
+    # uvicorn serves the sockets.
+    sockets = [listening(cfg.host, cfg.port), listening(INTERNAL_HOST, cfg.internal_port)]
+    try:
+        recovered = recover_fleet(app.platform, app.runtime)  # first: no half-upgraded tenant
+        if recovered:
+            print(recovered, flush=True)
+        _reconcile(app)
+        if demo:
+            print(create_demo(app.platform, app.runtime, local_model), flush=True)
+        elif local_model is not None:
+            from osp.localmodel.cli import tenant_instructions
 
-    async def run_all() -> None:
-        loop = asyncio.get_running_loop()
+            print(f"Local model {local_model.name} on port {local_model.port}; point a tenant "
+                  f"at it (replace NAME):\n{tenant_instructions(local_model)}", flush=True)
+        print(f"OSP control plane on {local_url(cfg.host, cfg.port)} (data dir {cfg.data_dir}); "
+              "Ctrl-C stops it (tenant containers keep running)\n"
+              "In another terminal, before any other osp command:\n"
+              + "".join(f"  {line}\n" for line in exports(cfg)),
+              flush=True)
+        log.info("started", host=cfg.host, port=cfg.port, internal_port=cfg.internal_port)
 
-        def stop() -> None:
-            # The first Ctrl-C (or SIGTERM) stops both listeners gracefully, the second
-            # stops them without waiting for open connections.
-            for server in servers:
-                server.force_exit = server.should_exit
-                server.should_exit = True
+        async def run_all() -> None:
+            loop = asyncio.get_running_loop()
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop)
-        try:
-            await asyncio.gather(*(s.serve() for s in servers))
-        finally:
+            def stop() -> None:
+                # The first Ctrl-C (or SIGTERM) stops both listeners gracefully, the second
+                # stops them without waiting for open connections.
+                for server in servers:
+                    server.force_exit = server.should_exit
+                    server.should_exit = True
+
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+                loop.add_signal_handler(sig, stop)
+            try:
+                await asyncio.gather(*(s.serve(sockets=[sock])
+                                       for s, sock in zip(servers, sockets, strict=True)))
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
 
-    with app.operator_socket():  # the CLI's lifecycle commands, without opening it anew
-        asyncio.run(run_all())
+        with app.operator_socket():  # the CLI's lifecycle commands, without opening it anew
+            asyncio.run(run_all())
+    finally:
+        for sock in sockets:
+            sock.close()

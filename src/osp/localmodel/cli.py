@@ -22,9 +22,10 @@ out = console()
 def tenant_instructions(model: LocalModel, tenant: str = "NAME") -> str:
     """The commands that point a tenant at the local model (each one is needed: the model
     setting, the firewall's host port, the key, and a restart that delivers the key)."""
-    return (f"  osp tenant set-model {tenant} --provider openai --base-url "
+    # The host port first: set-model warns about a port the tenant may not reach yet.
+    return (f"  osp tenant limits {tenant} --host-port {model.port}\n"
+            f"  osp tenant set-model {tenant} --provider openai --base-url "
             f"{model.tenant_base_url} --model {model.name}\n"
-            f"  osp tenant limits {tenant} --host-port {model.port}\n"
             f"  osp secret set {tenant} MODEL_API_KEY < {model.key_file}\n"
             f"  osp tenant restart {tenant}\n")
 

@@ -17,11 +17,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from osp.errors import OspError
-from osp.release.snapshot import SnapshotStore, Volumes
 from osp.terminal import tenant_arg
 
 out = Console()
@@ -53,12 +51,15 @@ if TYPE_CHECKING:  # the composition root hands itself in; no run-time import of
     # The fleet pulls in the tenancy service and SQLAlchemy (0.7 s): imported by the
     # commands that use it, so `osp --help` stays light.
     from osp.release.fleet import Audit, Fleet, Runtime, Verifier
+    from osp.release.snapshot import SnapshotStore, Volumes
     from osp.tenancy.service import TenantInfo
 
 OpenApp = Callable[..., AbstractContextManager["App"]]
 
 
 def snapshots_of(rt: ReleaseRuntime, keep: int = 5) -> SnapshotStore:
+    from osp.release.snapshot import SnapshotStore
+
     return SnapshotStore(rt.data_dir / "snapshots", rt.volumes, keep=keep)
 
 
@@ -81,6 +82,8 @@ def fleet_of(rt: ReleaseRuntime, progress: Callable[[str], None] | None = None,
 def _progress(title: str) -> Iterator[Callable[[str], None]]:
     # Transient: the bar is gone when the command ends, so an error is the only line left
     # (the log lines above it are the progress record).
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                    console=Console(stderr=True), transient=True)
     task = bar.add_task(title, total=None)
