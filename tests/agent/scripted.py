@@ -4,6 +4,7 @@ model API). Tests queue the assistant messages it answers with and read what it 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +12,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Step = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]
+
+
+FENCE = re.compile(r"\A<<<data ([0-9a-f]{16}) source=[^\n]*>>>\n(.*)\n<<<end \1>>>\Z", re.S)
+
+
+def unfenced(content: str) -> str:
+    """A tool result as the tool produced it: the agent's spotlight fence
+    (osp.agent.spotlight) taken off; refusals the agent writes itself are not fenced."""
+    match = FENCE.match(content)
+    return match.group(2) if match else content
 
 
 def say(text: str) -> dict[str, Any]:

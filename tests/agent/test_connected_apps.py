@@ -22,7 +22,7 @@ from osp.oauth.service import OAuthBroker
 from osp.oauth.tools import tool_policy
 from osp.tenancy.service import TenantInfo
 from tests.agent.conftest import Stack
-from tests.agent.scripted import call, say
+from tests.agent.scripted import call, say, unfenced
 from tests.oidc import OidcServer, follow
 
 pytestmark = pytest.mark.podman
@@ -71,7 +71,7 @@ def configure(stack: Stack, tenant: TenantInfo, oidc: OidcServer, tools: list[st
 
 
 def tool_results(stack: Stack, index: int) -> list[str]:
-    return [m["content"] for m in stack.model.seen[index].body["messages"]
+    return [unfenced(m["content"]) for m in stack.model.seen[index].body["messages"]
             if m["role"] == "tool"]
 
 

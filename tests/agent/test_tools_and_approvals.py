@@ -12,7 +12,7 @@ from sqlalchemy import text
 from osp.errors import Conflict
 from osp.tenancy.service import TenantInfo
 from tests.agent.conftest import Stack
-from tests.agent.scripted import call, say
+from tests.agent.scripted import call, say, unfenced
 
 pytestmark = pytest.mark.podman
 
@@ -31,7 +31,7 @@ def note_exists(stack: Stack, tenant: TenantInfo, name: str) -> bool:
 
 
 def tool_results(stack: Stack, index: int) -> list[str]:
-    return [m["content"] for m in stack.model.seen[index].body["messages"]
+    return [unfenced(m["content"]) for m in stack.model.seen[index].body["messages"]
             if m["role"] == "tool"]
 
 

@@ -39,6 +39,7 @@ class PendingCall:
     system: str = ""
     messages: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    boundary: str = ""  # the paused turn's spotlight boundary, named in ``system``
 
     @classmethod
     def new(cls, request: Request, call: ToolRequest, ttl_s: int) -> PendingCall:
