@@ -7,7 +7,8 @@ for that, pydantic among it, whatever the program). The goal is osp within 2x th
 
     .venv/bin/python bench/cli/bench_startup.py [--runs 20] [--before SRC]
 
-``--before SRC`` also times `osp --help` from another checkout's ``src`` (e.g. a worktree of
+``--before SRC`` also times `osp --help`, `osp tenant --help` and the usage error from
+another checkout's ``src`` (e.g. a worktree of
 an older commit), through the same interpreter.
 """
 
@@ -58,26 +59,33 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "OSP_DATA_DIR": tmp}
         bare = [sys.executable, "-c", BARE, "--help"]
+        osp = [sys.executable, "-m", "osp"]
+        before = {**env, "PYTHONPATH": args.before or ""}
         cases = {
-            "bare typer+rich --help": bare,
-            "bare typer+rich hello --help": [sys.executable, "-c", BARE, "hello", "--help"],
-            "osp --help": [sys.executable, "-m", "osp", "--help"],
-            "osp tenant --help": [sys.executable, "-m", "osp", "tenant", "--help"],
-            "osp approvals list (usage error)": [sys.executable, "-m", "osp", "approvals",
-                                                 "list"],
+            "bare typer+rich --help": (bare, env),
+            "bare typer+rich hello --help": ([sys.executable, "-c", BARE, "hello", "--help"],
+                                             env),
+            "osp --help": ([*osp, "--help"], env),
+            "osp tenant --help": ([*osp, "tenant", "--help"], env),
+            "osp approvals list (usage error)": ([*osp, "approvals", "list"], env),
         }
+        if args.before:
+            cases |= {"osp --help (--before)": ([*osp, "--help"], before),
+                      "osp tenant --help (--before)": ([*osp, "tenant", "--help"], before),
+                      "osp approvals list (usage error, --before)": (
+                          [*osp, "approvals", "list"], before)}
         measure(bare, 2, env)  # warm the page cache
-        results = {label: measure(argv, args.runs, env) for label, argv in cases.items()}
+        # Round-robin, one run of every case per round: a load that changes during the bench
+        # (other jobs on the machine) weighs on every case alike.
+        results: dict[str, list[float]] = {label: [] for label in cases}
+        for _ in range(args.runs):
+            for label, (argv, case_env) in cases.items():
+                results[label] += measure(argv, 1, case_env)
         # A command that opens the installation: embedded Postgres start, the migration check
         # every command runs on the embedded database, one query, Postgres stop.
-        subprocess.run([sys.executable, "-m", "osp", "db", "migrate"], env=env,
-                       capture_output=True, check=True)
+        subprocess.run([*osp, "db", "migrate"], env=env, capture_output=True, check=True)
         results["osp tenant list (opens the installation)"] = measure(
-            [sys.executable, "-m", "osp", "tenant", "list", "--json"], args.runs, env)
-        if args.before:
-            results["osp --help (--before)"] = measure(
-                [sys.executable, "-m", "osp", "--help"], args.runs,
-                {**env, "PYTHONPATH": args.before})
+            [*osp, "tenant", "list", "--json"], args.runs, env)
     base = statistics.median(results["bare typer+rich --help"])
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"{'case':42} {'p50':>8} {'p90':>8} {'x bare':>7}")

@@ -159,6 +159,7 @@ def db_migrate() -> None:
 def tenant_create(name: str, require_2fa: Annotated[bool, typer.Option(
         "--require-2fa", help="Every user of this tenant must use two-factor auth.")] = False
                   ) -> None:
+    """Create a tenant (2-40 lower-case letters, digits, dashes; a letter first)."""
     with platform() as p:
         t = p.tenants.create(name, CLI_ACTOR, require_2fa=require_2fa)
     out.print(f"created tenant {t.name} ({t.id})")
@@ -166,6 +167,7 @@ def tenant_create(name: str, require_2fa: Annotated[bool, typer.Option(
 
 @tenant_app.command("list")
 def tenant_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every tenant with its state."""
     with platform() as p:
         rows = p.tenants.list()
     if as_json:
@@ -180,6 +182,7 @@ def tenant_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 
 @tenant_app.command("show")
 def tenant_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One tenant: state, two-factor rule, numbers of users and secrets."""
     with platform() as p:
         t = tenant_arg(p, name)
         with p.db.tenant(t.id) as s:
@@ -197,6 +200,7 @@ def tenant_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
 @tenant_app.command("delete")
 def tenant_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")]
                   = False) -> None:
+    """Delete the tenant, its container, network, volume and all its data."""
     with opened() as a:
         p = a.platform
         info = tenant_arg(p, name)
