@@ -275,9 +275,29 @@ INJECTION_RULES: tuple[Rule, ...] = (
     ),
 )
 
+# In a retrieved document, "forget the old password rules" or "disregard the policy of 2024"
+# is addressed to the human reader. An override counts there only when it aims at the
+# assistant's own instructions: prior/above/system/your instructions, prompts, programming.
+_AI_PRIOR = (
+    r"(?:previous|prior|above|earlier|preceding|initial|original|system|your|all (?:of )?"
+    r"(?:the |your )?(?:previous|prior|above|earlier|preceding))"
+)
+_AI_RULE_NOUN = (
+    r"(?:instructions?|prompts?|directives?|programming|guardrails?|safeguards?|"
+    r"system messages?|(?:rules|guidelines|restrictions) (?:you|given to you|above))"
+)
+
 # Instructions aimed at the assistant from inside a retrieved document.
 RETRIEVAL_RULES: tuple[Rule, ...] = (
-    *INJECTION_RULES,
+    *(r for r in INJECTION_RULES if r.name != "override_instructions"),
+    _r(
+        "override_assistant_instructions",
+        "indirect_injection",
+        0.95,
+        rf"\b{_OVERRIDE_VERB}\b[^.!?\n]{{0,40}}\b{_AI_PRIOR}\b[^.!?\n]{{0,20}}"
+        rf"\b{_AI_RULE_NOUN}|\b{_OVERRIDE_VERB} everything (?:above|before|you (?:were|have been) "
+        r"told)",
+    ),
     _r(
         "addressed_to_ai",
         "indirect_injection",
@@ -386,6 +406,15 @@ ATTACK_EVIDENCE = re.compile(
     r"verbatim|pwned|"
     r"anweisungen|vorherigen|regeln|instrucciones|anteriores|reglas|consignes|précédentes|"
     r"istruzioni|precedenti|instruções|anteriores)\b"
+)
+
+
+# Retrieved documents are full of rules, policies and passwords addressed to their readers: the
+# injection model counts on a chunk only when the chunk talks to or about an AI.
+RETRIEVAL_EVIDENCE = re.compile(
+    r"\b(?:ai|assistant|chatbot|language model|llm|gpt|chatgpt|openai|claude|system prompt|"
+    r"jailbr\w*|dan|developer mode|you are now|role-?play|in character|"
+    r"your (?:instructions|rules|guidelines|programming))\b"
 )
 
 

@@ -7,8 +7,9 @@ import re
 
 from osp.governance.decisions import Allow, Alter, Change, Decision, Reason, Stage
 from osp.governance.detectors.classify import Classifier
+from osp.governance.detectors.linear import ModelStore
 from osp.governance.detectors.normalize import normalize
-from osp.governance.detectors.rules import ATTACK_EVIDENCE, RETRIEVAL_RULES, best
+from osp.governance.detectors.rules import RETRIEVAL_EVIDENCE, RETRIEVAL_RULES, best
 from osp.governance.interfaces import RailContext, RailDeps
 from osp.governance.policy import Policy, RailSettings
 from osp.governance.rails.base import BaseRail
@@ -16,6 +17,13 @@ from osp.governance.rails.common import UnicodeRail
 
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*\n?|\n")
 NEUTRALISED = "[content removed by retrieval guard]"
+
+
+def retrieval_classifier(models: ModelStore) -> Classifier:
+    """The rail's detector (also what bench/governance/bench_retrieval.py measures): the
+    injection model, counted only on a chunk that talks to or about an AI, and rules for
+    instructions aimed at the assistant rather than at the document's human reader."""
+    return Classifier(models, "injection", RETRIEVAL_RULES, RETRIEVAL_EVIDENCE)
 
 
 class RetrievalUnicodeRail(UnicodeRail):
@@ -29,7 +37,7 @@ class RetrievalInjectionRail(BaseRail):
 
     def __init__(self, settings: RailSettings, policy: Policy, deps: RailDeps) -> None:
         super().__init__(settings, policy, deps)
-        self._clf = Classifier(deps.models, "injection", RETRIEVAL_RULES, ATTACK_EVIDENCE)
+        self._clf = retrieval_classifier(deps.models)
         self._clf.warm()
 
     def check(self, text: str, ctx: RailContext) -> Decision:
