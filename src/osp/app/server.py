@@ -75,16 +75,9 @@ def _reconcile(app: App) -> None:
 
 
 def check_ports_free(*addresses: tuple[str, int]) -> None:
-    import socket
-
+    """Before the database starts: a busy port is one line, not a traceback after start-up."""
     for host, port in addresses:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((host, port))
-            except OSError:
-                raise OspError(f"port {port} on {host} is already in use: pick another with "
-                               "--port (API) or OSP_INTERNAL_PORT (internal API)") from None
+        _bound(host, port).close()
 
 
 def local_url(host: str, port: int) -> str:
@@ -120,8 +113,7 @@ def exports(cfg: Settings) -> list[str]:
 
 
 def serve(app: App, *, demo: bool = False, local_model: LocalModel | None = None) -> None:
-    cfg = app.settings
-    check_ports_free((cfg.host, cfg.port), (INTERNAL_HOST, cfg.internal_port))
+    # The ports are taken first thing in _start_and_serve (a busy one is one line there).
     # Ctrl-C is a stop whenever it comes: also while recovering, reconciling or building the
     # apps, before the servers own the signal (it used to end the process by the signal).
     with contextlib.suppress(KeyboardInterrupt):
@@ -129,8 +121,7 @@ def serve(app: App, *, demo: bool = False, local_model: LocalModel | None = None
     log.info("stopped")
 
 
-def listening(host: str, port: int) -> socket.socket:
-    """A socket bound and listening now; uvicorn serves it later."""
+def _bound(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -139,21 +130,28 @@ def listening(host: str, port: int) -> socket.socket:
         sock.close()
         raise OspError(f"port {port} on {host} is already in use: pick another with "
                        "--port (API) or OSP_INTERNAL_PORT (internal API)") from None
+    return sock
+
+
+def listening(host: str, port: int) -> socket.socket:
+    """A socket bound and listening now; uvicorn serves it later."""
+    sock = _bound(host, port)
     sock.listen(2048)
     return sock
 
 
 def _start_and_serve(app: App, demo: bool, local_model: LocalModel | None) -> None:
     cfg = app.settings
-    servers = [_server(app.admin_app(), cfg.host, cfg.port),
-               _server(app.internal_app(), INTERNAL_HOST, cfg.internal_port)]
     # Both ports listen before any tenant starts: an agent exchanges its boot token with the
     # internal API within a second of starting and retries a refused connection only for a
     # few seconds, so a container started by the reconcile or the demo below used to exit
     # (78) while the apps were still being built. Connections wait in the backlog until
     # uvicorn serves the sockets.
-    sockets = [listening(cfg.host, cfg.port), listening(INTERNAL_HOST, cfg.internal_port)]
+    sockets = [listening(cfg.host, cfg.port)]
     try:
+        sockets.append(listening(INTERNAL_HOST, cfg.internal_port))
+        servers = [_server(app.admin_app(), cfg.host, cfg.port),
+                   _server(app.internal_app(), INTERNAL_HOST, cfg.internal_port)]
         recovered = recover_fleet(app.platform, app.runtime)  # first: no half-upgraded tenant
         if recovered:
             print(recovered, flush=True)
