@@ -52,8 +52,14 @@ class ImageSource(Protocol):
         """The governance version an existing image carries ('' when unknown)."""
 
 
+class VerifiedImage(Protocol):
+    @property
+    def governance_version(self) -> str:
+        """The governance version the verified image carries (its signed manifest's)."""
+
+
 class ImageCheck(Protocol):
-    def verify(self, reference: str) -> object:
+    def verify(self, reference: str) -> VerifiedImage:
         """Raise an OspError when this image must not run (e.g. its signature fails)."""
 
 
@@ -154,7 +160,7 @@ class RuntimeService:
         if governance is None:
             # A verified manifest names the governance version the image's label carries
             # (the verifier checked they match): no second look at the image.
-            governance = str(getattr(verified, "governance_version", "")) or \
+            governance = verified.governance_version if verified is not None else \
                 self.images.governance_of(image_id)
         instance = uuid.uuid4().hex
         token = self.bootstrap.issue(info.name, instance)
@@ -183,7 +189,7 @@ class RuntimeService:
             return self._status_of(info, self.repo.get(info.id), runtime)
         return self.status(info)
 
-    def _verify(self, info: TenantInfo, actor: str, image_id: str) -> object:
+    def _verify(self, info: TenantInfo, actor: str, image_id: str) -> VerifiedImage | None:
         if self.verifier is None:
             return None
         try:
