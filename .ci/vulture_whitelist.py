@@ -56,8 +56,3 @@ verify_request  # runtime/operator.py
 # force_exit in its main loop (set by osp up's own signal handler).
 _.capture_signals
 _.force_exit
-
-# Policy thresholds the cheap-tier rails read by field name (`threshold_field`, getattr):
-# osp.governance.policy.Thresholds.
-harmful
-output_harmful

@@ -52,16 +52,19 @@ class InputModerationRail(BaseRail):
 
     key = "input.moderation"
     stage = Stage.INPUT
-    threshold_field = "harmful"  # the policy's `thresholds.<field>` this rail applies
+    threshold_field = "harmful"  # the policy's `thresholds.<field>` this rail applies (audited)
 
     def __init__(self, settings: RailSettings, policy: Policy, deps: RailDeps) -> None:
         super().__init__(settings, policy, deps)
         self._clf = Classifier(deps.models, "harmful", HARM_RULES)
         self._clf.warm()
 
+    def threshold(self) -> float:
+        return self.policy.thresholds.harmful
+
     def check(self, text: str, ctx: RailContext) -> Decision:
         v = self._clf.classify(text)
-        threshold: float = getattr(self.policy.thresholds, self.threshold_field)
+        threshold = self.threshold()
         scores = {**v.scores("harmful"), f"threshold.{self.threshold_field}": threshold}
         return harm_decision(self, v.normalized.text, v.score, threshold, scores, v.category)
 

@@ -20,6 +20,9 @@ class OutputModerationRail(InputModerationRail):
     stage = Stage.OUTPUT
     threshold_field = "output_harmful"
 
+    def threshold(self) -> float:
+        return self.policy.thresholds.output_harmful
+
 
 def _jaccard(a: str, b: str) -> float:
     sa, sb = set(_TOKEN.findall(a.lower())), set(_TOKEN.findall(b.lower()))
