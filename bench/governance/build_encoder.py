@@ -53,15 +53,26 @@ def export(bert: Any, model_dir: Path, out: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     class Pooled(torch.nn.Module):
-        """Mean of the token vectors under the attention mask, L2-normalised (as upstream)."""
+        """Mean of the token vectors under the pooling mask, L2-normalised (as upstream). The
+        pooling mask covers the message segment only; the attention mask also covers the
+        second segment (the tenant's instructions, token type 1), which is attended to but not
+        pooled. Without a second segment both masks are the same, as upstream."""
 
         def __init__(self) -> None:
             super().__init__()
             self.bert = bert
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        def forward(
+            self,
+            input_ids: torch.Tensor,
+            attention_mask: torch.Tensor,
+            token_type_ids: torch.Tensor,
+            pool_mask: torch.Tensor,
+        ) -> torch.Tensor:
+            hidden = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = pool_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
@@ -69,16 +80,14 @@ def export(bert: Any, model_dir: Path, out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "encoder-fp32.onnx"
         ids = torch.ones((2, 16), dtype=torch.int64)
+        names = ["input_ids", "attention_mask", "token_type_ids", "pool_mask"]
         torch.onnx.export(
             Pooled().eval(),
-            (ids, torch.ones_like(ids)),
+            (ids, torch.ones_like(ids), torch.zeros_like(ids), torch.ones_like(ids)),
             str(fp32),
-            input_names=["input_ids", "attention_mask"],
+            input_names=names,
             output_names=["embedding"],
-            dynamic_axes={
-                "input_ids": {0: "batch", 1: "seq"},
-                "attention_mask": {0: "batch", 1: "seq"},
-            },
+            dynamic_axes={n: {0: "batch", 1: "seq"} for n in names},
             opset_version=17,
             dynamo=False,
         )

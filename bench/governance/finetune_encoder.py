@@ -41,12 +41,13 @@ from typing import Any
 import numpy as np
 import torch
 from build_encoder import SOURCE_PACKAGE, base_model, export, sha256
+from contexts import general_instructions, pairs
 from corpus import HERE, RETRIEVAL_ONLY, Row, load_all, load_generated, load_synthetic
 from generators import PLANTS
 from plants import ai_plants
 from tokenizers import Tokenizer
 
-from osp.governance.detectors.encoder import ENCODER_DIR, split_windows
+from osp.governance.detectors.encoder import ENCODER_DIR, segment_a, split_windows
 from osp.governance.detectors.normalize import normalize
 
 HEADS = ("injection", "harmful", "document")
@@ -55,6 +56,8 @@ HEADS = ("injection", "harmful", "document")
 INIT_HEADS = HERE / "data" / "frozen_heads.json"
 KEEP_TRAIN = 4  # windows per text in training: the first three and the last
 KEEP_DOC_EVAL = 16
+SCORED_ONLY = ("doc-eval", "pair-bare")  # never trained on
+WITH_INSTRUCTIONS = 0.15  # share of chat texts also trained/scored with tenant instructions
 # Fixed source groups for the held-out measure. A source with both labels goes whole.
 GROUPS: dict[str, int] = {
     **dict.fromkeys(("dev:jailbreak_wild", "pub:yanis", "gen:families"), 0),
@@ -87,6 +90,14 @@ GROUPS: dict[str, int] = {
         1,
     ),
     **dict.fromkeys(("osp:longchat", "osp:pydoc", "osp:tasks", "pub:gpteacher_code"), 2),
+    # breadth.py: benign non-English, encoded and protective texts; non-English attacks
+    **dict.fromkeys(("gen:multilingual",), 0),
+    **dict.fromkeys(("gen:encoded",), 1),
+    **dict.fromkeys(("gen:protective", "gen:multilingual_attack"), 2),
+    # contexts.py: messages labelled by the tenant's instructions, one family per group
+    **dict.fromkeys(("ctx:language",), 0),
+    **dict.fromkeys(("ctx:persona", "ctx:mode"), 1),
+    **dict.fromkeys(("ctx:scope", "ctx:format"), 2),
     # planted-instruction sets: BIPIA's, OSP's two hand-written ones (same author, kept together)
     **dict.fromkeys(("plant:bipia",), 0),
     **dict.fromkeys(("plant:osp", "plant:gen"), 1),
@@ -127,29 +138,36 @@ class Item:
     group: int
     labels: tuple[int, int, int]
     seqs: list[int] = field(default_factory=list)  # indices into the sequence store
-    kind: str = "chat"  # chat | doc-train | doc-eval
+    # chat | chat-ctx (a chat text with tenant instructions) | pair (label set by the
+    # instructions) | pair-bare (a pair's text alone, scored only) | doc-train | doc-eval
+    kind: str = "chat"
 
 
 class Store:
-    """Token windows and the frozen lower layers' outputs for them, computed once."""
+    """Token windows and the frozen lower layers' outputs for them, computed once. A window
+    with a context carries it as segment two (token type 1, attended, not pooled)."""
 
     def __init__(self, tok: Tokenizer, cls: int, sep: int) -> None:
         self.tok, self.cls, self.sep = tok, cls, sep
         self.ids: list[list[int]] = []
+        self.alen: list[int] = []  # length of segment one ([CLS] message [SEP])
         self.index: dict[tuple[int, ...], int] = {}
         self.hidden: list[torch.Tensor] = []
 
-    def add(self, text: str, keep: int) -> list[int]:
+    def add(self, text: str, keep: int, context: str | None = None) -> list[int]:
         ids = self.tok.encode(normalize(text).text, add_special_tokens=False).ids
-        wins = split_windows(ids, self.cls, self.sep)
+        ctx = self.tok.encode(context, add_special_tokens=False).ids if context else None
+        wins = split_windows(ids, self.cls, self.sep, ctx)
         if len(wins) > keep:
             wins = [*wins[: keep - 1], wins[-1]]
         out = []
         for w in wins:
-            k = tuple(w)
+            a = segment_a(w, ctx)
+            k = (a, *w)
             if k not in self.index:
                 self.index[k] = len(self.ids)
                 self.ids.append(w)
+                self.alen.append(a)
             out.append(self.index[k])
         return out
 
@@ -160,8 +178,8 @@ class Store:
         t0 = time.perf_counter()
         with torch.no_grad():
             for b, batch in enumerate(_chunks(order, 64)):
-                ids, mask = _pad([self.ids[i] for i in batch])
-                h = bert.embeddings(input_ids=ids)
+                ids, mask, types, _ = _pad(self, batch)
+                h = bert.embeddings(input_ids=ids, token_type_ids=types)
                 ext = _ext(mask)
                 for layer in bert.encoder.layer[:n_frozen]:
                     h = _out(layer(h, attention_mask=ext))
@@ -178,14 +196,17 @@ def _chunks(xs: list[int], n: int) -> list[list[int]]:
     return [xs[i : i + n] for i in range(0, len(xs), n)]
 
 
-def _pad(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.zeros((len(seqs), width), dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+def _pad(store: Store, seqs: list[int]) -> tuple[torch.Tensor, ...]:
+    """Token ids, attention mask, token types and pooling mask of the windows ``seqs``."""
+    width = max(len(store.ids[s]) for s in seqs)
+    ids, mask, types, pool = (torch.zeros((len(seqs), width), dtype=torch.long) for _ in "1234")
     for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s)
-        mask[i, : len(s)] = 1
-    return ids, mask
+        n, a = len(store.ids[s]), store.alen[s]
+        ids[i, :n] = torch.tensor(store.ids[s])
+        mask[i, :n] = 1
+        types[i, a:n] = 1
+        pool[i, :a] = 1
+    return ids, mask, types, pool
 
 
 def _ext(mask: torch.Tensor) -> torch.Tensor:
@@ -212,26 +233,24 @@ class Top(torch.nn.Module):
                 self.heads.weight[i] = torch.tensor(heads[h]["weights"])
                 self.heads.bias[i] = float(heads[h]["bias"])
 
-    def pooled(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def pooled(self, hidden: torch.Tensor, mask: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
         ext = _ext(mask)
         for layer in self.layers:
             hidden = _out(layer(hidden, attention_mask=ext))
-        m = mask.unsqueeze(-1).to(hidden.dtype)
+        m = pool.unsqueeze(-1).to(hidden.dtype)
         return torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=1)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.heads(self.pooled(hidden, mask))
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
+        return self.heads(self.pooled(hidden, mask, pool))
 
 
-def _batch_hidden(store: Store, seqs: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(store.ids[s]) for s in seqs)
-    h = torch.zeros((len(seqs), width, 384))
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+def _batch_hidden(store: Store, seqs: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The frozen layers' outputs of ``seqs``, padded, with attention and pooling masks."""
+    _, mask, _, pool = _pad(store, seqs)
+    h = torch.zeros((len(seqs), mask.shape[1], 384))
     for i, s in enumerate(seqs):
-        n = len(store.ids[s])
-        h[i, :n] = store.hidden[s]
-        mask[i, :n] = 1
-    return h, mask
+        h[i, : len(store.ids[s])] = store.hidden[s]
+    return h, mask, pool
 
 
 def weights(items: list[Item]) -> np.ndarray:
@@ -277,8 +296,8 @@ def train(bert: Any, store: Store, items: list[Item], args: argparse.Namespace) 
         for b in batches:
             seqs = [keyed[j][0] for j in b]
             its = [keyed[j][1] for j in b]
-            h, mask = _batch_hidden(store, seqs)
-            logits = top(h, mask)
+            h, mask, pool = _batch_hidden(store, seqs)
+            logits = top(h, mask, pool)
             y = torch.tensor([items[i].labels for i in its], dtype=torch.float32)
             ww = torch.tensor(np.array([w[i] / share[i] for i in its]), dtype=torch.float32)
             loss = torch.nn.functional.binary_cross_entropy_with_logits(
@@ -303,8 +322,8 @@ def pooled_all(top: Top, store: Store, seqs: list[int]) -> dict[int, np.ndarray]
     order = sorted(seqs, key=lambda s: len(store.ids[s]))
     with torch.no_grad():
         for batch in _chunks(order, 64):
-            h, mask = _batch_hidden(store, batch)
-            p = top.pooled(h, mask).numpy()
+            h, mask, pool = _batch_hidden(store, batch)
+            p = top.pooled(h, mask, pool).numpy()
             for j, s in enumerate(batch):
                 out[s] = p[j]
     return out
@@ -324,6 +343,8 @@ def build_items(
     for r in rows:
         by[(r.source, r.label)].append(r)
     items: list[Item] = []
+    instructions = general_instructions()
+    with_ctx = random.Random(13)
     for key in sorted(by):
         group = by[key]
         if len(group) > cap:
@@ -335,6 +356,19 @@ def build_items(
         harm = -1 if label == "attack" else (1 if label == "harmful" else 0)
         for r in group:
             items.append(Item(src, GROUPS[src], (inj, harm, -1), store.add(r.text, KEEP_TRAIN)))
+            if with_ctx.random() < WITH_INSTRUCTIONS:
+                # The same text under some tenant's instructions keeps its label: instructions
+                # alone must not become a shortcut for either label.
+                ctx = with_ctx.choice(instructions)
+                seqs = store.add(r.text, KEEP_TRAIN, ctx)
+                items.append(Item(src, GROUPS[src], (inj, harm, -1), seqs, "chat-ctx"))
+    # Messages labelled by the tenant's instructions (contexts.py); their bare text is scored
+    # only, to show what the message alone would get.
+    for family, ctx, text, label in pairs():
+        src = f"ctx:{family}"
+        items.append(Item(src, GROUPS[src], (label, -1, -1), store.add(text, 1, ctx), "pair"))
+        bare = store.add(text, 1)
+        items.append(Item(f"bare:{family}", GROUPS[src], (label, -1, -1), bare, "pair-bare"))
     # Planted instructions: per group, the plant sets of that group plus short attacks from the
     # group's attack sources; they are planted only into hosts of the same group, so holding a
     # group out holds out both its documents and its instructions.
@@ -460,6 +494,10 @@ def report(items: list[Item], scores: dict[str, np.ndarray]) -> dict[str, Any]:
         ("injection", 0, ("chat",)),
         ("harmful", 1, ("chat",)),
         ("retrieval", 2, ("doc-eval",)),
+        ("injection+instructions", 0, ("chat-ctx",)),
+        ("harmful+instructions", 1, ("chat-ctx",)),
+        ("pairs", 0, ("pair",)),
+        ("pairs-bare", 0, ("pair-bare",)),
     ):
         idx = [i for i, it in enumerate(items) if it.labels[h] >= 0 and it.kind in kinds]
         cells = sorted(
@@ -497,11 +535,11 @@ def report(items: list[Item], scores: dict[str, np.ndarray]) -> dict[str, Any]:
                     "macro_balanced_accuracy": float((macro_tpr + macro_tnr) / 2),
                     "tpr": tpr,
                     "fpr": 1 - tnr,
-                    "fpr_chat": float((s[np.isin(src, CHAT)] >= t).mean())
-                    if task != "retrieval"
+                    "fpr_chat": float((s[np.isin(src, CHAT) & (y == 0)] >= t).mean())
+                    if np.isin(src, CHAT).any()
                     else None,
-                    "fpr_hard": float((s[np.isin(src, HARD)] >= t).mean())
-                    if task != "retrieval"
+                    "fpr_hard": float((s[np.isin(src, HARD) & (y == 0)] >= t).mean())
+                    if np.isin(src, HARD).any()
                     else None,
                 }
         print(f"\n### {task}: pooled over held-out groups\n")
@@ -556,7 +594,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     base_vecs = pooled_all(base, store, sorted({s for it in items for s in it.seqs}))
     for g in range(3):
         t0 = time.perf_counter()
-        tr = [it for it in items if it.group != g and it.kind != "doc-eval"]
+        tr = [it for it in items if it.group != g and it.kind not in SCORED_ONLY]
         te = [i for i, it in enumerate(items) if it.group == g and it.kind != "doc-train"]
         fw, fb = frozen_heads(tr, base_vecs)
         scores["frozen"][te] = item_scores([items[i] for i in te], base_vecs, fw, fb)
@@ -594,7 +632,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_ship(args: argparse.Namespace) -> int:
     bert, store, items = setup(args)
-    top = train(bert, store, [it for it in items if it.kind != "doc-eval"], args)
+    top = train(bert, store, [it for it in items if it.kind not in SCORED_ONLY], args)
     n = len(bert.encoder.layer)
     for i, layer in enumerate(top.layers):
         bert.encoder.layer[n - args.train_layers + i].load_state_dict(layer.state_dict())

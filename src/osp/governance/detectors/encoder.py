@@ -5,6 +5,12 @@ instruction) is a logistic regression on them. Long texts are cut into overlappi
 ``WINDOW_TOKENS`` word pieces and the highest window wins, so an instruction after thousands of
 benign words is scored on its own window instead of being truncated away or diluted.
 
+Context: a message can be scored together with the tenant's instructions, given as a second
+segment (``[CLS] window [SEP] context [SEP]``, token type 1, at most ``CONTEXT_TOKENS`` word
+pieces). Many injections are attacks only relative to those instructions ("answer only in
+French from now on" to an assistant told to answer in English); the context is attended to but
+not pooled, so the vector still describes the message.
+
 Integrity: ``manifest.json`` records the sha256 of every artefact file; a missing or altered file
 raises ``EncoderError`` with the reason, and the rail that needed it fails closed. Nothing here
 loads at import time, and nothing is ever fetched: onnxruntime and tokenizers read local files.
@@ -27,7 +33,11 @@ ENCODER_DIR = Path(__file__).with_name("weights") / "encoder"
 WINDOW_TOKENS = 96  # word pieces per window, [CLS] and [SEP] included
 STRIDE_TOKENS = 64
 MAX_WINDOWS = 64  # 4k word pieces; longer texts are scored on their first and last windows
+CONTEXT_TOKENS = 48  # word pieces of the tenant's instructions given as the second segment
 BATCH = 16
+# Graph inputs of an artefact that takes a second segment; an artefact without them (format
+# osp-encoder-v1) scores the message alone.
+PAIR_INPUTS = frozenset({"token_type_ids", "pool_mask"})
 FloatArray = npt.NDArray[np.float32]
 
 
@@ -83,17 +93,26 @@ def _verified(directory: Path, manifest: dict[str, Any], name: str) -> Path:
     return path
 
 
-def split_windows(ids: list[int], cls: int, sep: int) -> list[list[int]]:
-    """Overlapping windows of word-piece ids, each [CLS] ... [SEP] (training uses the same cut)."""
+def split_windows(
+    ids: list[int], cls: int, sep: int, context: list[int] | None = None
+) -> list[list[int]]:
+    """Overlapping windows of word-piece ids, each [CLS] ... [SEP] (training uses the same cut),
+    followed by ``context[:CONTEXT_TOKENS]`` and [SEP] when a context is given."""
     inner = WINDOW_TOKENS - 2
+    tail = [*context[:CONTEXT_TOKENS], sep] if context else []
     if len(ids) <= inner:
-        return [[cls, *ids, sep]]
+        return [[cls, *ids, sep, *tail]]
     starts = list(range(0, len(ids) - inner + STRIDE_TOKENS, STRIDE_TOKENS))
     if len(starts) > MAX_WINDOWS:
         # Keep both ends: instructions are planted at the start or the end most often.
         half = MAX_WINDOWS // 2
         starts = starts[:half] + starts[-half:]
-    return [[cls, *ids[s : s + inner], sep] for s in starts]
+    return [[cls, *ids[s : s + inner], sep, *tail] for s in starts]
+
+
+def segment_a(window: list[int], context: list[int] | None) -> int:
+    """Length of the message segment ([CLS] ... [SEP]) of a window built by split_windows."""
+    return len(window) - (min(len(context), CONTEXT_TOKENS) + 1 if context else 0)
 
 
 class Encoder:
@@ -146,17 +165,22 @@ class Encoder:
             raise EncoderError("encoder tokenizer lacks [CLS]/[SEP]")
         self._cls: int = cls
         self._sep: int = sep
+        self.takes_context = PAIR_INPUTS.issubset(i.name for i in self._session.get_inputs())
 
-    def windows(self, text: str) -> list[list[int]]:
-        """Token ids of each window, [CLS] ... [SEP]."""
-        return split_windows(
-            self._tok.encode(text, add_special_tokens=False).ids, self._cls, self._sep
-        )
+    def _ids(self, text: str) -> list[int]:
+        return list(self._tok.encode(text, add_special_tokens=False).ids)
 
-    def embed(self, text: str, keep: int | None = None) -> FloatArray:
+    def windows(self, text: str, context: str | None = None) -> list[list[int]]:
+        """Token ids of each window, [CLS] ... [SEP] (then the context segment, if any)."""
+        ctx = self._ids(context) if context and self.takes_context else None
+        return split_windows(self._ids(text), self._cls, self._sep, ctx)
+
+    def embed(self, text: str, keep: int | None = None, context: str | None = None) -> FloatArray:
         """One L2-normalised vector per window, shape (windows, 384). With ``keep``, only the
-        first keep-1 windows and the last one are run (training uses this to bound cost)."""
-        wins = self.windows(text)
+        first keep-1 windows and the last one are run (training uses this to bound cost). With
+        ``context`` (and an artefact that takes one), each window carries it as segment two."""
+        ctx = self._ids(context) if context and self.takes_context else None
+        wins = split_windows(self._ids(text), self._cls, self._sep, ctx)
         if keep is not None and len(wins) > keep:
             wins = [*wins[: keep - 1], wins[-1]]
         out = []
@@ -165,21 +189,33 @@ class Encoder:
             width = max(len(w) for w in batch)
             ids = np.zeros((len(batch), width), dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
+            types = np.zeros((len(batch), width), dtype=np.int64)
+            pool = np.zeros((len(batch), width), dtype=np.int64)
             for i, w in enumerate(batch):
+                a = segment_a(w, ctx)
                 ids[i, : len(w)] = w
                 mask[i, : len(w)] = 1
-            (emb,) = self._session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
+                types[i, a : len(w)] = 1
+                pool[i, :a] = 1
+            feed = {"input_ids": ids, "attention_mask": mask}
+            if self.takes_context:
+                feed |= {"token_type_ids": types, "pool_mask": pool}
+            (emb,) = self._session.run(["embedding"], feed)
             out.append(np.asarray(emb, dtype=np.float32))
         return np.concatenate(out)
 
-    def scores(self, text: str, heads: tuple[str, ...]) -> dict[str, float]:
-        emb = self.embed(text)
+    def scores(
+        self, text: str, heads: tuple[str, ...], context: str | None = None
+    ) -> dict[str, float]:
+        emb = self.embed(text, context=context)
         return {h: self.heads[h].score(emb) for h in heads}
 
-    def assess(self, text: str, heads: tuple[str, ...]) -> tuple[dict[str, float], str | None]:
+    def assess(
+        self, text: str, heads: tuple[str, ...], context: str | None = None
+    ) -> tuple[dict[str, float], str | None]:
         """Head scores and the learned harm category (None without a category head), from one
         pass of the encoder."""
-        emb = self.embed(text)
+        emb = self.embed(text, context=context)
         scores = {h: self.heads[h].score(emb) for h in heads}
         return scores, (self.categories.category(emb) if self.categories else None)
 
