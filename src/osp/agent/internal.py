@@ -87,7 +87,10 @@ class InternalApi:
             "approval_id": str(uuid.UUID(hex=approval_id)), "arguments": arguments})
         return answer.get("data")
 
-    def score(self, text: str, heads: tuple[str, ...]) -> Any:
-        """The control plane's shared encoder scores ``text`` (osp.gateway.scoring)."""
-        return self._call("POST", "/internal/v1/governance/score",
-                          {"text": text, "heads": list(heads)})
+    def score(self, text: str, heads: tuple[str, ...], context: str | None = None) -> Any:
+        """The control plane's shared encoder scores ``text`` (osp.gateway.scoring), read with
+        ``context`` (the tenant's instructions) when given."""
+        body: dict[str, Any] = {"text": text, "heads": list(heads)}
+        if context:
+            body["context"] = context
+        return self._call("POST", "/internal/v1/governance/score", body)

@@ -109,7 +109,8 @@ class _Turn:
               prompt: str | None = None) -> StageResult:
         try:
             return self.pipeline.check(stage, text, request_id=self.request_id,
-                                       tool_call=tool_call, prompt=prompt)
+                                       tool_call=tool_call, prompt=prompt,
+                                       instructions=self.request.config.system_prompt)
         except Exception as exc:  # the engine itself failed: block, never pass
             raise GovernanceFailure(f"{stage} rails failed: {type(exc).__name__}") from None
 

@@ -24,9 +24,10 @@ class RemoteScorer:
     def get(self) -> RemoteScorer:
         return self
 
-    def scores(self, text: str, heads: tuple[str, ...]) -> dict[str, float]:
+    def scores(self, text: str, heads: tuple[str, ...],
+               context: str | None = None) -> dict[str, float]:
         try:
-            answer = self._internal.score(text, heads)
+            answer = self._internal.score(text, heads, context)
         except ToolError as exc:
             raise EncoderError(f"the shared scorer could not score: {exc}") from None
         got = answer.get("scores") if isinstance(answer, dict) else None

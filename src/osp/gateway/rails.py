@@ -104,12 +104,15 @@ class GatewayRails:
                 self._pipelines.popitem(last=False)[1].close()
         return pipe
 
-    def check(self, policy: Policy, stage: Stage, text: str, turn: str) -> GatewayCheck:
-        """Runs the tenant's gateway rails of ``stage``; call only when :meth:`runs`."""
+    def check(self, policy: Policy, stage: Stage, text: str, turn: str,
+              instructions: str | None = None) -> GatewayCheck:
+        """Runs the tenant's gateway rails of ``stage``; call only when :meth:`runs`.
+        ``instructions``: the tenant's system prompt, read with the message."""
         request_id = f"{turn}:gw:{uuid.uuid4().hex[:8]}"
         bucket = self._sink.open(request_id)
         try:
-            result = self._pipeline(policy).check(stage, text, request_id=request_id)
+            result = self._pipeline(policy).check(stage, text, request_id=request_id,
+                                                  instructions=instructions)
         finally:
             self._sink.close(request_id)
         return GatewayCheck(result, list(bucket))

@@ -1,6 +1,7 @@
 """The shared scorer on the internal listener, for the rails that stay inside the agent.
 
-``POST /internal/v1/governance/score`` ``{"text": str, "heads": [str]}`` -> ``{"scores": {}}``
+``POST /internal/v1/governance/score`` ``{"text": str, "heads": [str], "context": str?}`` ->
+``{"scores": {}}`` (``context``: the tenant's instructions, read with the text)
 
 The retrieval stage runs inside the agent loop (retrieved chunks and tool results never pass
 the gateway), so its semantic rail asks the control plane's one encoder here instead of
@@ -27,6 +28,7 @@ from osp.governance.detectors.encoder import EncoderError
 
 HEADS = ("injection", "harmful", "document")
 MAX_TEXT = 200_000  # the policy's largest max_input_chars; windows bound the work per text
+MAX_CONTEXT = 20_000  # the agent config's system_prompt limit
 PER_TENANT = 4  # scorings of one tenant at once
 
 AgentAuth = Callable[[Request], uuid.UUID]
@@ -36,6 +38,7 @@ class ScoreIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(max_length=MAX_TEXT)
     heads: list[str] = Field(min_length=1, max_length=len(HEADS))
+    context: str | None = Field(default=None, max_length=MAX_CONTEXT)
 
 
 class ScoreOut(BaseModel):
@@ -80,7 +83,8 @@ def build_scoring_router(rails: GatewayRails, authenticate: AgentAuth,
         with limits.slot(tenant_id):
             try:
                 scorer = rails.encoders.get()
-                return ScoreOut(scores=scorer.scores(body.text, tuple(body.heads)))
+                return ScoreOut(scores=scorer.scores(body.text, tuple(body.heads),
+                                                            body.context))
             except EncoderError as exc:
                 raise Unavailable(f"model_unavailable: {exc}") from None
 

@@ -332,10 +332,12 @@ class GatewayService:
     def _turn(self, tenant: TenantInfo, message_id: uuid.UUID, channel: str, user: str,
               text: str, document: dict[str, Any], skill: str | None,
               running_checked: bool = False) -> MessageResult:
-        policy = parse_config_cached(document).governance_policy()
+        config = parse_config_cached(document)
+        policy = config.governance_policy()
         before: list[dict[str, Any]] = []
         if self.rails.runs(policy, Stage.INPUT):
-            checked = self._gateway_check(policy, Stage.INPUT, text, message_id)
+            checked = self._gateway_check(policy, Stage.INPUT, text, message_id,
+                                          instructions=config.system_prompt)
             before = checked[1]
             if checked[0] is not None:
                 # Refused before delivery: the agent (and the model) never see the message.
@@ -353,10 +355,12 @@ class GatewayService:
         return self.apply_outcome(tenant, message_id, outcome, policy=policy, before=before)
 
     def _gateway_check(self, policy: Policy, stage: Stage, text: str, message_id: uuid.UUID,
+                       instructions: str | None = None,
                        ) -> tuple[str | None, list[dict[str, Any]], str]:
-        """(refusal or None, audit records, text to carry on with) of the gateway's rails."""
+        """(refusal or None, audit records, text to carry on with) of the gateway's rails;
+        ``instructions``: the tenant's system prompt, read with the message."""
         try:
-            checked = self.rails.check(policy, stage, text, str(message_id))
+            checked = self.rails.check(policy, stage, text, str(message_id), instructions)
         except Exception as exc:  # the engine itself failed: block, never pass
             log.error("gateway_rails_failed", stage=str(stage), error=type(exc).__name__)
             return (policy.refusals.for_reason("governance_failure"),

@@ -32,6 +32,10 @@ class RailContext:
     stage: Stage
     prompt: str | None = None
     tool_call: ToolCall | None = None
+    # The tenant's instructions to its agent (the system prompt). The semantic tier reads a
+    # message against them: "answer only in French from now on" is an attack on an assistant
+    # told to answer in English and an ordinary request to a general one.
+    instructions: str | None = None
 
 
 @runtime_checkable
@@ -62,7 +66,11 @@ class JudgeModel(Protocol):
 class TextScorer(Protocol):
     """Scores text with the semantic tier's heads (probability per head name)."""
 
-    def scores(self, text: str, heads: tuple[str, ...]) -> dict[str, float]: ...
+    def scores(
+        self, text: str, heads: tuple[str, ...], context: str | None = None
+    ) -> dict[str, float]:
+        """``context``: the tenant's instructions, read with the text (the second segment)."""
+        ...
 
 
 @runtime_checkable
@@ -70,7 +78,9 @@ class CategoryScorer(TextScorer, Protocol):
     """A scorer that also names the harm category from the same pass (the local encoder with
     a category head); a scorer without it leaves naming to the word-stem taxonomy."""
 
-    def assess(self, text: str, heads: tuple[str, ...]) -> tuple[dict[str, float], str | None]: ...
+    def assess(
+        self, text: str, heads: tuple[str, ...], context: str | None = None
+    ) -> tuple[dict[str, float], str | None]: ...
 
 
 class ScorerSource(Protocol):

@@ -173,6 +173,7 @@ class Pipeline:
         request_id: str | None = None,
         prompt: str | None = None,
         tool_call: ToolCall | None = None,
+        instructions: str | None = None,
     ) -> StageResult:
         stage = Stage(stage)
         ctx = RailContext(
@@ -181,6 +182,7 @@ class Pipeline:
             stage=stage,
             prompt=prompt,
             tool_call=tool_call,
+            instructions=instructions,
         )
         started = time.perf_counter()
         rails = self._stages[stage]

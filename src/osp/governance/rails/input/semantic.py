@@ -28,14 +28,17 @@ class SemanticRail(BaseRail):
         got = self.assessed(text)
         return got if isinstance(got, Reject) else got[0]
 
-    def assessed(self, text: str) -> tuple[dict[str, float], str | None] | Reject:
-        """Head scores and the encoder's learned harm category (None without a category head)."""
+    def assessed(
+        self, text: str, context: str | None = None
+    ) -> tuple[dict[str, float], str | None] | Reject:
+        """Head scores and the encoder's learned harm category (None without a category head);
+        ``context`` (the tenant's instructions) is read with the text."""
         try:
             encoder = self.deps.encoders.get()
             clean = normalize(text).text
             if isinstance(encoder, CategoryScorer):
-                return encoder.assess(clean, self.heads)
-            return encoder.scores(clean, self.heads), None
+                return encoder.assess(clean, self.heads, context)
+            return encoder.scores(clean, self.heads, context), None
         except EncoderError as exc:
             # Fail closed: a tenant whose policy asks for the semantic tier never gets a
             # message through unchecked because the model file is missing or altered.
@@ -49,7 +52,7 @@ class SemanticInputRail(SemanticRail):
     heads = ("injection", "harmful")
 
     def check(self, text: str, ctx: RailContext) -> Decision:
-        assessed = self.assessed(text)
+        assessed = self.assessed(text, ctx.instructions)
         if isinstance(assessed, Reject):
             return assessed
         got, learned = assessed
