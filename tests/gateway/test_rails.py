@@ -97,6 +97,24 @@ def test_a_harmful_reply_the_container_let_through_is_refused_at_the_gateway(
     assert decision["action"] == "reject" and decision["reason"] == "unsafe_content"
 
 
+def test_the_gateway_reads_a_message_against_the_tenants_own_instructions(
+        platform: Platform, make_tenant: Callable[..., TenantInfo]) -> None:
+    from tests.governance.rails.test_instructions import FIXED, FREE, SWITCH
+
+    answered = {}
+    for instructions in (FIXED, FREE):
+        tenant = make_tenant()
+        agent = ScriptedAgent.answering("Claro.")
+        parts = _full(platform, tenant, agent)
+        parts.settings.set_document(
+            tenant.id, {"policy": {"preset": "full"}, "system_prompt": instructions}, "test")
+        answered[instructions] = parts.gateway.send(tenant, "api", "u1", SWITCH).status
+        decision = _decision(_turn(platform, tenant), "input.semantic")
+        assert decision["detail"] == "gateway"
+    # The same words: an override of the first tenant's rules, a request to the second.
+    assert answered == {FIXED: "refused", FREE: "answered"}
+
+
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
 def test_a_missing_or_corrupt_scorer_fails_closed(
         platform: Platform, make_tenant: Callable[..., TenantInfo], tmp_path: Path,

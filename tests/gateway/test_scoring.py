@@ -57,6 +57,17 @@ def test_the_agent_scores_through_the_shared_scorer(served: str) -> None:
     assert set(attack) == {"injection", "harmful"}
 
 
+def test_the_shared_scorer_reads_the_instructions_it_is_given(served: str) -> None:
+    from tests.governance.rails.test_instructions import FIXED, SWITCH
+
+    remote = RemoteScorer(InternalApi(served, "t", "i", "key"))
+    local = SHARED.encoders.get()
+    for context in (None, FIXED):
+        got = remote.scores(SWITCH, ("injection",), context)["injection"]
+        assert got == pytest.approx(local.scores(SWITCH, ("injection",), context)["injection"])
+    assert remote.scores(SWITCH, ("injection",), FIXED) != remote.scores(SWITCH, ("injection",))
+
+
 def test_an_unknown_head_is_refused_with_a_reason(served: str) -> None:
     with pytest.raises(EncoderError, match="unknown head"):
         RemoteScorer(InternalApi(served, "t", "i", "key")).scores("x", ("everything",))
