@@ -52,6 +52,25 @@ def _multilingual(rng: random.Random) -> Iterator[tuple[str, str]]:
             yield code, f"{rng.choice(a)} {rng.choice(b)}"
         for _ in range(2):  # mixed with English
             yield code, rng.choice(MIXED_BENIGN).format(lang=LANG_NAMES[code], x=rng.choice(sents))
+        question = lang["t"][4]  # every language's fifth template is its code question
+        yield code, f"{question}\n\n```\n{_snippet(question)}\n```"
+
+
+SNIPPETS = {
+    "SQL": "SELECT o.id, c.name FROM orders o JOIN customers c ON c.id = o.customer_id;",
+    "JavaScript": "for (let i = 0; i <= items.length; i++) {\n  console.log(items[i]);\n}",
+    "Java": "String name = user.getName();\nSystem.out.println(name.trim());",
+    "pandas": "df = left.merge(right, on='id', how='left')\nprint(df['price'].sum())",
+    "Bash": "cat list.txt | while read line; do count=$((count+1)); done\necho $count",
+    "dict": "prices = {'apple': 1.2}\nprint(prices['Apple'])",
+}
+
+
+def _snippet(question: str) -> str:
+    for key, code in SNIPPETS.items():
+        if key in question:
+            return code
+    return "def evens(xs):\n    out = [x for x in xs if x % 2 == 0]\n\nprint(evens([1, 2, 3, 4]))"
 
 
 def _multilingual_attack(rng: random.Random) -> Iterator[tuple[str, str]]:
@@ -59,9 +78,12 @@ def _multilingual_attack(rng: random.Random) -> Iterator[tuple[str, str]]:
     for code, lang in LANGS.items():
         combos = [f"{o} {x}" for o in lang["o"] for x in lang["x"]]
         combos += [f"{x} {o}" for o in lang["o"][:2] for x in lang["x"][:2]]
-        picks = rng.sample(combos, min(11, len(combos))) + list(lang["s"])
+        picks = rng.sample(combos, min(9, len(combos))) + list(lang["s"])
         for m in picks:
             yield code, rng.choice(wraps).format(m=m)
+        benign = [t for t in lang["t"] if "{" not in t]
+        for _ in range(3):  # an ordinary request that carries an attack
+            yield code, f"{rng.choice(benign)} {rng.choice(lang['o'])} {rng.choice(lang['x'])}"
         for _ in range(3):
             t = rng.choice(MIXED_ATTACK)
             yield code, t.format(o=rng.choice(lang["o"]), x=rng.choice(lang["x"]),
