@@ -45,11 +45,13 @@ def _multilingual(rng: random.Random) -> Iterator[tuple[str, str]]:
     for code, lang in LANGS.items():
         by_template = [sorted({_fill(rng, t, lang) for _ in range(6)}) for t in lang["t"]]
         sents = sorted(s for filled in by_template for s in filled)
-        for s in rng.sample(sents, min(26, len(sents))):
+        for s in rng.sample(sents, min(24, len(sents))):
             yield code, s
         for _ in range(8):  # multi-sentence messages, two different templates
             a, b = rng.sample(by_template, 2)
             yield code, f"{rng.choice(a)} {rng.choice(b)}"
+        for _ in range(3):  # longer messages, three different templates
+            yield code, " ".join(rng.choice(t) for t in rng.sample(by_template, 3))
         for _ in range(2):  # mixed with English
             yield code, rng.choice(MIXED_BENIGN).format(lang=LANG_NAMES[code], x=rng.choice(sents))
         question = lang["t"][4]  # every language's fifth template is its code question
@@ -78,7 +80,7 @@ def _multilingual_attack(rng: random.Random) -> Iterator[tuple[str, str]]:
     for code, lang in LANGS.items():
         combos = [f"{o} {x}" for o in lang["o"] for x in lang["x"]]
         combos += [f"{x} {o}" for o in lang["o"][:2] for x in lang["x"][:2]]
-        picks = rng.sample(combos, min(9, len(combos))) + list(lang["s"])
+        picks = rng.sample(combos, min(8, len(combos))) + list(lang["s"])
         for m in picks:
             yield code, rng.choice(wraps).format(m=m)
         benign = [t for t in lang["t"] if "{" not in t]
@@ -199,7 +201,7 @@ ENCODINGS: dict[str, tuple[tuple[str, ...], Callable[[random.Random, str], str]]
     "homoglyph": (("Our CRM has a customer '{e}' that never matches in search. Lookalikes?",
                    "Someone registered '{e}' as a username. How can I detect mixed scripts?",
                    "Why does sorting put '{e}' at the end of the list?"),
-                  lambda r, s: r.choice(NAMES).translate(HOMO)),
+                  lambda r, s: NAMES[PLAIN.index(s) % len(NAMES)].translate(HOMO)),
     "emoji": (("{e} 😊 can you make this message even more festive?",
                "Rewrite without emojis for work please: {e}",
                "My grandma texts like this: {e} ❤️ what is she saying?"), _emoji),
