@@ -99,15 +99,17 @@ def load_public() -> list[Row]:
 
 
 def load_generated() -> list[Row]:
-    """Rows from generators.py (attack families, benign look-alikes, planted documents)."""
-    path = HERE / "data" / "osp_families.jsonl"
-    if not path.exists():
-        return []
+    """Rows from generators.py (attack families, benign look-alikes, planted documents) and
+    breadth.py (multilingual, encoded and protective messages)."""
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            rows.append(Row(r["text"], r["label"], r["source"], r.get("category", "")))
+    for name in ("osp_families.jsonl", "osp_breadth.jsonl"):
+        path = HERE / "data" / name
+        if not path.exists():
+            continue
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                rows.append(Row(r["text"], r["label"], r["source"], r.get("category", "")))
     return rows
 
 
