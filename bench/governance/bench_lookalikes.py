@@ -21,10 +21,12 @@ from collections import Counter
 from corpus import HERE
 from lookalikes import rows_by_family
 
+from osp.agent.config import AgentConfig
 from osp.governance import MemorySink, Pipeline, Policy, Stage, StageResult, builtin_registry
 from osp.governance.detectors.linear import ModelStore
 from osp.governance.interfaces import RailDeps
 
+DEFAULT_SYSTEM_PROMPT = AgentConfig.model_fields["system_prompt"].default
 INJECTION_RAILS = {"retrieval.injection", "retrieval.semantic"}
 
 
@@ -49,6 +51,12 @@ def flagged(result: StageResult) -> str | None:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--write-results", action="store_true")
+    ap.add_argument(
+        "--instructions",
+        default=DEFAULT_SYSTEM_PROMPT,
+        help="tenant instructions the input stage reads messages against, as the gateway does "
+        "(default: the agent's default system prompt; '' for none)",
+    )
     args = ap.parse_args()
     path = HERE / "data" / "osp_lookalikes.jsonl"
     with path.open(encoding="utf-8") as f:
@@ -73,7 +81,10 @@ def main() -> int:
         cells = []
         fired: Counter[str] = Counter()
         for name, pipe in pipes.items():
-            rails = [flagged(pipe.check(stage, r["text"])) for r in got]
+            rails = [
+                flagged(pipe.check(stage, r["text"], instructions=args.instructions or None))
+                for r in got
+            ]
             hits = [r for r in rails if r]
             if name == "full":
                 fired.update(hits)

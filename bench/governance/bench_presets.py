@@ -109,6 +109,10 @@ def tool_calls(rng: random.Random, n: int, texts: list[str]) -> list[ToolCall]:
     return made
 
 
+# The gateway reads every message against the tenant's system prompt; a typical one.
+INSTRUCTIONS = ("You are the support assistant of Example Ltd. Answer questions about orders, "
+                "deliveries and returns in English. Be concise and polite.")
+
 def timed(fn: Callable[[], object]) -> float:
     t = time.perf_counter()
     fn()
@@ -118,7 +122,10 @@ def timed(fn: Callable[[], object]) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--instructions", default=INSTRUCTIONS,
+                    help="tenant instructions the input stage reads messages against ('' none)")
     args = ap.parse_args()
+    instr = args.instructions or None
     print(pin_one_core(), f"| load average {os.getloadavg()}")
     rng = random.Random(11)
     rows = load_all()
@@ -183,10 +190,11 @@ def main() -> int:
     plans: list[tuple[str, str, Run, list[str]]] = []
     for mix, ins in (("chat", chat_in), ("all sources", all_in)):
         outs = fresh_replies(mix)
-        plans.append(("input", mix, lambda p, i, ins=ins: p.check(Stage.INPUT, ins[i]), ins))
+        plans.append(("input", mix, lambda p, i, ins=ins: p.check(
+            Stage.INPUT, ins[i], instructions=instr), ins))
         plans.append((
             "input+output", mix,
-            lambda p, i, ins=ins, outs=outs: (p.check(Stage.INPUT, ins[i]),
+            lambda p, i, ins=ins, outs=outs: (p.check(Stage.INPUT, ins[i], instructions=instr),
                                               p.check(Stage.OUTPUT, outs[i], prompt=ins[i])),
             [m + o for m, o in zip(ins, outs, strict=True)],
         ))
