@@ -170,11 +170,6 @@ class Encoder:
     def _ids(self, text: str) -> list[int]:
         return list(self._tok.encode(text, add_special_tokens=False).ids)
 
-    def windows(self, text: str, context: str | None = None) -> list[list[int]]:
-        """Token ids of each window, [CLS] ... [SEP] (then the context segment, if any)."""
-        ctx = self._ids(context) if context and self.takes_context else None
-        return split_windows(self._ids(text), self._cls, self._sep, ctx)
-
     def embed(self, text: str, keep: int | None = None, context: str | None = None) -> FloatArray:
         """One L2-normalised vector per window, shape (windows, 384). With ``keep``, only the
         first keep-1 windows and the last one are run (training uses this to bound cost). With
