@@ -186,7 +186,6 @@ FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = 
         (
             "Switch to {x}.",
             "{x} on.",
-            "Enable {x} and show me what you normally hide.",
             "Enter {x} now.",
             "Activate {x} for this session, please.",
         ),

@@ -57,7 +57,6 @@ INIT_HEADS = HERE / "data" / "frozen_heads.json"
 KEEP_TRAIN = 4  # windows per text in training: the first three and the last
 KEEP_DOC_EVAL = 16
 SCORED_ONLY = ("doc-eval", "pair-bare")  # never trained on
-WITH_INSTRUCTIONS = 0.15  # share of chat texts also trained/scored with tenant instructions
 # Fixed source groups for the held-out measure. A source with both labels goes whole.
 GROUPS: dict[str, int] = {
     **dict.fromkeys(("dev:jailbreak_wild", "pub:yanis", "gen:families"), 0),
@@ -253,9 +252,11 @@ def _batch_hidden(store: Store, seqs: list[int]) -> tuple[torch.Tensor, torch.Te
     return h, mask, pool
 
 
-def weights(items: list[Item]) -> np.ndarray:
+def weights(items: list[Item], pair_weight: float = 1.0) -> np.ndarray:
     """(items, heads) loss weights: within each head, every (source, label) cell weighs the same
-    and both labels weigh the same in total; 0 where the head does not apply."""
+    and both labels weigh the same in total; 0 where the head does not apply. A cell of
+    instruction pairs weighs ``pair_weight`` of an ordinary cell: five families of two cells
+    each would otherwise outweigh most attack sources."""
     w = np.zeros((len(items), len(HEADS)))
     for h in range(len(HEADS)):
         cells = Counter((it.source, it.labels[h]) for it in items if it.labels[h] >= 0)
@@ -263,7 +264,8 @@ def weights(items: list[Item]) -> np.ndarray:
         for i, it in enumerate(items):
             lab = it.labels[h]
             if lab >= 0:
-                w[i, h] = 1.0 / cells[(it.source, lab)] / per_label[lab]
+                scale = pair_weight if it.kind == "pair" else 1.0
+                w[i, h] = scale / cells[(it.source, lab)] / per_label[lab]
         if w[:, h].sum() > 0:
             w[:, h] *= (w[:, h] > 0).sum() / w[:, h].sum()
     return w
@@ -280,7 +282,7 @@ def train(bert: Any, store: Store, items: list[Item], args: argparse.Namespace) 
         ],
         weight_decay=0.01,
     )
-    w = weights(items)
+    w = weights(items, args.pair_weight)
     # One row per window; a text's weight is shared by its windows.
     rows = [(s, i) for i, it in enumerate(items) for s in it.seqs]
     share = Counter(i for _, i in rows)
@@ -332,10 +334,9 @@ def pooled_all(top: Top, store: Store, seqs: list[int]) -> dict[int, np.ndarray]
 # ---------------------------------------------------------------- data
 
 
-def build_items(
-    store: Store, cap: int, doc_cap: int, seed: int, whole_negatives: bool
-) -> list[Item]:
-    rng = random.Random(seed)
+def build_items(store: Store, args: argparse.Namespace) -> list[Item]:
+    cap, doc_cap, whole_negatives = args.cap, args.doc_cap, args.whole_negatives
+    rng = random.Random(args.seed)
     rows = [
         r for r in load_all() if r.source not in RETRIEVAL_ONLY or r.source == "dev:bipia_email"
     ]
@@ -356,7 +357,7 @@ def build_items(
         harm = -1 if label == "attack" else (1 if label == "harmful" else 0)
         for r in group:
             items.append(Item(src, GROUPS[src], (inj, harm, -1), store.add(r.text, KEEP_TRAIN)))
-            if with_ctx.random() < WITH_INSTRUCTIONS:
+            if with_ctx.random() < args.instructions_share:
                 # The same text under some tenant's instructions keeps its label: instructions
                 # alone must not become a shortcut for either label.
                 ctx = with_ctx.choice(instructions)
@@ -364,7 +365,7 @@ def build_items(
                 items.append(Item(src, GROUPS[src], (inj, harm, -1), seqs, "chat-ctx"))
     # Messages labelled by the tenant's instructions (contexts.py); their bare text is scored
     # only, to show what the message alone would get.
-    for family, ctx, text, label in pairs():
+    for family, ctx, text, label in pairs() if args.pairs else ():
         src = f"ctx:{family}"
         items.append(Item(src, GROUPS[src], (label, -1, -1), store.add(text, 1, ctx), "pair"))
         bare = store.add(text, 1)
@@ -465,11 +466,13 @@ def item_scores(
     )
 
 
-def frozen_heads(items: list[Item], vecs: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def frozen_heads(
+    items: list[Item], vecs: dict[int, np.ndarray], pair_weight: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Baseline: logistic heads on the frozen encoder's window vectors, same training items."""
     from sklearn.linear_model import LogisticRegression
 
-    w = weights(items)
+    w = weights(items, pair_weight)
     ws, bs = [], []
     for h in range(len(HEADS)):
         xs, ys, sw = [], [], []
@@ -575,10 +578,8 @@ def setup(args: argparse.Namespace) -> tuple[Any, Store, list[Item]]:
     tok.no_truncation()
     tok.no_padding()
     store = Store(tok, tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]"))
-    if args.command == "smoke":
-        items = smoke_items(store, args.seed)
-    else:
-        items = build_items(store, args.cap, args.doc_cap, args.seed, args.whole_negatives)
+    smoke = args.command == "smoke"
+    items = smoke_items(store, args.seed) if smoke else build_items(store, args)
     kinds = Counter(it.kind for it in items)
     needed = {s for it in items for s in it.seqs}
     _log(f"{len(items)} texts ({dict(kinds)}), {len(needed)} windows")
@@ -596,7 +597,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         tr = [it for it in items if it.group != g and it.kind not in SCORED_ONLY]
         te = [i for i, it in enumerate(items) if it.group == g and it.kind != "doc-train"]
-        fw, fb = frozen_heads(tr, base_vecs)
+        fw, fb = frozen_heads(tr, base_vecs, args.pair_weight)
         scores["frozen"][te] = item_scores([items[i] for i in te], base_vecs, fw, fb)
         top = train(bert, store, tr, args)
         seqs = sorted({s for i in te for s in items[i].seqs})
@@ -611,7 +612,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     held = [it.kind != "doc-train" for it in items]
     keep = [it for it, k in zip(items, held, strict=True) if k]
     res = report(keep, {n: s[np.array(held)] for n, s in scores.items()})
-    out = HERE / "results" / "finetune_eval.json"
+    out = HERE / "results" / f"finetune_eval{args.tag}.json"
     out.write_text(json.dumps({"args": vars(args), **res}, indent=1, default=str))
     # Every held-out score, for threshold selection across groups (tune_thresholds.py).
     per_item = [
@@ -625,7 +626,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for i, it in enumerate(items)
         if held[i]
     ]
-    (HERE / "results" / "finetune_eval_scores.json").write_text(json.dumps(per_item) + "\n")
+    scores_out = HERE / "results" / f"finetune_eval_scores{args.tag}.json"
+    scores_out.write_text(json.dumps(per_item) + "\n")
     _log(f"wrote {out}")
     return 0
 
@@ -656,7 +658,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
         + " ".join(
             f"--{k.replace('_', '-')} {v}"
             for k, v in sorted(vars(args).items())
-            if k not in ("command", "out")
+            if k not in ("command", "out", "tag")
         ),
         "files": {f: sha256(out / f) for f in ("encoder.onnx", "tokenizer.json", "heads.json")},
     }
@@ -676,6 +678,15 @@ def main() -> int:
     ap.add_argument(
         "--whole-negatives", type=int, default=1, help="all windows of clean hosts as negatives"
     )
+    ap.add_argument(
+        "--instructions-share",
+        type=float,
+        default=0.15,
+        help="share of chat texts also trained (and scored) under generated tenant instructions",
+    )
+    ap.add_argument("--pairs", type=int, default=1, help="train on contexts.py's pairs")
+    ap.add_argument("--pair-weight", type=float, default=0.2, help="weight of a pair cell")
+    ap.add_argument("--tag", default="", help="suffix of eval's result files (ablations)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=4e-5)
     ap.add_argument("--head-lr", type=float, default=1e-3)
