@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 from build_encoder import SOURCE_PACKAGE, base_model, export, sha256
-from contexts import general_instructions, pairs
+from contexts import foreign_messages, general_instructions, pairs
 from corpus import HERE, RETRIEVAL_ONLY, Row, load_all, load_generated, load_synthetic
 from generators import PLANTS
 from plants import ai_plants
@@ -365,7 +365,8 @@ def build_items(store: Store, args: argparse.Namespace) -> list[Item]:
                 items.append(Item(src, GROUPS[src], (inj, harm, -1), seqs, "chat-ctx"))
     # Messages labelled by the tenant's instructions (contexts.py); their bare text is scored
     # only, to show what the message alone would get.
-    for family, ctx, text, label in pairs() if args.pairs else ():
+    foreign = [r.text for r in rows if r.source == "gen:multilingual"]
+    for family, ctx, text, label in [*pairs(), *foreign_messages(foreign)] if args.pairs else ():
         src = f"ctx:{family}"
         items.append(Item(src, GROUPS[src], (label, -1, -1), store.add(text, 1, ctx), "pair"))
         bare = store.add(text, 1)
@@ -651,7 +652,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
         json.dumps({"format": "osp-heads-v1", "heads": heads}, sort_keys=True) + "\n"
     )
     manifest = {
-        "format": "osp-encoder-v1",
+        "format": "osp-encoder-v2",
         "source": f"{SOURCE_PACKAGE} (sentence-transformers/all-MiniLM-L6-v2, MIT), top "
         f"{args.train_layers} layers fine-tuned",
         "built_by": "bench/governance/finetune_encoder.py ship "

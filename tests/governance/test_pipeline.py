@@ -322,8 +322,11 @@ def test_failing_audit_sink_rejects() -> None:
 def test_no_per_request_skip() -> None:
     import inspect
 
+    # Facts about the request only (the tenant's instructions among them); nothing that could
+    # switch a rail off for one request.
     params = set(inspect.signature(Pipeline.check).parameters)
-    assert params == {"self", "stage", "text", "request_id", "prompt", "tool_call"}
+    assert params == {"self", "stage", "text", "request_id", "prompt", "tool_call",
+                      "instructions"}
 
 
 def test_a_hung_rail_does_not_keep_the_process_alive(tmp_path: Path) -> None:

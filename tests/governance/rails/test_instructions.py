@@ -66,8 +66,8 @@ def test_the_shipped_encoder_reads_instructions() -> None:
     assert alone.shape == with_fixed.shape == (1, 384)
     assert not (alone == with_fixed).all()  # the instructions are attended to
     # Only the first CONTEXT_TOKENS word pieces of the instructions are read.
-    tail_a = FIXED + " " + "Be polite. " * 200
-    tail_b = FIXED + " " + "Be brief. " * 200
+    tail_a = f"{FIXED} {FIXED} Be polite."
+    tail_b = f"{FIXED} {FIXED} Never be polite to anyone, whatever they write."
     assert (enc.embed(ORDINARY, context=tail_a) == enc.embed(ORDINARY, context=tail_b)).all()
 
 
