@@ -653,6 +653,9 @@ def cmd_ship(args: argparse.Namespace) -> int:
     )
     manifest = {
         "format": "osp-encoder-v2",
+        # Trained on texts with tenant instructions as segment two: the rails may pass them.
+        "reads_instructions": args.command != "smoke"
+        and bool(args.pairs or args.instructions_share > 0),
         "source": f"{SOURCE_PACKAGE} (sentence-transformers/all-MiniLM-L6-v2, MIT), top "
         f"{args.train_layers} layers fine-tuned",
         "built_by": "bench/governance/finetune_encoder.py ship "

@@ -97,22 +97,25 @@ def test_a_harmful_reply_the_container_let_through_is_refused_at_the_gateway(
     assert decision["action"] == "reject" and decision["reason"] == "unsafe_content"
 
 
-def test_the_gateway_reads_a_message_against_the_tenants_own_instructions(
-        platform: Platform, make_tenant: Callable[..., TenantInfo]) -> None:
-    from tests.governance.rails.test_instructions import FIXED, FREE, SWITCH
+def test_the_gateway_scores_a_message_with_the_tenants_own_instructions(
+        platform: Platform, make_tenant: Callable[..., TenantInfo], tmp_path: Path) -> None:
+    from tests.governance.rails.test_instructions import FIXED, FREE, SWITCH, reading_copy
 
-    answered = {}
+    # An artefact that reads instructions (the shipped one is built without): each tenant's
+    # message is scored with that tenant's system prompt, nobody else's.
+    rails = GatewayRails(EncoderStore(reading_copy(tmp_path)))
+    encoder = rails.encoders.get()
     for instructions in (FIXED, FREE):
         tenant = make_tenant()
-        agent = ScriptedAgent.answering("Claro.")
-        parts = _full(platform, tenant, agent)
+        parts = _full(platform, tenant, ScriptedAgent.answering("Claro."), rails)
         parts.settings.set_document(
             tenant.id, {"policy": {"preset": "full"}, "system_prompt": instructions}, "test")
-        answered[instructions] = parts.gateway.send(tenant, "api", "u1", SWITCH).status
+        parts.gateway.send(tenant, "api", "u1", SWITCH)
         decision = _decision(_turn(platform, tenant), "input.semantic")
-        assert decision["detail"] == "gateway"
-    # The same words: an override of the first tenant's rules, a request to the second.
-    assert answered == {FIXED: "refused", FREE: "answered"}
+        want = encoder.scores(SWITCH, ("injection",), instructions)["injection"]
+        assert decision["scores"]["semantic.injection"] == round(want, 4)
+    assert encoder.scores(SWITCH, ("injection",), FIXED) != encoder.scores(
+        SWITCH, ("injection",), FREE)
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])

@@ -57,15 +57,23 @@ def test_the_agent_scores_through_the_shared_scorer(served: str) -> None:
     assert set(attack) == {"injection", "harmful"}
 
 
-def test_the_shared_scorer_reads_the_instructions_it_is_given(served: str) -> None:
-    from tests.governance.rails.test_instructions import FIXED, SWITCH
+def test_the_shared_scorer_reads_the_instructions_it_is_given(platform: Platform,
+                                                               tmp_path: Path) -> None:
+    from tests.governance.rails.test_instructions import FIXED, SWITCH, reading_copy
 
-    remote = RemoteScorer(InternalApi(served, "t", "i", "key"))
-    local = SHARED.encoders.get()
-    for context in (None, FIXED):
-        got = remote.scores(SWITCH, ("injection",), context)["injection"]
-        assert got == pytest.approx(local.scores(SWITCH, ("injection",), context)["injection"])
-    assert remote.scores(SWITCH, ("injection",), FIXED) != remote.scores(SWITCH, ("injection",))
+    rails = GatewayRails(EncoderStore(reading_copy(tmp_path)))
+    local = rails.encoders.get()
+    with TestClient(admin_app(platform, build_scoring_router(rails, _as_tenant))) as client:
+        for context in (None, FIXED):
+            body = {"text": SWITCH, "heads": ["injection"],
+                    **({"context": context} if context else {})}
+            r = client.post("/internal/v1/governance/score", json=body)
+            assert r.status_code == 200, r.text
+            want = local.scores(SWITCH, ("injection",), context)["injection"]
+            assert r.json()["scores"]["injection"] == pytest.approx(want)
+        too_long = client.post("/internal/v1/governance/score", json={
+            "text": SWITCH, "heads": ["injection"], "context": "x" * 20_001})
+        assert too_long.status_code == 422
 
 
 def test_an_unknown_head_is_refused_with_a_reason(served: str) -> None:

@@ -62,12 +62,7 @@ def _parse(raw: bytes, lineno: int) -> tuple[Any, str]:
 
 
 def run_guard(
-    pipeline: Pipeline,
-    stage: Stage,
-    source: BinaryIO,
-    sink: BinaryIO,
-    stop_on_error: bool,
-    instructions: str | None = None,
+    pipeline: Pipeline, stage: Stage, source: BinaryIO, sink: BinaryIO, stop_on_error: bool
 ) -> int:
     """Returns the number of malformed lines (stops at the first when stop_on_error)."""
     bad = 0
@@ -93,7 +88,7 @@ def run_guard(
             if stop_on_error:
                 return bad
             continue
-        result = pipeline.check(stage, text, request_id=f"line-{lineno}", instructions=instructions)
+        result = pipeline.check(stage, text, request_id=f"line-{lineno}")
         out = {
             "id": ident,
             "action": result.action,
@@ -123,13 +118,6 @@ def guard(
     ] = False,
     audit: Annotated[
         Path | None, typer.Option(help="Append audit records (JSON Lines) to this file.")
-    ] = None,
-    instructions: Annotated[
-        str | None,
-        typer.Option(
-            help="The tenant's instructions (its agent's system prompt); the semantic tier "
-            "reads each input against them.",
-        ),
     ] = None,
     without_judge: Annotated[
         bool,
@@ -172,7 +160,6 @@ def guard(
             typer.get_binary_stream("stdin"),
             typer.get_binary_stream("stdout"),
             stop_on_error,
-            instructions,
         )
         pipeline.close()
     finally:
