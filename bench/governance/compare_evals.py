@@ -1,7 +1,7 @@
 """Compares `finetune_encoder.py eval` runs on the sources they all scored.
 
     python bench/governance/compare_evals.py results/finetune_eval.json \
-        results/finetune_eval_nopairs.json
+        results/finetune_eval_pairs.json
 
 Runs with different training data also differ in what they hold out (a new source adds a new
 held-out column), so their pooled figures are not comparable. This prints, per task and

@@ -183,16 +183,18 @@ class Thresholds(_Strict):
     output_harmful: float = Field(default=0.7, ge=0, le=1)
     retrieval_injection: float = Field(default=0.5, ge=0, le=1)
     self_check_agreement: float = Field(default=0.35, ge=0, le=1)
-    # Semantic defaults are set for <= 1% false positives on ordinary chat from sources the head
-    # never saw (leave-one-source-out, bench/governance/loso.py); lower them to trade for recall.
+    # Semantic defaults are chosen on held-out scores by rules fixed beforehand
+    # (bench/governance/tune_thresholds.py): injection, chat FP <= 1% first; harmful and document,
+    # <= 2% of benign flagged. Document: no threshold meets that, so the highest (the head then
+    # flags little). Lower them to trade false positives for recall.
     semantic_injection: float = Field(
-        default=0.9, ge=0, le=1, description="Encoder injection head (input.semantic)"
+        default=0.965, ge=0, le=1, description="Encoder injection head (input.semantic)"
     )
     semantic_harmful: float = Field(
-        default=0.9, ge=0, le=1, description="Encoder harmful-request head (input.semantic)"
+        default=0.95, ge=0, le=1, description="Encoder harmful-request head (input.semantic)"
     )
     semantic_document: float = Field(
-        default=0.8, ge=0, le=1, description="Encoder document head (retrieval.semantic)"
+        default=0.995, ge=0, le=1, description="Encoder document head (retrieval.semantic)"
     )
     max_input_chars: int = Field(default=200_000, ge=1)
 

@@ -168,10 +168,9 @@ class Encoder:
         self._sep: int = sep
         # Instructions are read only by an artefact trained to read them (its manifest says so);
         # scoring one that was not with a second segment would move its scores unmeasured.
+        self._pair_graph = PAIR_INPUTS.issubset(i.name for i in self._session.get_inputs())
         self.takes_context = manifest.get("reads_instructions") is True
-        if self.takes_context and not PAIR_INPUTS.issubset(
-            i.name for i in self._session.get_inputs()
-        ):
+        if self.takes_context and not self._pair_graph:
             raise EncoderError("encoder manifest says it reads instructions; its graph cannot")
 
     def _ids(self, text: str) -> list[int]:
@@ -200,7 +199,7 @@ class Encoder:
                 types[i, a : len(w)] = 1
                 pool[i, :a] = 1
             feed = {"input_ids": ids, "attention_mask": mask}
-            if self.takes_context:
+            if self._pair_graph:  # without instructions: all type 0, pooled over everything
                 feed |= {"token_type_ids": types, "pool_mask": pool}
             (emb,) = self._session.run(["embedding"], feed)
             out.append(np.asarray(emb, dtype=np.float32))
