@@ -252,7 +252,7 @@ def _batch_hidden(store: Store, seqs: list[int]) -> tuple[torch.Tensor, torch.Te
     return h, mask, pool
 
 
-def weights(items: list[Item], pair_weight: float = 1.0) -> np.ndarray:
+def weights(items: list[Item], pair_weight: float) -> np.ndarray:
     """(items, heads) loss weights: within each head, every (source, label) cell weighs the same
     and both labels weigh the same in total; 0 where the head does not apply. A cell of
     instruction pairs weighs ``pair_weight`` of an ordinary cell: five families of two cells
